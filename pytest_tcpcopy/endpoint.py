@@ -1,0 +1,47 @@
+"""A transport endpoint (address bytes + port), shared by every layer.
+
+Addresses are raw bytes (4 for IPv4, 16 for IPv6): cheap to hash and compare on the per-packet
+path; text is produced only for people.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import NamedTuple
+
+
+def format_addr(addr: bytes) -> str:
+    """Text form of a 4- or 16-byte address."""
+    if len(addr) == 4:
+        return socket.inet_ntop(socket.AF_INET, addr)
+    return socket.inet_ntop(socket.AF_INET6, addr)
+
+
+def parse_addr(text: str) -> bytes:
+    """Address bytes from text; raises ValueError on bad input."""
+    return ipaddress.ip_address(text.strip("[]")).packed
+
+
+class Endpoint(NamedTuple):
+    addr: bytes
+    port: int
+
+    @property
+    def is_ipv6(self) -> bool:
+        return len(self.addr) == 16
+
+    def __str__(self) -> str:
+        host = format_addr(self.addr)
+        return f"[{host}]:{self.port}" if self.is_ipv6 else f"{host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Endpoint":
+        """Parse ``ip:port`` or ``[ipv6]:port``; raises ValueError with the offending text."""
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected IP:PORT, got {text!r}")
+        try:
+            return cls(parse_addr(host), int(port))
+        except ValueError:
+            raise ValueError(f"expected IP:PORT, got {text!r}") from None
