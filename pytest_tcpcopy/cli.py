@@ -13,7 +13,7 @@ import sys
 from . import __version__
 from .errors import TcpcopyError
 
-COMMANDS = ("inspect",)
+COMMANDS = ("inspect", "intercept", "replay", "netns_run")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after the first "--" is a command to run (netns-run's SUT), never our options.
+    rest: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, rest = argv[:at], argv[at + 1 :]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if rest and not hasattr(args, "command_after_dashes"):
+        parser.error(f"{args.command} takes no command after --")
+    args.command_after_dashes = rest
     try:
         return int(args.func(args) or 0)
     except TcpcopyError as exc:

@@ -1,0 +1,19 @@
+"""The sans-IO TCP session translator and what it needs: sequence arithmetic, checksums, packet
+parsing and building, options, events, client addressing and capture pacing."""
+
+from pytest_tcpcopy.tcp._state import SessionState
+from pytest_tcpcopy.tcp.addressing import ClientAddressMap, ClientAllocator
+from pytest_tcpcopy.tcp.events import (
+    Aborted, AbortReason, Closed, Established, Event, Reconnected, RequestSent, ResponseData,
+    SessionCounters, Side,
+)
+from pytest_tcpcopy.tcp.pacing import CapturePacer
+from pytest_tcpcopy.tcp.translator import SessionTranslator, TranslatorConfig
+from pytest_tcpcopy.tcp.wire import SegmentBuilder, SutSegment, parse_sut_segment
+
+__all__ = [
+    "Aborted", "AbortReason", "CapturePacer", "ClientAddressMap", "ClientAllocator", "Closed",
+    "Established", "Event", "Reconnected", "RequestSent", "ResponseData", "SegmentBuilder",
+    "SessionCounters", "SessionState", "SessionTranslator", "Side", "SutSegment",
+    "TranslatorConfig", "parse_sut_segment",
+]

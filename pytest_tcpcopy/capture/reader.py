@@ -1,0 +1,167 @@
+"""Opening a capture and streaming its TCP segments: format detection, link decoding, counting.
+
+``open_capture`` recognises classic pcap and pcapng, plain or gzip-compressed, by their magic
+bytes. Iterating a ``CaptureReader`` yields one ``Packet`` per TCP segment; everything skipped is
+counted in ``reader.stats``. Memory stays flat however large the file: records are parsed out of a
+chunk buffer, and only partially received IPv4 fragments are held (in a bounded table).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from struct import Struct
+from types import TracebackType
+from typing import NamedTuple
+
+from ..errors import CaptureError, UsageError
+from .fragments import FragmentTable
+from .ip import decode_ip_tcp
+from .linktypes import ETHERNET, LINK_DECODERS, NOT_IP
+from .packet import Packet
+from .pcap import MAGICS, ClassicPcap
+from .pcapng import MAGIC as PCAPNG_MAGIC
+from .pcapng import Pcapng
+from .source import ByteSource
+from .stats import CaptureStats
+
+# The common case in one unpack: Ethernet, IPv4 without options, TCP (54 bytes).
+_ETHERNET_IPV4_TCP = Struct("!12xHBxHHHBB2x4s4sHHIIBBH")
+_new_packet = tuple.__new__  # Packet(...) without NamedTuple.__new__'s Python-level frame
+
+
+class CaptureTruncatedWarning(UserWarning):
+    """The capture file ends in the middle of its last record; every record before it was read."""
+
+
+class RawRecord(NamedTuple):
+    """One packet record as stored in the file, before any decoding."""
+
+    index: int  # 0-based, among packet records
+    ts: float  # seconds since the epoch
+    linktype: int
+    data: bytes  # the captured bytes
+    orig_len: int  # the frame's length on the wire
+
+
+def open_capture(path: str | os.PathLike[str], *, reassemble_fragments: bool = True) -> CaptureReader:
+    """Open a pcap or pcapng file (optionally gzip-compressed) for one streaming pass.
+
+    Raises ``CaptureError`` at once for a missing, empty or non-capture file.
+    """
+    return CaptureReader(os.fspath(path), reassemble_fragments)
+
+
+class CaptureReader:
+    """One pass over a capture: iterate for ``Packet``s or call ``records()`` for raw records."""
+
+    def __init__(self, path: str, reassemble_fragments: bool = True) -> None:
+        self.path = path
+        self.stats = CaptureStats()
+        self._reassemble = reassemble_fragments
+        self._started = False
+        self._source = ByteSource(path)
+        try:
+            self._format = self._detect()
+        except BaseException:
+            self._source.close()
+            raise
+
+    def _detect(self) -> ClassicPcap | Pcapng:
+        start = self._source.read(4)
+        if not start:
+            raise CaptureError(
+                self.path, None, "empty file" + (" (after gzip decompression)" * self._source.compressed)
+            )
+        if start in MAGICS:
+            return ClassicPcap(self._source, start, self.stats)
+        if start == PCAPNG_MAGIC:
+            return Pcapng(self._source, start, self.stats)
+        raise CaptureError(self.path, None, f"not a pcap or pcapng file (it starts with 0x{start.hex()})")
+
+    def __enter__(self) -> CaptureReader:  # noqa: PYI034 - typing.Self needs Python 3.11
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._source.close()
+
+    def records(self) -> Iterator[RawRecord]:
+        """The file's packet records, undecoded (any link type)."""
+        make = RawRecord._make
+        records = self._start()
+        try:
+            for record in records:
+                yield make(record)
+        finally:
+            self._source.close()
+        self._finish()
+
+    def __iter__(self) -> Iterator[Packet]:
+        """Every TCP segment in the file, in file order; a reassembled datagram comes where its last
+        fragment was, with the first fragment's record index and the last one's timestamp."""
+        stats = self.stats
+        path = self.path
+        fragments = FragmentTable(stats) if self._reassemble else None
+        unpack_fast = _ETHERNET_IPV4_TCP.unpack_from
+        link_decoders = LINK_DECODERS
+        new_packet = _new_packet
+        records = self._start()
+        fast = fast_truncated = 0  # fast-path counts, added to stats when the pass ends
+        try:
+            for index, ts, linktype, frame, _orig_len in records:
+                captured = len(frame)
+                if linktype == ETHERNET and captured >= 54:
+                    (ethertype, vihl, total, ip_id, frag, ttl, proto, src, dst,
+                     sport, dport, seq, ack, data_offset, flags, window) = unpack_fast(frame)  # fmt: skip
+                    if ethertype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and total >= 40:
+                        data_start = 34 + ((data_offset >> 4) << 2)
+                        end = 14 + total
+                        if 54 <= data_start <= end and data_start <= captured:
+                            payload_len = end - data_start
+                            if captured < end:
+                                fast_truncated += 1
+                            fast += 1
+                            yield new_packet(
+                                Packet,
+                                (index, ts, src, dst, sport, dport, seq, ack, flags, window,
+                                 frame[54:data_start], frame[data_start:end], payload_len, ip_id, ttl),
+                            )  # fmt: skip
+                            continue
+                decode_link = link_decoders.get(linktype)
+                if decode_link is None:
+                    raise CaptureError(path, index, f"unsupported link type {linktype} (supported: "
+                                       f"{', '.join(map(str, sorted(link_decoders)))})")  # fmt: skip
+                version, offset = decode_link(frame)
+                if version <= 0:
+                    if version == NOT_IP:
+                        stats.non_tcp += 1
+                    else:
+                        stats.unparsable += 1
+                    continue
+                packet = decode_ip_tcp(index, ts, frame[offset:], stats, fragments)
+                if packet is not None:
+                    yield packet
+        finally:
+            stats.tcp_packets += fast
+            stats.truncated_packets += fast_truncated
+            self._source.close()
+        if fragments is not None:
+            fragments.close()
+        self._finish()
+
+    def _start(self) -> Iterator[tuple[int, float, int, bytes, int]]:
+        if self._started:
+            raise UsageError(f"{self.path}: a CaptureReader reads its file once; call open_capture() again")
+        self._started = True
+        return self._format.records()
+
+    def _finish(self) -> None:
+        stats = self.stats
+        if self._source.ended_early and stats.truncated_tail is None:
+            stats.truncated_tail = f"record {stats.records}: the gzip stream ends before its end marker"
+        if stats.truncated_tail is not None:
+            warnings.warn(f"{self.path}: {stats.truncated_tail}", CaptureTruncatedWarning, stacklevel=3)

@@ -1,0 +1,51 @@
+"""``pytest-tcpcopy netns-run``: the whole rig in one command, as root.
+
+The SUT command starts in a fresh network namespace, the intercept beside it, and the copier in a
+second namespace joined by a veth pair; the capture is replayed, the results printed, and
+everything torn down, also on failure and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..backends.netns import NetnsBackend
+from ..errors import UsageError
+from .replay import add_replay_arguments, copier_arguments, print_result
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "netns-run",
+        help="replay a capture into a SUT command run in a fresh network namespace (root)",
+        description="Start SUT_COMMAND in a fresh network namespace listening on --port, run the "
+        "intercept beside it and the copier in a second namespace, replay CAPTURE, print the results.",
+    )
+    parser.add_argument("capture", metavar="CAPTURE")
+    parser.add_argument("--port", type=int, required=True, metavar="N", help="the port the SUT listens on")
+    parser.add_argument("--capture-port", type=int, action="append", default=[], metavar="N",
+                        help="the capture's server port(s) (default: from each connection's SYN)")
+    parser.add_argument("--ready-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="how long the SUT may take to accept connections (default 10)")
+    add_replay_arguments(parser)
+    parser.set_defaults(func=run, command_after_dashes=[])
+    parser.usage = "pytest-tcpcopy netns-run CAPTURE --port N [options] -- SUT_COMMAND..."
+
+
+def run(args: argparse.Namespace) -> int:
+    command = args.command_after_dashes
+    if not command:
+        raise UsageError("give the SUT command after --, e.g. -- python3 -m http.server 8080")
+    with NetnsBackend(
+        command, args.port, capture_responses=args.capture_responses, ready_timeout=args.ready_timeout
+    ) as backend:
+        data = backend.replay(
+            args.capture,
+            *copier_arguments(args),
+            *(f"--port={p}" for p in args.capture_port),
+            timeout=args.max_duration + 60,
+        )
+    print_result(data, as_json=args.json)
+    if "sut_logs" in data and not args.json:
+        print(f"--- SUT logs (tail) ---\n{data['sut_logs']}")
+    return 0

@@ -1,0 +1,121 @@
+"""``pytest-tcpcopy replay``: the copier side, replaying a capture into a target via raw sockets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..endpoint import Endpoint
+from ..replay.copier import ReplayOptions, replay_capture
+from ..tcp.translator import TranslatorConfig
+
+
+def parse_speed(text: str) -> float | None:
+    """``max`` (as fast as the SUT takes it) or a positive factor (1 = the capture's own pace)."""
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"speed must be 'max' or a positive number, got {text!r}")
+    return value
+
+
+def parse_endpoint(text: str) -> Endpoint:
+    try:
+        return Endpoint.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``replay`` and ``netns-run``."""
+    parser.add_argument("--speed", type=parse_speed, default=None, metavar="X|max",
+                        help="pace: 1 = the capture's timing, 2 = twice as fast, max = as fast as the SUT takes it (default)")
+    parser.add_argument("--amplify", type=positive_int, default=1, metavar="N",
+                        help="replay every session N times concurrently, each copy on its own connection")
+    parser.add_argument("--max-sessions", type=positive_int, default=10_000, metavar="N",
+                        help="bound on concurrently active sessions (default 10000)")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="send requests without waiting for the previous response (tcpcopy -W)")
+    parser.add_argument("--capture-responses", action="store_true",
+                        help="collect the SUT's response bytes, not only their lengths")
+    parser.add_argument("--max-duration", type=float, default=3600.0, metavar="SECONDS",
+                        help="stop the replay after this long whatever remains (default 3600)")
+    parser.add_argument("--json", action="store_true", help="print per-session results and totals as JSON")
+
+
+def copier_arguments(args: argparse.Namespace) -> list[str]:
+    """The ``add_replay_arguments`` options of ``args`` as ``replay`` command-line arguments."""
+    argv = ["--speed", "max" if args.speed is None else repr(args.speed), "--amplify", str(args.amplify),
+            "--max-sessions", str(args.max_sessions), "--max-duration", str(args.max_duration)]  # fmt: skip
+    if args.pipeline:
+        argv.append("--pipeline")
+    if args.capture_responses:
+        argv.append("--capture-responses")
+    return argv
+
+
+def translator_config(args: argparse.Namespace) -> TranslatorConfig:
+    return TranslatorConfig(pipeline=args.pipeline, capture_payload=args.capture_responses)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "replay",
+        help="replay a capture into a target (copier side; needs CAP_NET_RAW and a running intercept)",
+        description="Replay every TCP session of CAPTURE into --target through a raw socket. "
+        "Responses are reported by `pytest-tcpcopy intercept` running in the target's network namespace.",
+    )
+    parser.add_argument("capture", metavar="CAPTURE")
+    parser.add_argument("--target", type=parse_endpoint, required=True, metavar="IP:PORT")
+    parser.add_argument("--intercept", action="append", required=True, metavar="ADDR:PORT",
+                        help="an intercept to use (repeatable; port 36524 by default)")
+    parser.add_argument("--port", type=int, action="append", default=[], metavar="N",
+                        help="the capture's server port(s) (default: from each connection's SYN)")
+    add_replay_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = ReplayOptions(
+        target=args.target,
+        intercepts=args.intercept,
+        server_ports=args.port,
+        speed=args.speed,
+        amplify=args.amplify,
+        max_active=args.max_sessions,
+        translator=translator_config(args),
+        max_duration=args.max_duration,
+    )
+    result = replay_capture(args.capture, options)
+    print_result(result.to_json(), as_json=args.json)
+    return 0
+
+
+def print_result(data: dict, *, as_json: bool, out=None) -> None:
+    """Print a ``ReplayResult.to_json()`` document, as JSON or as a short summary."""
+    out = out or sys.stdout
+    if as_json:
+        json.dump(data, out, indent=1)
+        out.write("\n")
+        return
+    totals = data["totals"]
+    out.write(
+        f"sessions {totals['sessions']}  established {totals['established']}  completed {totals['completed']}  "
+        f"requests {totals['requests_sent']}  request bytes {totals['request_bytes']}  "
+        f"response bytes {totals['response_bytes']}  elapsed {totals['elapsed']:.2f} s\n"
+    )
+    for reason, count in sorted(totals["aborted"].items(), key=lambda kv: -kv[1]):
+        out.write(f"  not complete: {count} x {reason}\n")
+    for note in data["notes"]:
+        out.write(f"  note: {note}\n")

@@ -1,0 +1,136 @@
+"""The copier's I/O shell: capture file in, raw packets out, intercept records back in.
+
+A single-threaded loop: feed the captured packets that pacing says are due, fire due timers, flush
+registrations to the intercept(s) before the packets that need them, send, then wait on the
+intercept channel until the next capture packet or timer is due. Every protocol decision lives in
+``ReplayEngine`` and the translators; this module only moves bytes and reads the clock.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+
+from ..capture import open_capture
+from ..channel.client import InterceptClient
+from ..channel.protocol import Capability
+from ..endpoint import Endpoint
+from ..errors import EnvironmentProblem
+from ..tcp.addressing import ClientAllocator
+from ..tcp.pacing import CapturePacer
+from ..tcp.translator import TranslatorConfig
+from .engine import ReplayEngine
+from .rawsend import RawSender
+from .results import ReplayResult
+
+_FEED_BATCH = 256  # captured packets fed per loop turn, so SUT records are read in between
+_MAX_WAITING = 20_000  # sessions buffered beyond max_active before reading the capture pauses
+_HEARTBEAT = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    target: Endpoint
+    intercepts: Sequence[Endpoint | str]
+    server_ports: Collection[int] = ()
+    speed: float | None = None  # None: as fast as the SUT takes it; 1.0: the capture's own pace
+    amplify: int = 1
+    max_active: int = 10_000
+    client_network: str = "198.18.0.0/15"
+    translator: TranslatorConfig = field(default_factory=TranslatorConfig)
+    max_duration: float = 3600.0  # a replay always stops by itself
+
+
+def replay_capture(
+    capture: str | os.PathLike,
+    options: ReplayOptions,
+    *,
+    progress: Callable[[ReplayEngine], None] | None = None,
+) -> ReplayResult:
+    """Replay every TCP session of ``capture`` into ``options.target``; return per-session results."""
+    allocator = ClientAllocator(options.amplify, options.client_network)
+    engine = ReplayEngine(
+        options.target,
+        allocator.endpoint,
+        config=options.translator,
+        server_ports=options.server_ports,
+        amplify=options.amplify,
+        max_active=options.max_active,
+    )
+    capabilities = Capability.RESPONSE_PAYLOAD if options.translator.capture_payload else Capability.NONE
+    notes: list[str] = []
+    with open_capture(capture) as reader, RawSender(options.target) as sender, InterceptClient(
+        options.intercepts, capabilities=capabilities
+    ) as intercept:
+        try:
+            _run(reader, engine, sender, intercept, options, notes, progress)
+        finally:
+            if reader.stats.truncated_tail:
+                notes.append(f"capture ends mid-record: {reader.stats.truncated_tail}")
+            if sender.send_errors:
+                notes.append(f"{sender.send_errors} packets could not be sent (kernel buffers full)")
+        return engine.result(time.monotonic(), notes)
+
+
+def _run(reader, engine, sender, intercept, options, notes, progress) -> None:
+    selector = selectors.DefaultSelector()
+    for fd in intercept.filenos():
+        selector.register(fd, selectors.EVENT_READ)
+    packets = iter(reader)
+    pending = next(packets, None)
+    pacer = CapturePacer(options.speed)
+    start = time.monotonic()
+    stop_at = start + options.max_duration
+    next_heartbeat = start + _HEARTBEAT
+    capture_done = False
+    try:
+        while True:
+            now = time.monotonic()
+            fed = 0
+            while pending is not None and fed < _FEED_BATCH and engine.waiting < _MAX_WAITING:
+                if pacer.due(pending.ts, start) > now:
+                    break
+                engine.feed_capture(pending, now)
+                pending = next(packets, None)
+                fed += 1
+            if pending is None and not capture_done:
+                engine.capture_done(now)
+                capture_done = True
+            engine.on_timer(now)
+            registrations = engine.registrations()
+            if registrations:
+                for client, target in registrations:
+                    intercept.register(client, target)
+                intercept.flush()
+            sender.send_all(engine.packets_to_send())
+            if engine.finished:
+                return
+            if now >= stop_at:
+                notes.append(f"replay stopped at its time limit ({options.max_duration:g} s)")
+                return
+            if now >= next_heartbeat:
+                intercept.heartbeat()
+                next_heartbeat = now + _HEARTBEAT
+                if progress is not None:
+                    progress(engine)
+            wake = min(next_heartbeat, stop_at)
+            timer = engine.next_timer()
+            if timer is not None:
+                wake = min(wake, timer)
+            if pending is not None and engine.waiting < _MAX_WAITING:
+                wake = min(wake, pacer.due(pending.ts, start))
+            timeout = max(0.0, wake - time.monotonic())
+            if fed == _FEED_BATCH:
+                timeout = 0.0
+            if selector.select(timeout):
+                now = time.monotonic()
+                for record in intercept.read_records():
+                    engine.feed_sut(record, now)
+                sender.send_all(engine.packets_to_send())
+    except EnvironmentProblem as exc:
+        notes.append(f"replay stopped early: {exc}")
+    finally:
+        selector.close()

@@ -1,0 +1,313 @@
+"""The copier's sans-IO core: captured packets and SUT segments in, packets to send and results out.
+
+``ReplayEngine`` routes each captured client packet to its session (flow assembly decides which
+packets form a session, exactly as ``inspect`` shows them), creates one ``SessionTranslator`` per
+session copy (``amplify`` copies, each on its own guaranteed-unique client endpoint), routes every
+SUT segment the intercept reports to the translator that owns its destination, keeps the timers
+of all translators in one heap, and turns translator events into ``SessionResult``s.
+
+A bound on concurrently active sessions keeps the SUT's backlog and our memory in check: sessions
+beyond it wait, their captured packets buffered, until a slot frees. The shell decides when to feed
+(pacing) and does all I/O.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from ..capture.packet import Packet
+from ..endpoint import Endpoint
+from ..flows.assembler import FlowAssembler
+from ..tcp.events import (
+    AbortReason,
+    Aborted,
+    Closed,
+    Established,
+    Reconnected,
+    RequestSent,
+    ResponseData,
+)
+from ..tcp.translator import SessionTranslator, TranslatorConfig
+from ..tcp.wire import parse_sut_segment
+from .results import ExchangeTiming, Outcome, ReplayResult, SessionResult
+
+_OUTCOME_BY_REASON = {
+    AbortReason.SUT_RESET: Outcome.SUT_RESET,
+    AbortReason.NOT_ESTABLISHED: Outcome.NOT_ESTABLISHED,
+    AbortReason.IDLE_TIMEOUT: Outcome.TIMEOUT,
+}
+
+# Maps (captured client endpoint, copy number) to the client endpoint the SUT will see.
+ClientMapper = Callable[[Endpoint, int], Endpoint]
+
+
+@dataclass(slots=True)
+class _Copy:
+    """One live translator and the result it is building."""
+
+    translator: SessionTranslator
+    result: SessionResult
+    client_key: tuple[bytes, int]  # the replay client endpoint, as SUT segments are routed
+    timer: float | None = None
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A captured session waiting for a free slot, with its packets so far."""
+
+    packets: list[Packet]
+    capture_ended: bool = False
+
+
+class ReplayEngine:
+    def __init__(
+        self,
+        target: Endpoint,
+        client_mapper: ClientMapper,
+        *,
+        config: TranslatorConfig = TranslatorConfig(),
+        server_ports: Collection[int] = (),
+        amplify: int = 1,
+        max_active: int = 10_000,
+    ) -> None:
+        if amplify < 1:
+            raise ValueError("amplify must be at least 1")
+        self.target = target
+        self._map_client = client_mapper
+        self._config = config
+        self._amplify = amplify
+        self._max_active = max_active
+        self._flows = FlowAssembler(server_ports, keep_streams=False)
+        self._copies: dict[int, list[_Copy]] = {}  # captured session index -> its live copies
+        self._by_client: dict[tuple[bytes, int], _Copy] = {}  # replay client endpoint -> copy
+        self._waiting: dict[int, _Waiting] = {}  # insertion-ordered: first come, first started
+        self._timers: list[tuple[float, int, int, _Copy]] = []
+        self._timer_seq = 0
+        self._active = 0
+        self._out: list[bytes] = []
+        self._registrations: list[tuple[Endpoint, Endpoint]] = []
+        self._done: list[SessionResult] = []
+        self._epoch: float | None = None
+        self._capture_done = False
+        self.unrouted_sut_segments = 0
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def feed_capture(self, pkt: Packet, now: float) -> None:
+        """The next captured packet, in capture order, when pacing says it is due."""
+        if self._epoch is None:
+            self._epoch = now
+        route = self._flows.feed(pkt)
+        if route is not None:
+            session, from_client = route
+            if from_client:
+                self._client_packet(session.index, session.client, pkt, now)
+        if self._flows.has_finished:
+            for session in self._flows.pop_finished():
+                self._capture_ended(session.index, now)
+
+    def capture_done(self, now: float) -> None:
+        """No more captured packets will come."""
+        for session in self._flows.finish():
+            self._capture_ended(session.index, now)
+        self._capture_done = True
+
+    def feed_sut(self, record: bytes, now: float) -> None:
+        """One SUT segment as the intercept reported it (raw IP packet bytes)."""
+        seg = parse_sut_segment(record)
+        copy = self._by_client.get((seg.dst, seg.dport))
+        if copy is None:
+            self.unrouted_sut_segments += 1
+            return
+        copy.translator.feed_sut(seg, now)
+        self._drain(copy, now)
+
+    def next_timer(self) -> float | None:
+        timers = self._timers
+        while timers and timers[0][3].timer != timers[0][0]:
+            heapq.heappop(timers)  # superseded entry
+        return timers[0][0] if timers else None
+
+    def on_timer(self, now: float) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            deadline, _, _, copy = heapq.heappop(timers)
+            if copy.timer != deadline:
+                continue
+            copy.timer = None
+            copy.translator.on_timer(now)
+            self._drain(copy, now)
+
+    # -- outputs ------------------------------------------------------------------------------
+
+    def packets_to_send(self) -> list[bytes]:
+        out = self._out
+        self._out = []
+        return out
+
+    def registrations(self) -> list[tuple[Endpoint, Endpoint]]:
+        """(client, target) pairs to register with the intercept(s) before sending their packets."""
+        regs = self._registrations
+        self._registrations = []
+        return regs
+
+    @property
+    def active(self) -> int:
+        return self._active
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def finished(self) -> bool:
+        return self._capture_done and not self._active and not self._waiting
+
+    def result(self, now: float, notes: list[str] | None = None) -> ReplayResult:
+        """Results so far; sessions still running are reported as UNFINISHED."""
+        sessions = list(self._done)
+        for copies in self._copies.values():
+            sessions.extend(c.result for c in copies)
+        elapsed = 0.0 if self._epoch is None else now - self._epoch
+        notes = list(notes or [])
+        if self.unrouted_sut_segments:
+            notes.append(f"{self.unrouted_sut_segments} SUT segments matched no live session")
+        return ReplayResult(sessions, elapsed, notes)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _client_packet(self, index: int, captured_client: Endpoint, pkt: Packet, now: float) -> None:
+        copies = self._copies.get(index)
+        if copies is None:
+            waiting = self._waiting.get(index)
+            if waiting is not None:
+                waiting.packets.append(pkt)
+                return
+            if not self._can_start(captured_client):
+                self._waiting[index] = _Waiting([pkt])
+                return
+            copies = self._start(index, captured_client, now)
+        for copy in copies:
+            copy.translator.feed_client(pkt, now)
+            self._drain(copy, now)
+
+    def _can_start(self, captured_client: Endpoint) -> bool:
+        """A free slot, and no live copy on the same replay client endpoint (a captured client
+        that reused its port must not collide with its previous connection still replaying)."""
+        if self._active >= self._max_active:
+            return False
+        for n in range(self._amplify):
+            client = self._map_client(captured_client, n)
+            if (client.addr, client.port) in self._by_client:
+                return False
+        return True
+
+    def _start(self, index: int, captured_client: Endpoint, now: float) -> list[_Copy]:
+        rel = now - (self._epoch or now)
+        copies = []
+        for n in range(self._amplify):
+            client = self._map_client(captured_client, n)
+            translator = SessionTranslator(self._config, client, self.target, session_id=index, copy=n)
+            result = SessionResult(index, n, str(captured_client), str(client), str(self.target), started_at=rel)
+            copy = _Copy(translator, result, (client.addr, client.port))
+            self._by_client[copy.client_key] = copy
+            self._registrations.append((client, self.target))
+            copies.append(copy)
+        self._copies[index] = copies
+        self._active += 1
+        return copies
+
+    def _capture_ended(self, index: int, now: float) -> None:
+        waiting = self._waiting.get(index)
+        if waiting is not None:
+            waiting.capture_ended = True
+            return
+        for copy in self._copies.get(index, ()):
+            copy.translator.end_of_capture(now)
+            self._drain(copy, now)
+
+    def _drain(self, copy: _Copy, now: float) -> None:
+        """Collect a translator's packets, events and timer after any call into it."""
+        translator = copy.translator
+        packets = translator.packets_to_send()
+        if packets:
+            self._out.extend(packets)
+        events = translator.events()
+        if events:
+            self._record(copy.result, events, now - (self._epoch or now))
+        if translator.finished:
+            self._retire(copy, now)
+            return
+        deadline = translator.next_timer()
+        if deadline != copy.timer:
+            copy.timer = deadline
+            if deadline is not None:
+                self._timer_seq += 1
+                heapq.heappush(self._timers, (deadline, self._timer_seq, 0, copy))
+
+    @staticmethod
+    def _record(result: SessionResult, events: list, rel: float) -> None:
+        for event in events:
+            kind = type(event)
+            if kind is ResponseData:
+                result.response_bytes += event.length
+                if result.exchanges:
+                    exchange = result.exchanges[-1]
+                    if exchange.first_response_at is None:
+                        exchange.first_response_at = rel
+                    exchange.last_response_at = rel
+                    exchange.response_bytes += event.length
+                if event.data is not None:
+                    result.response_chunks[event.offset] = event.data
+            elif kind is RequestSent:
+                result.requests_sent += 1
+                result.request_bytes += event.length
+                result.exchanges.append(ExchangeTiming(event.offset, event.length, rel))
+            elif kind is Established:
+                if result.established_at is None:
+                    result.established_at = rel
+            elif kind is Reconnected:
+                result.reconnects += 1
+            elif kind is Closed:
+                result.outcome = Outcome.COMPLETE
+                result.reason = f"closed by {event.by.value}" + (" (reset)" if event.reset else "")
+                result.finished_at = rel
+            elif kind is Aborted:
+                result.outcome = _OUTCOME_BY_REASON.get(event.reason, Outcome.ABORTED)
+                result.reason = event.detail or event.reason.value
+                result.finished_at = rel
+
+    def _retire(self, copy: _Copy, now: float) -> None:
+        copy.timer = None
+        result = copy.result
+        result.retransmits = copy.translator.counters.retransmits
+        self._by_client.pop(copy.client_key, None)
+        index = result.session
+        copies = self._copies[index]
+        copies.remove(copy)
+        self._done.append(result)
+        if not copies:
+            del self._copies[index]
+            self._active -= 1
+            self._start_waiting(now)
+
+    def _start_waiting(self, now: float) -> None:
+        for index in list(self._waiting):
+            if self._active >= self._max_active:
+                return
+            waiting = self._waiting[index]
+            first = waiting.packets[0]
+            captured_client = Endpoint(first.src, first.sport)
+            if not self._can_start(captured_client):
+                continue
+            del self._waiting[index]
+            copies = self._start(index, captured_client, now)
+            for pkt in waiting.packets:
+                for copy in copies:
+                    copy.translator.feed_client(pkt, now)
+            for copy in list(copies):
+                if waiting.capture_ended:
+                    copy.translator.end_of_capture(now)
+                self._drain(copy, now)

@@ -1,0 +1,136 @@
+"""What a replay produced: one SessionResult per replayed session copy, and the totals.
+
+Built from the translators' typed events by ``ReplayEngine``; serialised for ``--json`` and later
+for the pytest plugin's reports.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Outcome(enum.Enum):
+    """How one replayed session ended, from the SUT's point of view."""
+
+    COMPLETE = "complete"  # every captured request sent and answered; connection closed or released
+    SUT_RESET = "sut_reset"  # the SUT reset the connection with requests still pending
+    NOT_ESTABLISHED = "not_established"  # no SYN-ACK: not listening, refused, or no answer in time
+    TIMEOUT = "timeout"  # the SUT stopped answering mid-session
+    ABORTED = "aborted"  # given up for another reason (see ``reason``)
+    UNFINISHED = "unfinished"  # the replay stopped (deadline, interrupt) before the session ended
+
+
+@dataclass(slots=True)
+class ExchangeTiming:
+    """One request as sent, and when its response started and ended (seconds from replay start)."""
+
+    request_offset: int
+    request_bytes: int
+    sent_at: float
+    first_response_at: float | None = None
+    last_response_at: float | None = None
+    response_bytes: int = 0
+
+    def to_json(self) -> dict:
+        return {
+            "request_offset": self.request_offset,
+            "request_bytes": self.request_bytes,
+            "sent_at": _r(self.sent_at),
+            "first_response_at": _r(self.first_response_at),
+            "last_response_at": _r(self.last_response_at),
+            "response_bytes": self.response_bytes,
+        }
+
+
+@dataclass(slots=True)
+class SessionResult:
+    """The replay of one captured session (one copy of it, when amplified)."""
+
+    session: int  # index of the captured session
+    copy: int  # 0 for the original, 1.. for amplify copies
+    captured_client: str
+    client: str  # the remapped client endpoint the SUT saw
+    target: str
+    outcome: Outcome = Outcome.UNFINISHED
+    reason: str = ""
+    request_bytes: int = 0  # client payload bytes sent (each byte once)
+    requests_sent: int = 0
+    response_bytes: int = 0  # SUT payload bytes received (each byte once)
+    reconnects: int = 0
+    retransmits: int = 0
+    started_at: float | None = None
+    established_at: float | None = None
+    finished_at: float | None = None
+    exchanges: list[ExchangeTiming] = field(default_factory=list)
+    # Response payload by stream offset (continuing across reconnects); response-capture mode only.
+    response_chunks: dict[int, bytes] = field(default_factory=dict)
+
+    @property
+    def established(self) -> bool:
+        return self.established_at is not None
+
+    def response_data(self) -> bytes:
+        """The SUT's response bytes in order; raises ValueError if a byte is missing."""
+        out = bytearray()
+        for offset in sorted(self.response_chunks):
+            data = self.response_chunks[offset]
+            if offset > len(out):
+                raise ValueError(f"response gap of {offset - len(out)} bytes at offset {len(out)}")
+            out += data[len(out) - offset:]
+        return bytes(out)
+
+    def to_json(self) -> dict:
+        return {
+            "session": self.session,
+            "copy": self.copy,
+            "captured_client": self.captured_client,
+            "client": self.client,
+            "target": self.target,
+            "outcome": self.outcome.value,
+            "reason": self.reason,
+            "requests_sent": self.requests_sent,
+            "request_bytes": self.request_bytes,
+            "response_bytes": self.response_bytes,
+            "reconnects": self.reconnects,
+            "retransmits": self.retransmits,
+            "started_at": _r(self.started_at),
+            "established_at": _r(self.established_at),
+            "finished_at": _r(self.finished_at),
+            "exchanges": [e.to_json() for e in self.exchanges],
+        }
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    sessions: list[SessionResult]
+    elapsed: float
+    notes: list[str] = field(default_factory=list)
+
+    def totals(self) -> dict:
+        aborted: dict[str, int] = {}
+        for s in self.sessions:
+            if s.outcome is not Outcome.COMPLETE:
+                key = s.outcome.value + (f": {s.reason}" if s.reason else "")
+                aborted[key] = aborted.get(key, 0) + 1
+        return {
+            "sessions": len(self.sessions),
+            "established": sum(s.established for s in self.sessions),
+            "completed": sum(s.outcome is Outcome.COMPLETE for s in self.sessions),
+            "requests_sent": sum(s.requests_sent for s in self.sessions),
+            "request_bytes": sum(s.request_bytes for s in self.sessions),
+            "response_bytes": sum(s.response_bytes for s in self.sessions),
+            "aborted": aborted,
+            "elapsed": round(self.elapsed, 3),
+        }
+
+    def to_json(self) -> dict:
+        return {
+            "sessions": [s.to_json() for s in sorted(self.sessions, key=lambda s: (s.session, s.copy))],
+            "totals": self.totals(),
+            "notes": self.notes,
+        }
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)

@@ -1,0 +1,42 @@
+"""The Internet checksum (RFC 1071), computed as partial sums that combine, and updated
+incrementally (RFC 1624).
+
+A partial sum here is the ones'-complement sum of 16-bit words reduced modulo 0xFFFF (65536 is
+1 modulo 0xFFFF, so a big-endian integer of an even-aligned byte string is congruent to the sum
+of its words). Partial sums of even-aligned pieces add; `finish` turns a total into the
+checksum field. For any non-zero data this equals the RFC 1071 result exactly (the folded sum
+can only be 0xFFFF, never the negative zero 0, and both reduce to 0 here).
+"""
+
+from __future__ import annotations
+
+_M = 0xFFFF
+
+
+def partial_sum(data: bytes | memoryview) -> int:
+    """Ones'-complement partial sum of ``data`` as if it started at an even offset."""
+    n = int.from_bytes(data, "big")
+    if len(data) & 1:
+        n <<= 8
+    return n % _M
+
+
+def finish(total: int) -> int:
+    """The checksum field for data whose partial sums add up to ``total``."""
+    return -total % _M
+
+
+def internet_checksum(data: bytes | memoryview) -> int:
+    """RFC 1071 checksum of ``data`` (non-empty)."""
+    return finish(partial_sum(data))
+
+
+def verify(data: bytes | memoryview) -> bool:
+    """True when ``data``, checksum field included, sums to ones'-complement zero."""
+    return partial_sum(data) == 0
+
+
+def adjust(checksum: int, old: bytes, new: bytes) -> int:
+    """RFC 1624 eqn. 3 (HC' = ~(~HC + ~m + m')): the checksum after the even-aligned bytes
+    ``old`` of the covered data became ``new``, without summing the rest again."""
+    return (checksum + partial_sum(old) - partial_sum(new)) % _M

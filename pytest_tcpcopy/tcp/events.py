@@ -1,0 +1,108 @@
+"""What a `SessionTranslator` reports to its driver: typed, immutable events and the counters.
+
+Offsets are stream positions, not sequence numbers: request offsets count client bytes from the
+first byte after the client's ISN; response offsets count the SUT's bytes from the first byte
+after its ISN, continuing across reconnects (a reconnected connection's bytes follow the last
+byte of the previous one).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Side(enum.Enum):
+    CLIENT = "client"  # the replayed client (the capture, or the translator on its behalf)
+    SUT = "sut"
+
+
+class AbortReason(enum.Enum):
+    SUT_RESET = "the SUT reset the connection mid-session"
+    NOT_ESTABLISHED = "the SUT never completed the handshake (no SYN-ACK, or a RST: not listening?)"
+    IDLE_TIMEOUT = "the SUT made no progress for the idle timeout while the session waited on it"
+    TOO_MANY_RECONNECTS = "the SUT kept closing the connection with captured requests pending"
+    CAPTURE_GAP = "the capture lacks client bytes the session needs (a hole in the client stream)"
+
+
+class Event:
+    """Base of the translator's events; never instantiated itself."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Established(Event):
+    """The handshake with the SUT completed (again, after a reconnect)."""
+
+    fake_syn: bool  # the SYN was synthesised (session captured mid-stream, or reconnect)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSent(Event):
+    """Client bytes [offset, offset + length) went to the SUT for the first time on the
+    current connection (after a reconnect the unacknowledged bytes are sent, and reported,
+    again)."""
+
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseData(Event):
+    """The SUT sent response bytes [offset, offset + length), in order.
+
+    ``data`` holds the bytes in response-capture mode, else None.
+    """
+
+    offset: int
+    length: int
+    data: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnected(Event):
+    """The SUT closed or reset with captured requests pending; a new connection was opened
+    to send them, resuming at client offset ``resume_offset``."""
+
+    attempt: int
+    resume_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Closed(Event):
+    """The session ended normally. ``by`` closed first; ``reset`` is True when the connection
+    was released with a RST instead of a FIN exchange (capture ended without a close, a
+    captured client RST, or a SUT RST after all requests were answered)."""
+
+    by: Side
+    reset: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Aborted(Event):
+    """The session was given up; a RST released the SUT's connection where one existed."""
+
+    reason: AbortReason
+    detail: str
+
+
+@dataclass(slots=True)
+class SessionCounters:
+    """Which paths a session's segments took, for statistics and tests."""
+
+    packets_sent: int = 0
+    bytes_sent: int = 0  # client payload bytes sent for the first time
+    retransmits: int = 0  # segments sent again (SYN, data or FIN)
+    rto_timeouts: int = 0
+    fast_retransmits: int = 0
+    dup_acks: int = 0
+    window_probes: int = 0
+    sut_segments: int = 0
+    response_bytes: int = 0  # in-order SUT payload bytes
+    sut_retransmits: int = 0  # SUT segments carrying only bytes already received
+    sut_out_of_order: int = 0
+    ignored_sut_segments: int = 0  # stale, unacceptable, or for an older connection
+    captured_duplicates: int = 0  # captured client retransmissions dropped or trimmed
+    captured_out_of_order: int = 0  # captured segments held until a gap filled
+    reconnects: int = 0

@@ -1,0 +1,89 @@
+"""TCP options the translator reads and writes: MSS, window scale, SACK-permitted, timestamps.
+
+Captured options are kept as raw bytes until needed. Only the SYN is sent with the client's own
+options; every later segment gets options built here (just the timestamp when negotiated),
+because captured SACK blocks and TSecr values refer to the production server's sequence space
+and clock, not the SUT's.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+EOL = 0
+NOP = 1
+MSS = 2
+WSCALE = 3
+SACK_PERMITTED = 4
+SACK = 5
+TIMESTAMP = 8
+
+_TS_PREFIX = b"\x01\x01\x08\x0a"  # NOP, NOP, kind 8, length 10: the usual aligned layout
+_TS = struct.Struct("!4xII")
+_TS_ALIGNED = struct.Struct("!4sII")
+_TS_BODY = struct.Struct("!II")
+_MSS = struct.Struct("!BBH")
+
+TIMESTAMP_OPTION_LEN = 12
+MAX_WSCALE = 14  # RFC 7323 2.3: larger shift counts are treated as 14
+
+
+class TcpOptions(NamedTuple):
+    """Parsed options of one segment; None or False when absent."""
+
+    mss: int | None = None
+    wscale: int | None = None
+    sack_permitted: bool = False
+    ts_val: int | None = None
+    ts_ecr: int | None = None
+
+
+def parse_options(raw: bytes) -> TcpOptions:
+    """Decode the options the translator cares about; malformed trailing bytes are ignored
+    (a real stack stops at the first malformed option as well)."""
+    mss = wscale = ts_val = ts_ecr = None
+    sack_permitted = False
+    i, n = 0, len(raw)
+    while i < n:
+        kind = raw[i]
+        if kind == EOL:
+            break
+        if kind == NOP:
+            i += 1
+            continue
+        if i + 1 >= n:
+            break
+        length = raw[i + 1]
+        if length < 2 or i + length > n:
+            break
+        if kind == MSS and length == 4:
+            mss = (raw[i + 2] << 8) | raw[i + 3]
+        elif kind == WSCALE and length == 3:
+            wscale = min(raw[i + 2], MAX_WSCALE)
+        elif kind == SACK_PERMITTED and length == 2:
+            sack_permitted = True
+        elif kind == TIMESTAMP and length == 10:
+            ts_val, ts_ecr = _TS_BODY.unpack_from(raw, i + 2)
+        i += length
+    return TcpOptions(mss, wscale, sack_permitted, ts_val, ts_ecr)
+
+
+def timestamp_of(raw: bytes) -> tuple[int, int] | None:
+    """(TSval, TSecr) of a segment's options, or None; fast for the usual aligned layout."""
+    if raw[:4] == _TS_PREFIX and len(raw) >= 12:
+        return _TS.unpack_from(raw)
+    if not raw:
+        return None
+    opts = parse_options(raw)
+    return None if opts.ts_val is None else (opts.ts_val, opts.ts_ecr)
+
+
+def timestamp_option(ts_val: int, ts_ecr: int) -> bytes:
+    """NOP, NOP, TS(ts_val, ts_ecr): 12 bytes, keeping the header 4-byte aligned."""
+    return _TS_ALIGNED.pack(_TS_PREFIX, ts_val, ts_ecr)
+
+
+def mss_option(mss: int) -> bytes:
+    """The 4-byte MSS option (a fake SYN carries nothing else)."""
+    return _MSS.pack(MSS, 4, mss)

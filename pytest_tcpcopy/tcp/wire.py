@@ -1,0 +1,129 @@
+"""Raw packet bytes in and out: parse the SUT's segments reported by the intercept, build the
+IPv4 + TCP packets the copier sends.
+
+Both directions are precompiled `struct` work on the hot path. `SegmentBuilder` folds the
+per-session constant words (addresses, ports, TTL, protocol) into partial checksums once, so a
+packet costs two `pack` calls and a little integer arithmetic; the payload's partial sum is
+passed in by the caller, who caches it across retransmissions.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+from pytest_tcpcopy.endpoint import Endpoint
+from pytest_tcpcopy.errors import UsageError
+from pytest_tcpcopy.tcp.checksum import finish, partial_sum
+
+_IPV4 = struct.Struct("!BBHHHBBH4s4s")
+_IPV6 = struct.Struct("!IHBB16s16s")
+_TCP = struct.Struct("!HHIIHHHH")
+_M = 0xFFFF
+_PROTO_TCP = 6
+_DF = 0x4000
+TTL = 64
+
+
+class SutSegment(NamedTuple):
+    """One segment the SUT sent, as reported by the intercept.
+
+    ``payload_len`` comes from the IP length field and is always the segment's real length;
+    ``payload`` holds the bytes only when the intercept reported them (response-capture mode),
+    else None. A NamedTuple for the same reason as `Packet`: one is built per SUT segment.
+    """
+
+    src: bytes
+    dst: bytes
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    flags: int
+    window: int
+    options: bytes
+    payload_len: int
+    payload: bytes | None
+
+
+def parse_sut_segment(buf: bytes | memoryview) -> SutSegment:
+    """Decode an IPv4 or IPv6 (no extension headers) TCP packet as the intercept reports it.
+
+    Raises UsageError when ``buf`` is not such a packet: the intercept feeds only TCP
+    packets, so anything else is a wiring mistake on the caller's side.
+    """
+    if len(buf) < 20:
+        raise UsageError(f"SUT segment too short ({len(buf)} bytes) for an IP header")
+    version = buf[0] >> 4
+    if version == 4:
+        vihl, _, total, _, _, _, proto, _, src, dst = _IPV4.unpack_from(buf)
+        ip_len = (vihl & 0x0F) * 4
+        if proto != _PROTO_TCP or ip_len < 20:
+            raise UsageError(f"SUT segment is not IPv4 TCP (protocol {proto}, header {ip_len} bytes)")
+    elif version == 6:
+        if len(buf) < 40:
+            raise UsageError(f"SUT segment too short ({len(buf)} bytes) for an IPv6 header")
+        _, plen, proto, _, src, dst = _IPV6.unpack_from(buf)
+        if proto != _PROTO_TCP:
+            raise UsageError(f"SUT segment is not IPv6 TCP (next header {proto})")
+        ip_len, total = 40, 40 + plen
+    else:
+        raise UsageError(f"SUT segment has IP version {version}")
+    if len(buf) < ip_len + 20:
+        raise UsageError(f"SUT segment too short ({len(buf)} bytes) for a TCP header")
+    sport, dport, seq, ack, offflags, window, _, _ = _TCP.unpack_from(buf, ip_len)
+    tcp_len = (offflags >> 12) * 4
+    start = ip_len + tcp_len
+    if tcp_len < 20 or len(buf) < start:
+        raise UsageError(f"SUT segment has a bad TCP header length {tcp_len}")
+    payload_len = total - start
+    if payload_len < 0:
+        raise UsageError(f"SUT segment IP length {total} is shorter than its headers ({start})")
+    payload = bytes(buf[start : start + payload_len]) if payload_len and len(buf) > start else None
+    return SutSegment(
+        bytes(src), bytes(dst), sport, dport, seq, ack, offflags & 0xFF, window,
+        bytes(buf[ip_len + 20 : start]), payload_len, payload,
+    )
+
+
+class SegmentBuilder:
+    """Builds IPv4 + TCP packets from ``src`` to ``dst``: DF set, TTL 64, both checksums right."""
+
+    __slots__ = ("src", "dst", "_ip_base", "_tcp_base", "_ports")
+
+    def __init__(self, src: Endpoint, dst: Endpoint) -> None:
+        if len(src.addr) != 4 or len(dst.addr) != 4:
+            raise UsageError(
+                f"only IPv4 packets can be built: {src} -> {dst}; replay to an IPv4 target"
+            )
+        self.src = src
+        self.dst = dst
+        addrs = partial_sum(src.addr + dst.addr)
+        # IP header words that never change: version/IHL/TOS, DF, TTL/protocol, addresses.
+        self._ip_base = (0x4500 + _DF + (TTL << 8 | _PROTO_TCP) + addrs) % _M
+        # TCP pseudo-header (addresses, protocol) plus both ports.
+        self._tcp_base = (addrs + _PROTO_TCP + src.port + dst.port) % _M
+        self._ports = (src.port, dst.port)
+
+    def build(
+        self, seq: int, ack: int, flags: int, window: int, options: bytes,
+        payload: bytes, payload_sum: int, ip_id: int,
+    ) -> bytes:
+        """One packet; ``payload_sum`` is `partial_sum(payload)` (0 for no payload)."""
+        tcp_hlen = 20 + len(options)
+        tcp_len = tcp_hlen + len(payload)
+        offflags = (tcp_hlen << 10) | flags  # data offset in words, in the top 4 bits
+        total = tcp_len + 20
+        s = self._tcp_base + tcp_len + seq + ack + offflags + window + payload_sum
+        if options:
+            s += int.from_bytes(options, "big")
+        sport, dport = self._ports
+        return (
+            _IPV4.pack(
+                0x45, 0, total, ip_id, _DF, TTL, _PROTO_TCP,
+                finish(self._ip_base + total + ip_id), self.src.addr, self.dst.addr,
+            )
+            + _TCP.pack(sport, dport, seq, ack, offflags, window, finish(s % _M), 0)
+            + options
+            + payload
+        )
