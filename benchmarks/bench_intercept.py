@@ -37,17 +37,17 @@ SENDER = textwrap.dedent(
     import socket, struct, sys, time
     from scapy.layers.inet import IP, TCP
     sut, rate, count, flows = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    packets = [bytes(IP(src=sut, dst=f"198.18.{i >> 8}.{i & 255}") / TCP(sport=8080, dport=40000, flags="A"))
-               for i in range(flows)]
+    dsts = [(f"198.18.{i >> 8}.{i & 255}", 0) for i in range(flows)]
+    packets = [bytes(IP(src=sut, dst=d[0]) / TCP(sport=8080, dport=40000, flags="A")) for d in dsts]
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUFFORCE, 1 << 26)
     send, burst, failed = s.sendto, 500, 0
     start = time.monotonic()
     sent = 0
     while sent < count:
         for i in range(sent, min(sent + burst, count)):
             try:
-                send(packets[i % flows], (sut, 0))
+                send(packets[i % flows], dsts[i % flows])
             except OSError:
                 failed += 1
         sent = min(sent + burst, count)

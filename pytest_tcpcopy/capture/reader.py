@@ -71,9 +71,8 @@ class CaptureReader:
     def _detect(self) -> ClassicPcap | Pcapng:
         start = self._source.read(4)
         if not start:
-            raise CaptureError(
-                self.path, None, "empty file" + (" (after gzip decompression)" * self._source.compressed)
-            )
+            reason = "empty file after gzip decompression" if self._source.compressed else "empty file"
+            raise CaptureError(self.path, None, reason)
         if start in MAGICS:
             return ClassicPcap(self._source, start, self.stats)
         if start == PCAPNG_MAGIC:

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class CaptureStats:
-    """Running counts for one pass over a capture; updated while the reader iterates.
+    """Counts for one pass over a capture, final once the pass ends (some are added at the end).
 
-    Every record ends up in exactly one of: ``tcp_packets`` (yielded), ``non_tcp``, ``unparsable``
-    or ``fragments`` (an IPv4 fragment held for reassembly, or an IPv6 fragment, which is skipped).
+    Every record lands in one of ``tcp_packets``, ``non_tcp``, ``unparsable`` or ``fragments``; a
+    reassembled datagram then adds itself to ``tcp_packets`` (or ``unparsable``), so after a full pass
+    ``records == tcp_packets + non_tcp + unparsable + fragments - reassembled``.
     """
 
     records: int = 0  # packet records read from the file

@@ -92,9 +92,8 @@ def summarize(path: str, server_ports: list[int]) -> CaptureSummary:
     rows: list[SessionRow] = []
     ignored = 0
     with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore", CaptureTruncatedWarning
-        )  # reported as a note instead
+        # A truncated tail is reported as a note instead.
+        warnings.simplefilter("ignore", CaptureTruncatedWarning)
         with open_capture(path) as reader:
             for pkt in reader:
                 if feed(pkt) is None:
@@ -164,7 +163,7 @@ def render_table(summary: CaptureSummary) -> str:
             str(t["client_bytes"]),
             str(t["server_bytes"]),
             f"{t['handshakes']}/{t['sessions']}",
-            " ".join(f"{kind.value}:{t['close_' + kind.value]}" for kind in CloseKind),
+            "",
             str(t["retransmitted"]),
             str(t["out_of_order"]),
             "",
@@ -178,6 +177,8 @@ def render_table(summary: CaptureSummary) -> str:
             for cell, w, (_, _, right) in zip(line, widths, _COLUMNS)
         )
         out.append("  ".join(cells).rstrip())
+    closes = ", ".join(f"{kind.value} {t['close_' + kind.value]}" for kind in CloseKind)
+    out.append(f"closed: {closes}; gaps: {t['gaps']}")
     out.extend(f"note: {note}" for note in summary.notes)
     return "\n".join(out)
 

@@ -103,10 +103,14 @@ class ResponseQueue:
     def fileno(self) -> int:
         return self._sock.fileno()
 
-    def read(self, budget: int) -> None:
-        """Hand at most ``budget`` queued segments (raw IP bytes) to ``deliver``; never blocks."""
+    def read(self, budget: int) -> int:
+        """Hand at most ``budget`` queued segments (raw IP bytes) to ``deliver``; never blocks.
+
+        Returns how many were read.
+        """
         self._reader.left = budget
         self._nfq.run_socket(self._reader)
+        return budget - self._reader.left
 
     def stats(self) -> QueueStats | None:
         return read_stats(self.queue_num)

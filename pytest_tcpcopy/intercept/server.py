@@ -42,6 +42,11 @@ _READ_BUDGET = 256  # queue segments per read pass before flushing and serving c
 _BATCH = 256  # pending records per copier that force a flush inside a pass
 _MAX_BACKLOG = 64 << 20  # unsent bytes after which a copier is considered stuck
 _HEARTBEAT_EVERY = 1.0
+# Under load, pause briefly after a read pass so segments pile up in the queue: with nobody
+# waiting on the netlink socket, the kernel need not wake us per segment (a cost the SUT's
+# sending thread pays), and the next pass reads a bigger batch. Adds <= 0.3 ms latency.
+_COALESCE_FROM = 16
+_COALESCE_PAUSE = 0.0003
 
 
 class SegmentSource(Protocol):
@@ -49,7 +54,7 @@ class SegmentSource(Protocol):
 
     def fileno(self) -> int: ...
 
-    def read(self, budget: int) -> None: ...
+    def read(self, budget: int) -> int: ...
 
 
 @dataclass(slots=True)
@@ -154,10 +159,19 @@ class InterceptServer:
         sel = self._sel
         sel.register(self._listener, selectors.EVENT_READ, self._accept)
         sel.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
+        pumped = 0
+
+        def pump() -> None:
+            nonlocal pumped
+            pumped = source.read(_READ_BUDGET)
+
         if source is not None:
-            sel.register(source, selectors.EVENT_READ, lambda: source.read(_READ_BUDGET))
+            sel.register(source, selectors.EVENT_READ, pump)
         next_beat = time.monotonic() + _HEARTBEAT_EVERY
         while not self._stopping:
+            if pumped >= _COALESCE_FROM:
+                time.sleep(_COALESCE_PAUSE)
+            pumped = 0
             now = time.monotonic()
             expiry = self.routes.next_expiry()
             deadline = next_beat if expiry is None else min(next_beat, expiry)

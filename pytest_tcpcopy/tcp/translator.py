@@ -284,7 +284,7 @@ class SessionTranslator:
         if self._waiting_on_sut():
             due.append(self._last_progress + self.config.idle_timeout)
         ending = self._linger_at is not None and self._sm.state is SessionState.ESTABLISHED
-        if (self._gate_blocked or ending) and self._resp_since_req:
+        if (self._gate_blocked or ending) and self._resp_since_req and not self._sut_held:
             due.append(self._last_sut_data + self._quiet_period())
         return min(due) if due else None
 
@@ -567,8 +567,8 @@ class SessionTranslator:
         got = self._resp_since_req
         if self._sut_fin:
             return True
-        if not got:
-            return False
+        if not got or self._sut_held:
+            return False  # nothing yet, or a hole the SUT will fill
         return got >= expected or now >= self._last_sut_data + self._quiet_period()
 
     def _quiet_period(self) -> float:
@@ -603,11 +603,14 @@ class SessionTranslator:
             self._finish(Side.CLIENT, reset=True, send_rst=True)
 
     def _last_response_done(self, now: float) -> bool:
-        return bool(self._resp_since_req) and now >= self._last_sut_data + self._quiet_period()
+        return (
+            bool(self._resp_since_req) and not self._sut_held
+            and now >= self._last_sut_data + self._quiet_period()
+        )
 
     def _lingered(self, now: float) -> bool:
-        if self._linger_at is None:
-            self._linger_at = now + self.config.close_linger
+        """Whether the SUT has been silent for close_linger while the session waits to end."""
+        self._linger_at = self._last_progress + self.config.close_linger
         return now >= self._linger_at
 
     def _waiting_on_sut(self) -> bool:

@@ -32,7 +32,7 @@ def make_capture(
         rig.start_sut(server_argv, port)
         dump = rig.run_in(
             "client",
-            ["tcpdump", "--immediate-mode", "-i", rig.client_if, "-s", str(snaplen), "-U", "-w", str(out), f"tcp port {port}"],
+            ["tcpdump", "--immediate-mode", "-B", "65536", "-i", rig.client_if, "-s", str(snaplen), "-U", "-w", str(out), f"tcp port {port}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         _wait_for_listening(dump)
@@ -56,11 +56,11 @@ def _wait_for_listening(dump: subprocess.Popen) -> None:
         raise RuntimeError(f"tcpdump did not start: {line}")
 
 
-def netns_run(capture: Path, port: int, sut_argv: list[str], *extra: str, timeout: float = 300) -> dict:
+def netns_run(capture: Path, port: int, sut_argv: list[str], *extra: str, timeout: float = 120) -> dict:
     """Run ``pytest-tcpcopy netns-run --json`` and return its JSON document."""
     proc = subprocess.run(
         [sys.executable, "-m", "pytest_tcpcopy", "netns-run", str(capture), "--port", str(port), "--json",
-         "--capture-responses", *extra, "--", *sut_argv],
+         "--capture-responses", "--max-duration", "60", *extra, "--", *sut_argv],
         capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     assert proc.returncode == 0, f"netns-run failed ({proc.returncode}): {proc.stderr}\n{proc.stdout[-2000:]}"

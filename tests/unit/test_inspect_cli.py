@@ -120,12 +120,13 @@ def test_table_is_aligned_with_a_totals_line(tmp_path, capsys):
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith("capture: ")
-    header, *rows, total = lines[1:]
+    header, *rows, total, closes = lines[1:]
     assert header.split()[:3] == ["#", "client", "server"]
     assert len(rows) == 3
     assert rows[1].split()[:3] == ["1", f"{CLIENT}:40001", f"{SERVER}:80"]
     assert "rst" in rows[1].split() and "open" in rows[2].split()
     assert total.startswith("total") and "3 sessions" in total and "19" in total.split()
+    assert closes == "closed: fin 1, rst 1, open 1; gaps: 0"
     # Aligned: every session line puts the server column at the same place.
     col = header.index("server")
     assert {row[col : col + len(SERVER)] for row in rows} == {SERVER}

@@ -32,6 +32,9 @@ def _outcome(path: Path) -> list[Packet] | CaptureError:
                 packets = list(reader)
         except CaptureError as e:
             return e
+    stats = reader.stats
+    assert stats.records == stats.tcp_packets + stats.non_tcp + stats.unparsable + stats.fragments - stats.reassembled
+    assert stats.tcp_packets == len(packets) and stats.truncated_packets == sum(p.truncated for p in packets)
     for packet in packets:
         assert type(packet) is Packet
         assert len(packet.src) == len(packet.dst) in (4, 16)

@@ -36,12 +36,15 @@ class SocketpairSource:
     def fileno(self) -> int:
         return self._read_end.fileno()
 
-    def read(self, budget: int) -> None:
+    def read(self, budget: int) -> int:
         self._buf += self._read_end.recv(1 << 20)
+        count = 0
         while len(self._buf) >= 2 and len(self._buf) >= 2 + struct.unpack_from("!H", self._buf)[0]:
             n = struct.unpack_from("!H", self._buf)[0]
             self._deliver(self._buf[2 : 2 + n])
             self._buf = self._buf[2 + n :]
+            count += 1
+        return count
 
     def send(self, segment: bytes) -> None:
         self.feed_end.sendall(struct.pack("!H", len(segment)) + segment)

@@ -1,0 +1,150 @@
+"""Sequence arithmetic, checksums, options, packet parsing and building; golden packets."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scapy.layers.inet import IP, TCP
+from tcpsim import CLIENT, TARGET, rfc1071
+
+from pytest_tcpcopy.capture.packet import ACK, PSH, SYN, Packet
+from pytest_tcpcopy.errors import UsageError
+from pytest_tcpcopy.tcp import SessionTranslator, TranslatorConfig, parse_sut_segment
+from pytest_tcpcopy.tcp.checksum import adjust, finish, internet_checksum, partial_sum, verify
+from pytest_tcpcopy.tcp.options import parse_options, timestamp_of, timestamp_option
+from pytest_tcpcopy.tcp.seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt, unwrap
+from pytest_tcpcopy.tcp.wire import SegmentBuilder
+
+U32 = st.integers(0, 2**32 - 1)
+
+
+@pytest.mark.parametrize(
+    "a,b,diff",
+    [(0, 0, 0), (1, 0, 1), (0, 1, -1), (0, 2**32 - 1, 1), (2**32 - 1, 0, -1),
+     (5, 2**32 - 5, 10), (2**31 - 1, 0, 2**31 - 1), (2**31, 0, -(2**31))],
+)
+def test_seq_diff_wraps(a, b, diff):
+    assert seq_diff(a, b) == diff
+    assert seq_lt(a, b) == (diff < 0) and seq_gt(a, b) == (diff > 0)
+    assert seq_le(a, b) == (diff <= 0) and seq_ge(a, b) == (diff >= 0)
+
+
+@given(U32, st.integers(-(2**31) + 1, 2**31 - 1))
+def test_seq_add_and_diff_are_inverse(a, n):
+    assert seq_diff(seq_add(a, n), a) == n
+
+
+@given(U32, st.integers(0, 2**40), st.integers(-(2**30), 2**30))
+def test_unwrap_recovers_offsets_near_the_reference(base, near, delta):
+    off = max(near + delta, 0)
+    seq = (base + off) & 0xFFFFFFFF
+    assert unwrap(seq, base, near) == off
+
+
+@given(st.binary(min_size=1, max_size=3000).filter(any))  # documented: non-zero data only
+def test_checksum_matches_rfc1071(data):
+    folded = rfc1071(data)
+    assert internet_checksum(data) == (~folded & 0xFFFF)
+    field = struct.pack("!H", internet_checksum(data))
+    if len(data) % 2 == 0:
+        assert verify(data + field)
+
+
+@given(st.binary(min_size=2, max_size=200).filter(lambda b: len(b) % 2 == 0),
+       st.binary(min_size=2, max_size=200).filter(lambda b: len(b) % 2 == 0))
+def test_partial_sums_combine(a, b):
+    assert finish((partial_sum(a) + partial_sum(b)) % 0xFFFF) == internet_checksum(a + b)
+
+
+@given(st.binary(min_size=40, max_size=40), st.integers(0, 19), st.binary(min_size=2, max_size=2))
+def test_rfc1624_adjust_equals_recomputing(data, word, new):
+    i = word * 2
+    changed = data[:i] + new + data[i + 2 :]
+    if not any(changed):
+        return  # all-zero data has no single checksum representation
+    assert adjust(internet_checksum(data), data[i : i + 2], new) == internet_checksum(changed)
+
+
+def test_options_parse_and_build():
+    raw = bytes.fromhex("020405b40402080a000003e80000000001030307")
+    opts = parse_options(raw)
+    assert (opts.mss, opts.wscale, opts.sack_permitted, opts.ts_val, opts.ts_ecr) == (1460, 7, True, 1000, 0)
+    assert timestamp_of(raw) == (1000, 0)
+    ts = timestamp_option(5, 6)
+    assert ts == b"\x01\x01\x08\x0a" + struct.pack("!II", 5, 6) and timestamp_of(ts) == (5, 6)
+    assert timestamp_of(b"") is None and parse_options(b"\x02\x04").mss is None  # truncated
+
+
+def test_wscale_is_capped_at_14():
+    assert parse_options(b"\x03\x03\x20\x00").wscale == 14
+
+
+OPTIONS = [
+    (b"", []),
+    (timestamp_option(1, 2), [("NOP", None), ("NOP", None), ("Timestamp", (1, 2))]),
+    (b"\x02\x04\x05\xb4", [("MSS", 1460)]),
+]
+
+
+@given(U32, U32, st.integers(0, 255), st.integers(0, 65535), st.binary(max_size=1500),
+       st.sampled_from(OPTIONS))
+def test_builder_matches_scapy(seq, ack, flags, window, payload, options):
+    raw_opts, scapy_opts = options
+    b = SegmentBuilder(CLIENT, TARGET)
+    pkt = b.build(seq, ack, flags, window, raw_opts, payload, partial_sum(payload), 77)
+    ref = IP(src="198.18.0.7", dst="10.9.0.2", id=77, flags="DF", ttl=64) / TCP(
+        sport=CLIENT.port, dport=TARGET.port, seq=seq, ack=ack, flags=flags, window=window,
+        options=scapy_opts) / payload
+    assert pkt == bytes(ref)
+
+
+def test_parse_sut_segment_header_only_and_with_payload():
+    ref = IP(src="10.9.0.2", dst="198.18.0.7") / TCP(
+        sport=8080, dport=40000, seq=9, ack=10, flags="PA", window=512,
+        options=[("Timestamp", (3, 4))]) / (b"z" * 100)
+    full = bytes(ref)
+    seg = parse_sut_segment(full)
+    assert (seg.seq, seg.ack, seg.flags, seg.window, seg.payload_len, seg.payload) == (9, 10, ACK | PSH, 512, 100, b"z" * 100)
+    assert timestamp_of(seg.options) == (3, 4)
+    head = parse_sut_segment(full[:-100])  # the intercept cut the payload: the length stays
+    assert head.payload_len == 100 and head.payload is None
+
+
+def test_parse_sut_segment_ipv6():
+    from scapy.layers.inet6 import IPv6
+
+    seg = parse_sut_segment(bytes(IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(seq=5) / b"abc"))
+    assert seg.seq == 5 and seg.payload == b"abc" and len(seg.src) == 16
+
+
+@pytest.mark.parametrize("buf", [b"", b"\x45" + b"\0" * 30, bytes(IP(proto=17) / (b"x" * 30))])
+def test_parse_sut_segment_rejects_non_tcp(buf):
+    with pytest.raises(UsageError):
+        parse_sut_segment(buf)
+
+
+def test_golden_mid_stream_exchange():
+    """A mid-stream session: fake SYN, fake third ACK carried by the data, exact bytes."""
+    t = SessionTranslator(TranslatorConfig(), CLIENT, TARGET, session_id=1)
+    req = b"GET / HTTP/1.0\r\n\r\n"
+    t.feed_client(Packet(0, 10.0, b"\xc0\0\2\x0a", b"\xc0\0\2\x01", 40000, 80, 1001, 7777,
+                         ACK | PSH, 229, b"", req, len(req), 1, 64), 0.0)
+    (syn,) = t.packets_to_send()
+    # IP id 40504, DF, TTL 64; seq = captured seq - 1; MSS 1460 only; window 65535
+    assert syn.hex() == (
+        "4500002c9e3840004006cc6fc61200070a090002"
+        "9c401f90000003e8000000006002ffff084a0000020405b4"
+    )
+    synack = bytes(IP(src="10.9.0.2", dst="198.18.0.7") / TCP(
+        sport=8080, dport=40000, seq=555, ack=1001, flags="SA", window=29200, options=[("MSS", 1400)]))
+    t.feed_sut(parse_sut_segment(synack), 0.001)
+    (data,) = t.packets_to_send()
+    # the captured ack 7777 became the SUT's ISN + 1 (556); the captured window 229 became 65535
+    assert data.hex() == (
+        "4500003a9e3940004006cc60c61200070a090002"
+        "9c401f90000003e90000022c5018ffff3f110000" + req.hex()
+    )
+    assert t.packets_to_send() == [] and t.next_timer() == pytest.approx(0.001 + 0.2)
