@@ -153,12 +153,13 @@ def best_of(runs: int, fn: Callable[[Path], int], path: Path) -> tuple[int, floa
 RSS_CHILD = """
 import resource, sys, time
 from pytest_tcpcopy.capture import open_capture
-start = time.perf_counter()
+start, start_cpu = time.perf_counter(), time.process_time()
 n = 0
 for _packet in open_capture(sys.argv[1]) if sys.argv[1] != "-" else ():
     n += 1
 hwm = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
-print(n, time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, hwm)
+print(n, time.perf_counter() - start, time.process_time() - start_cpu,
+      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, hwm)
 """
 # Linux carries ru_maxrss across fork+exec from the parent's memory at fork time, and this parent
 # holds the source capture in memory. A small launcher interpreter forks the measured child, so the
@@ -166,11 +167,11 @@ print(n, time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).r
 LAUNCHER = "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)"
 
 
-def measure_child(path: str) -> tuple[int, float, int, int]:
-    """(packets, seconds, ru_maxrss KiB, VmHWM KiB) of a fresh process reading ``path`` ("-": none)."""
+def measure_child(path: str) -> tuple[int, float, float, int, int]:
+    """(packets, wall s, CPU s, ru_maxrss KiB, VmHWM KiB) of a fresh process reading ``path`` ("-": none)."""
     out = subprocess.run([sys.executable, "-c", LAUNCHER, sys.executable, "-c", RSS_CHILD, path],
                          capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
-    return int(out[0]), float(out[1]), int(out[2]), int(out[3])
+    return int(out[0]), float(out[1]), float(out[2]), int(out[3]), int(out[4])
 
 
 def main() -> int:
@@ -219,17 +220,17 @@ def main() -> int:
         if args.rss_gb > 0:
             copies = -(-int(args.rss_gb * 1e9) // len(body))
             print(f"\nmemory: {copies} x {args.source.name} records, read in a child process")
-            _, _, baseline, _ = measure_child("-")
+            baseline = measure_child("-")[3]
             print(f"  child interpreter with pytest_tcpcopy.capture imported, reading nothing: "
                   f"peak RSS {baseline / 1024:.1f} MB")  # fmt: skip
             for compress in (False, True):
                 big = workdir / ("big.pcap.gz" if compress else "big.pcap")
                 size = write_capture(big, header, body, span, copies, compress)
-                count, seconds, rss, hwm = measure_child(str(big))
+                count, seconds, cpu, rss, hwm = measure_child(str(big))
                 kind = "gzip" if compress else "plain"
                 print(f"  {kind:<5} {size / 1e9:.2f} GB on disk, {count:,} packets in {seconds:.1f} s "
-                      f"({count / seconds:,.0f}/s): peak RSS {rss / 1024:.1f} MB (ru_maxrss), "
-                      f"{hwm / 1024:.1f} MB (VmHWM)")  # fmt: skip
+                      f"({count / seconds:,.0f}/s, {count / cpu:,.0f} per CPU s): "
+                      f"peak RSS {rss / 1024:.1f} MB (ru_maxrss), {hwm / 1024:.1f} MB (VmHWM)")  # fmt: skip
                 big.unlink()
     finally:
         for leftover in workdir.iterdir():

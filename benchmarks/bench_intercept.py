@@ -40,7 +40,7 @@ SENDER = textwrap.dedent(
     dsts = [(f"198.18.{i >> 8}.{i & 255}", 0) for i in range(flows)]
     packets = [bytes(IP(src=sut, dst=d[0]) / TCP(sport=8080, dport=40000, flags="A")) for d in dsts]
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUFFORCE, 1 << 26)
+    s.setsockopt(socket.SOL_SOCKET, 32, 1 << 26)  # SO_SNDBUFFORCE: queued segments hold send buffer until the verdict
     send, burst, failed = s.sendto, 500, 0
     start = time.monotonic()
     sent = 0

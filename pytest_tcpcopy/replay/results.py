@@ -6,6 +6,7 @@ for the pytest plugin's reports.
 
 from __future__ import annotations
 
+import base64
 import enum
 from dataclasses import dataclass, field
 
@@ -81,6 +82,15 @@ class SessionResult:
         return bytes(out)
 
     def to_json(self) -> dict:
+        doc = self._summary_json()
+        if self.response_chunks:
+            try:
+                doc["response"] = base64.b64encode(self.response_data()).decode()
+            except ValueError as exc:
+                doc["response_error"] = str(exc)
+        return doc
+
+    def _summary_json(self) -> dict:
         return {
             "session": self.session,
             "copy": self.copy,

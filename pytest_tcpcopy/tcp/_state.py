@@ -73,16 +73,22 @@ class IllegalTransition(TcpcopyError):
 
 
 class SessionStateMachine:
-    __slots__ = ("state",)
+    """The current state, plus its two classes as plain booleans (read per segment; an enum
+    hash is a Python-level call)."""
+
+    __slots__ = ("state", "connected", "terminal")
 
     def __init__(self) -> None:
         self.state = S.IDLE
+        self.connected = self.terminal = False
 
     def fire(self, trigger: Trigger) -> SessionState:
         try:
-            self.state = TRANSITIONS[self.state][trigger]
+            state = self.state = TRANSITIONS[self.state][trigger]
         except KeyError:
             raise IllegalTransition(
                 f"translator bug: trigger {trigger.name} is not allowed in state {self.state.name}"
             ) from None
-        return self.state
+        self.connected = state in CONNECTED
+        self.terminal = state in TERMINAL
+        return state

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pytest_tcpcopy.capture.packet import ACK, FIN, PSH, RST, SYN, Packet
 from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
-from pytest_tcpcopy.tcp._state import CONNECTED, TERMINAL, SessionState, SessionStateMachine, Trigger
+from pytest_tcpcopy.tcp._state import SessionState, SessionStateMachine, Trigger
 from pytest_tcpcopy.tcp.checksum import partial_sum
 from pytest_tcpcopy.tcp.events import (
     Aborted, AbortReason, Closed, Established, Event, Reconnected, RequestSent, ResponseData,
@@ -51,7 +51,7 @@ class TranslatorConfig:
     establish_timeout: float = 3.0  # no SYN-ACK by then: Aborted(NOT_ESTABLISHED)
     idle_timeout: float = 60.0  # no SUT progress while waiting on it: Aborted(IDLE_TIMEOUT)
     response_quiet: float | None = None  # silence ending a response; None: captured RTT, clamped
-    capture_payload: bool = False  # the intercept reports SUT payload bytes
+    capture_payload: bool = False  # report SUT payload bytes in ResponseData (when present)
     max_reconnects: int = 3
     close_linger: float = 1.0  # how long to wait for the SUT's close (or a last response)
 
@@ -75,10 +75,11 @@ class _Chunk:
     response; None: unknown, the first segment of a session captured mid-stream).
     """
 
-    __slots__ = ("data", "kind", "delta", "ts_val")
+    __slots__ = ("data", "pos", "kind", "delta", "ts_val")
 
     def __init__(self, data: bytes, kind: int, delta: int | None, ts_val: int | None) -> None:
         self.data, self.kind, self.delta, self.ts_val = data, kind, delta, ts_val
+        self.pos = 0  # bytes of ``data`` already sent
 
 
 class _Sent:
@@ -178,7 +179,7 @@ class SessionTranslator:
 
     @property
     def finished(self) -> bool:
-        return self._sm.state in TERMINAL
+        return self._sm.terminal
 
     def feed_client(self, pkt: Packet, now: float) -> None:
         """Take the next captured client segment (capture order)."""
@@ -238,7 +239,7 @@ class SessionTranslator:
         self.counters.sut_segments += 1
         state = self._sm.state
         flags = seg.flags
-        if state in TERMINAL:
+        if self._sm.terminal:
             if not flags & RST:  # a late segment of a connection we released: release it again
                 self._emit_raw(seg.ack, 0, RST)
             self.counters.ignored_sut_segments += 1
@@ -447,14 +448,15 @@ class SessionTranslator:
         off = unwrap(seg.seq, self._sut_isn + 1, self._rcv_nxt)  # type: ignore[operator]
         fin = seg.flags & FIN
         n = seg.payload_len
+        payload = seg.payload if self.config.capture_payload else None
         if off + n <= self._rcv_nxt and (not fin or self._sut_fin):
             self.counters.sut_retransmits += 1
             return
         if off > self._rcv_nxt:
-            self._sut_held[off] = (n, seg.payload, fin)
+            self._sut_held[off] = (n, payload, fin)
             self.counters.sut_out_of_order += 1
             return
-        self._deliver(off, n, seg.payload, fin, now)
+        self._deliver(off, n, payload, fin, now)
         held = self._sut_held
         while held:
             ready = [o for o in held if o <= self._rcv_nxt]
@@ -504,8 +506,13 @@ class SessionTranslator:
             if self._isn is not None:
                 self._send_syn(now)
             return
-        if state not in CONNECTED:
+        if not self._sm.connected:
             return
+        if not self._unsent and state is SessionState.ESTABLISHED and not (
+            self._sut_fin or self._capture_done or self._gap
+        ):
+            self._gate_blocked = self._window_blocked = False
+            return  # the common case while a response streams in: nothing to send or end
         if self._sut_fin and state is SessionState.ESTABLISHED and self._snd_una != self._snd_nxt:
             self._reconnect(now, send_rst=True)  # the SUT closed before taking our bytes
             return
@@ -527,21 +534,13 @@ class SessionTranslator:
                 if room <= 0:
                     self._window_blocked = True
                     break
-                take = min(len(c.data), self._smss, room)
-                piece = c.data[:take] if take < len(c.data) else c.data
-                c.data = c.data[take:]
                 if c.delta is None or c.delta > 0:
                     self._resp_since_req = 0  # a new request: its response starts now
-                c.delta = 0
-                if not c.data:
-                    unsent.popleft()
-                if run_len and run_off + run_len != self._snd_nxt:
-                    self._flush_request_run(run_off, run_len)
-                    run_len = 0
                 if not run_len:
                     run_off = self._snd_nxt
-                run_len += take
-                self._send_new(piece, ACK | PSH if not c.data else ACK, now, c.ts_val)
+                piece, ts_val, push = self._take_piece(min(self._smss, room))
+                run_len += len(piece)
+                self._send_new(piece, ACK | PSH if push else ACK, now, ts_val)
             elif self._snd_una != self._snd_nxt:
                 break  # FIN and RST wait until the SUT has every client byte (tcpcopy)
             elif c.kind == _FIN:
@@ -560,6 +559,34 @@ class SessionTranslator:
         if self._window_blocked and not self._inflight and self._rto_at is None:
             self._rto_at = now + self._rto  # persist: probe the zero window
         self._maybe_end(now)
+
+    def _take_piece(self, limit: int) -> tuple[bytes, int | None, bool]:
+        """Up to ``limit`` bytes from the head of the unsent stream: one captured segment and
+        the continuation segments after it (never the start of the next request), so that
+        captured segments a little larger than the SUT's MSS do not become pairs of a full
+        and a tiny segment. Returns the bytes, the last captured TSval and whether the piece
+        ends where a captured segment ended (PSH)."""
+        unsent = self._unsent
+        parts: list[bytes] = []
+        n = 0
+        ts_val = None
+        ended = False
+        while unsent and n < limit:
+            c = unsent[0]
+            if c.kind != _DATA or (parts and c.delta != 0):
+                break
+            left = len(c.data) - c.pos
+            k = min(left, limit - n)
+            parts.append(c.data if k == len(c.data) else c.data[c.pos : c.pos + k])
+            c.delta = 0
+            ts_val = c.ts_val
+            n += k
+            ended = k == left
+            if ended:
+                unsent.popleft()
+            else:
+                c.pos += k
+        return (parts[0] if len(parts) == 1 else b"".join(parts)), ts_val, ended
 
     def _response_complete(self, expected: int, now: float) -> bool:
         """Whether the SUT's response to the last request looks complete (tcpcopy's
@@ -614,7 +641,7 @@ class SessionTranslator:
         return now >= self._linger_at
 
     def _waiting_on_sut(self) -> bool:
-        return self._sm.state in CONNECTED and bool(
+        return self._sm.connected and bool(
             self._inflight or self._gate_blocked or self._window_blocked
         )
 

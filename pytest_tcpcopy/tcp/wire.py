@@ -19,6 +19,7 @@ from pytest_tcpcopy.tcp.checksum import finish, partial_sum
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
 _TCP = struct.Struct("!HHIIHHHH")
+_V4_TCP = struct.Struct("!2xH5xB2x4s4sHHIIBBH4x")  # the fields of a 20-byte IPv4 + TCP header
 _M = 0xFFFF
 _PROTO_TCP = 6
 _DF = 0x4000
@@ -52,6 +53,19 @@ def parse_sut_segment(buf: bytes | memoryview) -> SutSegment:
     Raises UsageError when ``buf`` is not such a packet: the intercept feeds only TCP
     packets, so anything else is a wiring mistake on the caller's side.
     """
+    if buf[:1] == b"\x45" and len(buf) >= 40:  # IPv4 without IP options: one unpack
+        total, proto, src, dst, sport, dport, seq, ack, off, flags, window = _V4_TCP.unpack_from(buf)
+        start = 20 + (off >> 4) * 4
+        if proto == _PROTO_TCP and start >= 40 and len(buf) >= start and total >= start:
+            payload_len = total - start
+            return SutSegment(
+                src, dst, sport, dport, seq, ack, flags, window, bytes(buf[40:start]),
+                payload_len, bytes(buf[start:total]) if payload_len and len(buf) > start else None,
+            )
+    return _parse_general(buf)
+
+
+def _parse_general(buf: bytes | memoryview) -> SutSegment:
     if len(buf) < 20:
         raise UsageError(f"SUT segment too short ({len(buf)} bytes) for an IP header")
     version = buf[0] >> 4

@@ -82,3 +82,29 @@ def captured_sessions(capture: Path, port: int) -> dict[str, object]:
     """The capture's sessions by captured client ``ip:port`` (the last one, if a port was reused)."""
     with open_capture(capture) as reader:
         return {str(s.client): s for s in assemble_sessions(reader, [port])}
+
+
+def cut_before(src: Path, dst: Path, marker: bytes) -> Path:
+    """Copy a capture, dropping every connection's packets before the first client segment whose
+    payload contains ``marker``: sessions as if the capture had started mid-stream."""
+    from scapy.layers.inet import TCP
+    from scapy.layers.l2 import Ether
+    from scapy.utils import RawPcapReader, RawPcapWriter
+
+    started: set[frozenset] = set()
+    reader = RawPcapReader(str(src))
+    writer = RawPcapWriter(str(dst), linktype=reader.linktype, sync=True)
+    writer.write_header(None)
+    try:
+        for data, meta in reader:
+            pkt = Ether(data)
+            tcp = pkt[TCP]
+            key = frozenset([(pkt.src, tcp.sport), (pkt.dst, tcp.dport)])
+            if key not in started and marker in bytes(tcp.payload):
+                started.add(key)
+            if key in started:
+                writer.write_packet(data, sec=meta.sec, usec=meta.usec)
+    finally:
+        reader.close()
+        writer.close()
+    return dst

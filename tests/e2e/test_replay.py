@@ -123,3 +123,19 @@ def test_sut_that_resets_or_closes_mid_session(captures, tmp_path, misbehaviour)
         assert s["reconnects"] >= 1 or s["outcome"] == "sut_reset", s
     connections = recorded_connections(record)
     assert len(connections) > 4  # the pending requests went out on new connections
+
+
+def test_sessions_captured_mid_stream(captures, tmp_path):
+    """No handshake in the file: the copier opens each connection with a fake SYN and the SUT
+    receives exactly the captured bytes from the cut on."""
+    from replay_support import cut_before
+
+    full = captures("keepalive", ["keepalive", "4", "30"])
+    capture = cut_before(full, tmp_path / "midstream.pcap", b"&r=5 ")
+    sessions = captured_sessions(capture, PORT)
+    assert len(sessions) == 4 and not any(s.handshake for s in sessions.values())
+    record = tmp_path / "record.jsonl"
+    result = netns_run(capture, PORT, _server(record))
+    _check_delivery(result, capture, record)
+    for peer_bytes in (r[1] for r in recorded_connections(record)):
+        assert peer_bytes.startswith(b"GET /ka?s=") and b"&r=5 " in peer_bytes.split(b"\r\n", 1)[0]

@@ -22,6 +22,7 @@ from scapy.utils import PcapReader, wrpcap
 from pytest_tcpcopy.capture import open_capture
 from pytest_tcpcopy.errors import CaptureError
 
+LOOPBACK_TCP = "tcp and (host 127.0.0.1 or host ::1)"
 BIG_REQUEST = b"POST / HTTP/1.1\r\nContent-Length: 3000\r\n\r\n" + b"b" * 3000
 
 
@@ -52,6 +53,18 @@ def _exchange(family: int, host: str) -> None:
         thread.join(timeout=5)
 
 
+def _wait_until_listening(proc: subprocess.Popen[str], args: list[str]) -> None:
+    """Read tcpdump's stderr up to "listening on" (the capture is armed); "-i any" first names its link type."""
+    said = []
+    while len(said) < 3:
+        said.append(proc.stderr.readline())
+        if "listening on" in said[-1]:
+            return
+        if not said[-1]:
+            break
+    raise AssertionError(f"tcpdump {' '.join(args)} did not start: {''.join(said)}")
+
+
 @pytest.fixture(scope="module")
 def tcpdump_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """Loopback traffic captured at once by tcpdump four ways: lo, any (SLL2), any as SLL, lo with -s 96."""
@@ -68,12 +81,10 @@ def tcpdump_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     procs = []
     try:
         for name, args in ways.items():
-            proc = subprocess.Popen(
-                ["tcpdump", "-n", "-U", "--immediate-mode", *args, "-w", str(files[name]), "tcp and (host 127.0.0.1 or host ::1)"],
-                stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
+            command = ["tcpdump", "-n", "-U", "--immediate-mode", *args, "-w", str(files[name]), LOOPBACK_TCP]
+            proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
             procs.append(proc)
-            proc.stderr.readline()  # "listening on ...": the capture is armed
+            _wait_until_listening(proc, args)
         _exchange(socket.AF_INET, "127.0.0.1")
         _exchange(socket.AF_INET6, "::1")
     finally:

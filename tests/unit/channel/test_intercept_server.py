@@ -10,6 +10,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -70,6 +71,14 @@ def reply(client: Endpoint, flags: str = "SA", seq: int = 777, payload: bytes = 
     return bytes(IP(src="10.0.0.2", dst=host) / TCP(sport=8080, dport=client.port, flags=flags, seq=seq) / payload)
 
 
+def wait_registered(server: InterceptServer, count: int) -> None:
+    """Until the server has taken in ``count`` registrations (they race the fed segments)."""
+    deadline = time.monotonic() + 5
+    while len(server.routes.owners) < count:
+        assert time.monotonic() < deadline, f"{len(server.routes.owners)} of {count} registrations arrived"
+        time.sleep(0.005)
+
+
 def wait_records(client: InterceptClient, count: int) -> list[bytes]:
     records: list[bytes] = []
     while len(records) < count:
@@ -85,6 +94,7 @@ def test_garbage_from_one_copier_closes_only_that_copier(running) -> None:  # no
     with InterceptClient([str(server.address)], name="good") as good:
         good.register(good_client, TARGET)
         good.flush()
+        wait_registered(server, 1)
         with socket.create_connection(("127.0.0.1", server.address.port), timeout=5) as bad:
             bad.sendall(encode(Hello(Role.COPIER, "bad")) + b"\xee\x00\x00\x00garbage")
             reader, answer = FrameReader(), []
@@ -111,6 +121,7 @@ def test_each_copier_gets_only_its_own_segments_and_parked_syn_acks(running) -> 
         a.flush()
         b.register(b_client, TARGET)
         b.flush()
+        wait_registered(server, 1001)
         for i in range(1000):
             source.send(reply(Endpoint(a_client.addr, 1000 + i), seq=i))
         source.send(reply(b_client, seq=99))

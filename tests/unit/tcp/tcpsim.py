@@ -185,7 +185,7 @@ class SimServer:
         s = decode_and_check(pkt)
         if s.dst != self.addr.addr or s.dport != self.addr.port:
             self.errors.append(f"packet to the wrong address {s.dst!r}:{s.dport}")
-        if 8 in s.options and self.state != "LISTEN":
+        if 8 in s.options and self.state != "LISTEN" and not s.flags & SYN:
             tsval, tsecr = struct.unpack("!II", s.options[8])
             if self.use_ts and tsecr not in self.ts_sent:
                 self.errors.append(f"TSecr {tsecr} was never sent by the server")
@@ -434,6 +434,7 @@ class Link:
     sent: list[bytes] = field(default_factory=list)  # everything the translator sent
     events: list = field(default_factory=list)
     reorder_to_translator: bool = False
+    sut_log: list[bytes] | None = None  # if a list: every SUT packet fed, as bytes (benchmarks)
 
     def __post_init__(self) -> None:
         self._q: list[tuple[float, int, str, bytes]] = []
@@ -501,6 +502,8 @@ class Link:
                 if target == "server":
                     self.server.receive(pkt, self.now)
                 else:
+                    if self.sut_log is not None:
+                        self.sut_log.append(pkt)
                     self.translator.feed_sut(parse_sut_segment(pkt), self.now)
             else:
                 tt = self.translator.next_timer()

@@ -14,7 +14,7 @@ from pytest_tcpcopy.tcp import Aborted, Closed, ResponseData, TranslatorConfig
 sizes = st.lists(st.tuples(st.integers(1, 6000), st.integers(1, 20000)), min_size=1, max_size=6)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     exchanges=sizes,
     server_mss=st.integers(200, 1460),
@@ -33,7 +33,8 @@ def test_stream_delivered_and_responses_reported(
 ):
     reqs = [bytes([65 + i % 26]) * n for i, (n, _) in enumerate(exchanges)]
     resps = [bytes([97 + i % 26]) * n for i, (_, n) in enumerate(exchanges)]
-    t, s = make_pair(Script([len(r) for r in reqs], resps), TranslatorConfig(pipeline=pipeline),
+    config = TranslatorConfig(pipeline=pipeline, capture_payload=True)
+    t, s = make_pair(Script([len(r) for r in reqs], resps), config,
                      mss=server_mss, isn=server_isn)
     rng_in, rng_out = random.Random(loss_seed), random.Random(loss_seed + 1)
     # losses only early on, so that every session can finish

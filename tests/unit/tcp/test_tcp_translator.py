@@ -350,3 +350,29 @@ def test_ipv6_target_is_a_usage_error():
 def test_bad_config_is_a_usage_error(field, value):
     with pytest.raises(UsageError, match=field):
         TranslatorConfig(**{field: value})
+
+
+def test_captured_segments_larger_than_the_sut_mss_are_recut_not_split_in_two():
+    req = b"u" * 100_000
+    t, s, link = run([req], [b"ok"], mss=1000, cap_kw={"mss": 1460})
+    data = [decode_and_check(p) for p in link.sent if decode_and_check(p).payload]
+    assert bytes(s.received) == req
+    assert len(data) == -(-len(req) // (1000 - 12))  # full segments (MSS less the TS option)
+
+
+def test_header_only_reports_carry_no_payload_bytes():
+    t, s, link = run(config=TranslatorConfig(capture_payload=False), link_kw={"payload_reports": True})
+    assert all(e.data is None for e in link.events if isinstance(e, ResponseData))
+    assert_all_responses(link, s)
+
+
+def test_captured_client_rst_is_replayed_after_the_response():
+    pkts = capture(REQS[:1], [len(RESPS[0])], fin=False)
+    last = pkts[-1]
+    pkts.append(last._replace(index=last.index + 1, ts=last.ts + 0.01, flags=RST | ACK))
+    t, s = make_pair(Script([len(REQS[0])], RESPS[:1]))
+    link = Link(t, s)
+    link.run(pkts)
+    assert link.events[-1] == Closed(by=Side.CLIENT, reset=True)
+    assert s.resets_received == 1
+    assert_all_responses(link, s)
