@@ -92,6 +92,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=160_000, help="segments/s offered (default 160k)")
     parser.add_argument("--count", type=int, default=1_500_000, help="segments in total (default 1.5M)")
+    parser.add_argument("--senders", type=int, default=2, help="sender processes sharing the rate (default 2)")
     parser.add_argument("--capture-responses", action="store_true")
     args = parser.parse_args()
     tag = secrets.token_hex(2)
@@ -128,10 +129,13 @@ def main() -> int:
         copier = inside(cli, connect)
         time.sleep(0.5)  # let the intercept take in every registration
         cpu_before = cpu_seconds(intercept.pid)
-        sender = subprocess.Popen(
-            ["ip", "netns", "exec", sut, sys.executable, "-c", SENDER, sut_ip, str(args.rate), str(args.count),
-             str(FLOWS)], stdout=subprocess.PIPE, text=True)
-        procs.append(sender)
+        senders = [
+            subprocess.Popen(["ip", "netns", "exec", sut, "nice", "-n", "10", sys.executable, "-c", SENDER, sut_ip,
+                              str(args.rate / args.senders), str(args.count // args.senders), str(FLOWS)],
+                             stdout=subprocess.PIPE, text=True)
+            for _ in range(args.senders)
+        ]
+        procs.extend(senders)
         received, first, last = 0, None, None
         quiet_since = time.monotonic()
         while True:
@@ -142,22 +146,26 @@ def main() -> int:
                     first = first or now
                     last, quiet_since = now, now
                     received += got
-            elif sender.poll() is not None and time.monotonic() - quiet_since > 1.0:
+            elif all(p.poll() is not None for p in senders) and time.monotonic() - quiet_since > 1.0:
                 break
         cpu = cpu_seconds(intercept.pid) - cpu_before
-        sent, send_time, failed = sender.communicate()[0].split()
+        reports = [p.communicate()[0].split() for p in senders]
+        sent = sum(int(r[0]) for r in reports)
+        send_time = max(float(r[1]) for r in reports)
+        failed = sum(int(r[2]) for r in reports)
         copier.close()
         intercept.send_signal(signal.SIGTERM)
         stopped = json.loads([line for line in intercept.communicate(timeout=30)[0].splitlines() if line][-1])
         span = (last - first) if first and last and last > first else float("nan")
-        print(f"offered        {int(sent):>10,} segments in {float(send_time):.2f} s "
-              f"({int(sent) / float(send_time):,.0f}/s; {failed} sendto errors)")
+        print(f"load average   {open('/proc/loadavg').read().split()[0]} on {os.cpu_count()} CPUs (other work shares them)")
+        print(f"offered        {sent:>10,} segments in {send_time:.2f} s by {args.senders} senders "
+              f"({sent / send_time:,.0f}/s; {failed} sendto errors)")
         print(f"received       {received:>10,} records at the copier in {span:.2f} s ({received / span:,.0f}/s)")
         print(f"intercept      queued {stopped['queued']:,}  forwarded {stopped['forwarded']:,}  "
               f"unowned {stopped['unowned']:,}  user_dropped {stopped.get('user_dropped')}  "
               f"queue_dropped {stopped.get('queue_dropped')}")
         print(f"intercept CPU  {cpu:.2f} s for the flood ({100 * cpu / span:.0f}% of one core while it ran)")
-        return 0 if received == int(sent) and stopped.get("user_dropped") == 0 else 1
+        return 0 if received == sent and stopped.get("user_dropped") == 0 else 1
     finally:
         for proc in procs:
             if proc.poll() is None:

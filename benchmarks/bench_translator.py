@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit" / "tcp"))
 
-from tcpsim import CLIENT, TARGET, Link, Script, SimServer, capture  # noqa: E402
+from tcpsim import CLIENT, TARGET, Link, Script, SimServer, capture
 
-from pytest_tcpcopy.tcp import SessionTranslator, TranslatorConfig, parse_sut_segment  # noqa: E402
+from pytest_tcpcopy.tcp import SessionTranslator, TranslatorConfig, parse_sut_segment
 
 
 class Recorder(SessionTranslator):

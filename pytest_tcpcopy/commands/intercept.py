@@ -81,13 +81,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--port is required: the SUT's service port(s) whose responses to intercept")
     listen, ranges = _validate(args)
     server = InterceptServer(listen, name=f"intercept-{os.getpid()}", capture_payload=args.capture_responses)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # from here on, a signal means "clean up"
+        signal.signal(signum, lambda *_: server.stop())
     try:
         queue = ResponseQueue(args.queue_num, server.handle_segment, capture_payload=args.capture_responses)
         try:
             ruleset = rules.install(args.port, args.queue_num, ranges)
             try:
-                for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                    signal.signal(signum, lambda *_: server.stop())
                 _emit("ready", listen=str(server.address), ports=args.port, queue=args.queue_num,
                       chain=ruleset.chain, client_ranges=ranges, capture_responses=args.capture_responses)
                 server.serve(queue)

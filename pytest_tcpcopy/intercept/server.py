@@ -87,8 +87,9 @@ class _Copier:
         self.writing = False
 
     def __repr__(self) -> str:
-        name = self.channel.peer.name if self.channel.peer else "?"
-        return f"copier {name!r} at {self.peer}"
+        if self.channel.peer is None:
+            return f"copier at {self.peer}"
+        return f"copier {self.channel.peer.name!r} at {self.peer}"
 
 
 class InterceptServer:

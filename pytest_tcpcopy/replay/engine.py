@@ -86,6 +86,8 @@ class ReplayEngine:
         self._timers: list[tuple[float, int, int, _Copy]] = []
         self._timer_seq = 0
         self._active = 0
+        # Sessions whose copies all ended while the capture still has packets for them.
+        self._ended_early: set[int] = set()
         self._out: list[bytes] = []
         self._registrations: list[tuple[Endpoint, Endpoint]] = []
         self._done: list[SessionResult] = []
@@ -181,6 +183,8 @@ class ReplayEngine:
     def _client_packet(self, index: int, captured_client: Endpoint, pkt: Packet, now: float) -> None:
         copies = self._copies.get(index)
         if copies is None:
+            if index in self._ended_early:
+                return  # every copy already ended (e.g. refused); the rest of its capture is moot
             waiting = self._waiting.get(index)
             if waiting is not None:
                 waiting.packets.append(pkt)
@@ -189,7 +193,7 @@ class ReplayEngine:
                 self._waiting[index] = _Waiting([pkt])
                 return
             copies = self._start(index, captured_client, now)
-        for copy in copies:
+        for copy in list(copies):
             copy.translator.feed_client(pkt, now)
             self._drain(copy, now)
 
@@ -220,11 +224,12 @@ class ReplayEngine:
         return copies
 
     def _capture_ended(self, index: int, now: float) -> None:
+        self._ended_early.discard(index)
         waiting = self._waiting.get(index)
         if waiting is not None:
             waiting.capture_ended = True
             return
-        for copy in self._copies.get(index, ()):
+        for copy in list(self._copies.get(index, ())):
             copy.translator.end_of_capture(now)
             self._drain(copy, now)
 
@@ -290,6 +295,7 @@ class ReplayEngine:
         self._done.append(result)
         if not copies:
             del self._copies[index]
+            self._ended_early.add(index)
             self._active -= 1
             self._start_waiting(now)
 

@@ -4,16 +4,39 @@ parsing and building, options, events, client addressing and capture pacing."""
 from pytest_tcpcopy.tcp._state import SessionState
 from pytest_tcpcopy.tcp.addressing import ClientAddressMap, ClientAllocator
 from pytest_tcpcopy.tcp.events import (
-    Aborted, AbortReason, Closed, Established, Event, Reconnected, RequestSent, ResponseData,
-    SessionCounters, Side,
+    Aborted,
+    AbortReason,
+    Closed,
+    Established,
+    Event,
+    Reconnected,
+    RequestSent,
+    ResponseData,
+    SessionCounters,
+    Side,
 )
 from pytest_tcpcopy.tcp.pacing import CapturePacer
 from pytest_tcpcopy.tcp.translator import SessionTranslator, TranslatorConfig
 from pytest_tcpcopy.tcp.wire import SegmentBuilder, SutSegment, parse_sut_segment
 
 __all__ = [
-    "Aborted", "AbortReason", "CapturePacer", "ClientAddressMap", "ClientAllocator", "Closed",
-    "Established", "Event", "Reconnected", "RequestSent", "ResponseData", "SegmentBuilder",
-    "SessionCounters", "SessionState", "SessionTranslator", "Side", "SutSegment",
-    "TranslatorConfig", "parse_sut_segment",
+    "AbortReason",
+    "Aborted",
+    "CapturePacer",
+    "ClientAddressMap",
+    "ClientAllocator",
+    "Closed",
+    "Established",
+    "Event",
+    "Reconnected",
+    "RequestSent",
+    "ResponseData",
+    "SegmentBuilder",
+    "SessionCounters",
+    "SessionState",
+    "SessionTranslator",
+    "Side",
+    "SutSegment",
+    "TranslatorConfig",
+    "parse_sut_segment",
 ]

@@ -76,7 +76,7 @@ class SessionStateMachine:
     """The current state, plus its two classes as plain booleans (read per segment; an enum
     hash is a Python-level call)."""
 
-    __slots__ = ("state", "connected", "terminal")
+    __slots__ = ("connected", "state", "terminal")
 
     def __init__(self) -> None:
         self.state = S.IDLE

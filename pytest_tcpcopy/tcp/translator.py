@@ -24,11 +24,23 @@ from pytest_tcpcopy.errors import UsageError
 from pytest_tcpcopy.tcp._state import SessionState, SessionStateMachine, Trigger
 from pytest_tcpcopy.tcp.checksum import partial_sum
 from pytest_tcpcopy.tcp.events import (
-    Aborted, AbortReason, Closed, Established, Event, Reconnected, RequestSent, ResponseData,
-    SessionCounters, Side,
+    Aborted,
+    AbortReason,
+    Closed,
+    Established,
+    Event,
+    Reconnected,
+    RequestSent,
+    ResponseData,
+    SessionCounters,
+    Side,
 )
 from pytest_tcpcopy.tcp.options import (
-    TIMESTAMP_OPTION_LEN, mss_option, parse_options, timestamp_of, timestamp_option,
+    TIMESTAMP_OPTION_LEN,
+    mss_option,
+    parse_options,
+    timestamp_of,
+    timestamp_option,
 )
 from pytest_tcpcopy.tcp.seq import MASK, seq_diff, seq_ge, unwrap
 from pytest_tcpcopy.tcp.wire import SegmentBuilder, SutSegment
@@ -75,7 +87,7 @@ class _Chunk:
     response; None: unknown, the first segment of a session captured mid-stream).
     """
 
-    __slots__ = ("data", "pos", "kind", "delta", "ts_val")
+    __slots__ = ("data", "delta", "kind", "pos", "ts_val")
 
     def __init__(self, data: bytes, kind: int, delta: int | None, ts_val: int | None) -> None:
         self.data, self.kind, self.delta, self.ts_val = data, kind, delta, ts_val
@@ -85,7 +97,7 @@ class _Chunk:
 class _Sent:
     """A segment in flight: kept until the SUT acks it, for retransmission."""
 
-    __slots__ = ("off", "data", "psum", "flags", "end")
+    __slots__ = ("data", "end", "flags", "off", "psum")
 
     def __init__(self, off: int, data: bytes, psum: int, flags: int) -> None:
         self.off, self.data, self.psum, self.flags = off, data, psum, flags
@@ -157,6 +169,7 @@ class SessionTranslator:
         self._resp_base = 0  # response bytes of earlier connections (reconnects)
         self._sut_held: dict[int, tuple[int, bytes | None, int]] = {}
         self._sut_fin = False
+        self._sut_reset = False  # the SUT reset after answering: the next request reconnects
         self._ack_pending = False
         self._rcv_mss = config.mss
         # Timestamps (RFC 7323), used when both SYN and SYN-ACK carried them.
@@ -251,6 +264,9 @@ class SessionTranslator:
             self.counters.ignored_sut_segments += 1
             return
         assert self._sut_isn is not None
+        if self._sut_reset:
+            self.counters.ignored_sut_segments += 1
+            return
         if flags & SYN:
             if flags & ACK and seg.seq == self._sut_isn:
                 self._ack_pending = True  # our third ACK was lost: the SUT repeats its SYN-ACK
@@ -484,18 +500,25 @@ class SessionTranslator:
                 self._closed_first = Side.SUT
 
     def _on_sut_rst(self, now: float) -> None:
+        """The SUT reset: a close after the session, a reconnect while requests are pending,
+        an abort when it reset instead of answering a request."""
         if self._sm.state is SessionState.CLOSING:
             self._finish(self._closed_first or Side.CLIENT, reset=True, send_rst=False)
-        elif self._sm.state is SessionState.ESTABLISHED and any(c.kind == _DATA for c in self._unsent):
+        elif self._snd_una != self._snd_nxt or any(c.kind == _DATA for c in self._unsent):
             self._reconnect(now, send_rst=False)
+        elif self._snd_nxt > self._syn_off + 1 and not self._resp_since_req:
+            self._abort(
+                AbortReason.SUT_RESET,
+                f"{self.target} reset the connection instead of answering the request that "
+                f"ends at client offset {self._snd_nxt}",
+                send_rst=False,
+            )
         elif self._client_done():
             self._finish(Side.SUT, reset=True, send_rst=False)
         else:
-            self._abort(
-                AbortReason.SUT_RESET,
-                f"{self.target} reset the connection at client offset {self._snd_una}",
-                send_rst=False,
-            )
+            self._sut_reset = True
+            self._ack_pending = False
+            self._rto_at = None
 
     # -------------------------------------------------------------------------- sending
 
@@ -509,7 +532,7 @@ class SessionTranslator:
         if not self._sm.connected:
             return
         if not self._unsent and state is SessionState.ESTABLISHED and not (
-            self._sut_fin or self._capture_done or self._gap
+            self._sut_fin or self._sut_reset or self._capture_done or self._gap
         ):
             self._gate_blocked = self._window_blocked = False
             return  # the common case while a response streams in: nothing to send or end
@@ -526,9 +549,9 @@ class SessionTranslator:
                     self._gate_blocked = True
                     break
             if c.kind == _DATA:
-                if self._sut_fin:
+                if self._sut_fin or self._sut_reset:
                     self._flush_request_run(run_off, run_len)
-                    self._reconnect(now, send_rst=True)
+                    self._reconnect(now, send_rst=not self._sut_reset)
                     return
                 room = self._snd_una + self._snd_wnd - self._snd_nxt
                 if room <= 0:
@@ -541,6 +564,9 @@ class SessionTranslator:
                 piece, ts_val, push = self._take_piece(min(self._smss, room))
                 run_len += len(piece)
                 self._send_new(piece, ACK | PSH if push else ACK, now, ts_val)
+            elif self._sut_reset:
+                self._finish(Side.SUT, reset=True, send_rst=False)  # nothing left to close
+                return
             elif self._snd_una != self._snd_nxt:
                 break  # FIN and RST wait until the SUT has every client byte (tcpcopy)
             elif c.kind == _FIN:
@@ -616,7 +642,9 @@ class SessionTranslator:
             return
         if not (self._capture_done or self._gap):
             return
-        if self._gap:
+        if self._sut_reset:
+            self._finish(Side.SUT, reset=True, send_rst=False)
+        elif self._gap:
             if self._sut_fin or self._last_response_done(now) or self._lingered(now):
                 self._abort(
                     AbortReason.CAPTURE_GAP,
@@ -730,7 +758,7 @@ class SessionTranslator:
         self._rcv_nxt = 0
         self._sut_isn = None
         self._sut_held.clear()
-        self._sut_fin = False
+        self._sut_fin = self._sut_reset = False
         self._closed_first = None
         self._ts_ok = False
         self._ack_pending = False
@@ -785,7 +813,7 @@ class SessionTranslator:
         if self._sm.state is SessionState.SYN_SENT:
             self._send(self._wire(self._syn_off + 1), RST)
             return
-        if self._sut_isn is None:
+        if self._sut_isn is None or self._sut_reset:
             return
         starts = [self._snd_una] + [s.end for s in self._inflight if s.end > self._snd_una]
         for off in starts:

@@ -103,7 +103,7 @@ def _parse_general(buf: bytes | memoryview) -> SutSegment:
 class SegmentBuilder:
     """Builds IPv4 + TCP packets from ``src`` to ``dst``: DF set, TTL 64, both checksums right."""
 
-    __slots__ = ("src", "dst", "_ip_base", "_tcp_base", "_ports")
+    __slots__ = ("_ip_base", "_ports", "_tcp_base", "dst", "src")
 
     def __init__(self, src: Endpoint, dst: Endpoint) -> None:
         if len(src.addr) != 4 or len(dst.addr) != 4:

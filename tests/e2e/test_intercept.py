@@ -290,3 +290,19 @@ def test_killed_intercept_fails_closed_and_is_reaped(net: Net, tmp_path) -> None
     assert any(ready["chain"] in item for item in reaped["removed"])
     assert any(REPLAY_NET in item for item in reaped["removed"])
     assert net.leftovers() == []
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ready_means_rules_are_in_and_a_signal_takes_them_out(net: Net, stop: signal.Signals) -> None:
+    intercept, ready = start_intercept(net, "--port", "8443", "--queue-num", "7")
+    chain_rules = net.run(net.sut, "iptables", "-w", "-S", ready["chain"]).stdout
+    assert f"--sport {PORT} -j NFQUEUE --queue-num 7" in chain_rules
+    assert "--sport 8443 -j NFQUEUE --queue-num 7" in chain_rules
+    assert chain_rules.index("NFQUEUE") < chain_rules.index(f"-d {REPLAY_NET} -j DROP")
+    assert "--queue-bypass" not in chain_rules
+    assert net.run(net.sut, "iptables", "-w", "-S", "OUTPUT").stdout.splitlines()[1] == f"-A OUTPUT -j {ready['chain']}"
+    assert f"{REPLAY_NET} dev {net.sut_if}" in net.run(net.sut, "ip", "route").stdout
+    intercept.send_signal(stop)
+    assert wait_line(intercept, "stopped")["queued"] == 0
+    assert intercept.wait(10) == 0
+    assert net.leftovers() == []

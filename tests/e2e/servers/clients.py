@@ -4,12 +4,14 @@
 - ``keepalive C R``: C connections, R GETs each on one keep-alive connection.
 - ``upload SIZE``: one POST of SIZE bytes.  ``download SIZE``: one GET of SIZE bytes.
 - ``banner N``: N connections to a server-first line protocol, three commands each then QUIT.
+- ``redis_benchmark N C``: redis-benchmark, N SET requests over C connections, no pipelining.
 """
 
 from __future__ import annotations
 
 import http.client
 import socket
+import subprocess
 import sys
 
 
@@ -57,10 +59,17 @@ def banner(host: str, port: int, n: int) -> None:
                 f.readline()
 
 
+def redis_benchmark(host: str, port: int, n: int, conns: int) -> None:
+    subprocess.run(["redis-benchmark", "-h", host, "-p", str(port), "-n", str(n), "-c", str(conns), "-t", "set", "-q"],
+                   check=True, stdout=subprocess.DEVNULL, timeout=60)  # fmt: skip
+
+
 def main() -> None:
     mode, host, port, *rest = sys.argv[1:]
     args = [int(a) for a in rest]
-    {"oneshot": oneshot, "keepalive": keepalive, "upload": upload, "download": download, "banner": banner}[mode](
+    modes = {"oneshot": oneshot, "keepalive": keepalive, "upload": upload, "download": download, "banner": banner,
+             "redis_benchmark": redis_benchmark}
+    modes[mode](
         host, int(port), *args
     )
 

@@ -67,6 +67,13 @@ def test_frame_header_layout() -> None:
     assert hello == struct.pack("!BBH4sBBI", 1, 0, 11, b"TCPC", PROTOCOL_VERSION, 1, 0) + b"c"
 
 
+def test_docs_examples_are_what_encode_produces() -> None:
+    """docs/protocol.md shows these bytes; keep the two in step."""
+    hello = encode(Hello(Role.COPIER, "copier-1", Capability.RESPONSE_PAYLOAD))
+    assert hello.hex(" ") == "01 00 00 12 54 43 50 43 01 01 00 00 00 01 63 6f 70 69 65 72 2d 31"
+    assert encode(Register((V4_PAIR,))).hex(" ") == "02 00 00 0d 04 c6 12 00 07 9c 41 0a 00 00 02 1f 90"
+
+
 def test_large_batches_split_into_bounded_frames() -> None:
     records = tuple(bytes([0x45]) + i.to_bytes(4, "big") * 300 for i in range(500))  # 500 x 1201 bytes
     pairs = tuple((Endpoint(i.to_bytes(4, "big"), 1000 + i % 50000), V4_PAIR[1]) for i in range(20000))

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import heapq
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from pytest_tcpcopy.capture.packet import ACK, FIN, PSH, RST, SYN, Packet
 from pytest_tcpcopy.endpoint import Endpoint, parse_addr
@@ -79,7 +79,7 @@ class Seg:
 
 def decode_and_check(pkt: bytes) -> Seg:
     """Decode a translator packet, asserting it is a well-formed IPv4/TCP packet."""
-    vihl, tos, total, ipid, frag, ttl, proto, csum, src, dst = IP.unpack_from(pkt)
+    vihl, _tos, total, _ipid, frag, ttl, proto, _csum, src, dst = IP.unpack_from(pkt)
     assert vihl == 0x45 and proto == 6 and total == len(pkt)
     assert frag == 0x4000, "DF must be set"
     assert ttl == 64
@@ -87,7 +87,7 @@ def decode_and_check(pkt: bytes) -> Seg:
     tcp = pkt[20:]
     pseudo = src + dst + struct.pack("!BBH", 0, 6, len(tcp))
     assert rfc1071(pseudo + tcp) == 0xFFFF, "bad TCP checksum"
-    sport, dport, seq, ack, offflags, window, _, urg = TCPH.unpack_from(tcp)
+    sport, dport, seq, ack, offflags, window, _, _urg = TCPH.unpack_from(tcp)
     hl = (offflags >> 12) * 4
     return Seg(src, dst, sport, dport, seq, ack, offflags & 0xFF, window,
                parse_opts(tcp[20:hl]), tcp[hl:], pkt)

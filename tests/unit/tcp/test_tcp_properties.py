@@ -3,6 +3,7 @@ captured client stream and the translator reports every response byte exactly on
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,7 @@ from pytest_tcpcopy.tcp import Aborted, Closed, ResponseData, TranslatorConfig
 sizes = st.lists(st.tuples(st.integers(1, 6000), st.integers(1, 20000)), min_size=1, max_size=6)
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     exchanges=sizes,
     server_mss=st.integers(200, 1460),
@@ -26,10 +27,11 @@ sizes = st.lists(st.tuples(st.integers(1, 6000), st.integers(1, 20000)), min_siz
     reorder=st.booleans(),
     timestamps=st.booleans(),
     pipeline=st.booleans(),
+    mid_stream=st.booleans(),
 )
 def test_stream_delivered_and_responses_reported(
     exchanges, server_mss, capture_mss, isn, server_isn, loss_seed, loss_rate, reorder,
-    timestamps, pipeline,
+    timestamps, pipeline, mid_stream,
 ):
     reqs = [bytes([65 + i % 26]) * n for i, (n, _) in enumerate(exchanges)]
     resps = [bytes([97 + i % 26]) * n for i, (_, n) in enumerate(exchanges)]
@@ -42,12 +44,12 @@ def test_stream_delivered_and_responses_reported(
                 reorder_to_translator=reorder, payload_reports=True)
     s.drop_out = lambda seq, n, flags: len(s.sent_payload) < 60000 and rng_out.random() < loss_rate
     link.run(capture(reqs, [len(r) for r in resps], isn=isn, mss=capture_mss,
-                     server_isn=server_isn, timestamps=timestamps))
+                     server_isn=server_isn, timestamps=timestamps, syn=not mid_stream))
     assert s.errors == []
     assert bytes(s.received) == b"".join(reqs)
     spans = sorted(response_bytes(link.events).items())
     assert sum(n for _, n in spans) == len(s.sent_payload)
-    assert all(a + n == b for (a, n), (b, _) in zip(spans, spans[1:]))
+    assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(spans))
     data = b"".join(e.data for e in sorted(
         (e for e in link.events if isinstance(e, ResponseData)), key=lambda e: e.offset))
     assert data == bytes(s.sent_payload)
@@ -61,7 +63,7 @@ def test_garbage_from_the_sut_never_crashes(bufs, now):
     from pytest_tcpcopy.errors import UsageError
     from pytest_tcpcopy.tcp import parse_sut_segment
 
-    t, s = make_pair(Script([5], [b"x"]))
+    t, _s = make_pair(Script([5], [b"x"]))
     for p in capture([b"hello"], [1]):
         t.feed_client(p, 0.0)
     for buf in bufs:

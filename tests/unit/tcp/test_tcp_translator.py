@@ -6,15 +6,32 @@ import struct
 
 import pytest
 from tcpsim import (
-    CLIENT, TARGET, Link, Script, SimServer, capture, decode_and_check, make_pair, response_bytes,
+    CLIENT,
+    TARGET,
+    Link,
+    Script,
+    capture,
+    decode_and_check,
+    make_pair,
+    response_bytes,
 )
 
-from pytest_tcpcopy.capture.packet import ACK, FIN, PSH, RST, SYN
-from pytest_tcpcopy.errors import UsageError
+from pytest_tcpcopy.capture.packet import ACK, FIN, RST, SYN
 from pytest_tcpcopy.endpoint import Endpoint, parse_addr
+from pytest_tcpcopy.errors import UsageError
 from pytest_tcpcopy.tcp import (
-    Aborted, AbortReason, Closed, Established, Reconnected, RequestSent, ResponseData,
-    SessionState, SessionTranslator, Side, TranslatorConfig, parse_sut_segment,
+    Aborted,
+    AbortReason,
+    Closed,
+    Established,
+    Reconnected,
+    RequestSent,
+    ResponseData,
+    SessionState,
+    SessionTranslator,
+    Side,
+    TranslatorConfig,
+    parse_sut_segment,
 )
 
 REQS = [b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /two HTTP/1.1\r\nHost: x\r\n\r\n"]
@@ -61,7 +78,7 @@ def test_handshake_sends_captured_syn_and_learns_the_sut_isn():
 
 
 def test_every_ack_is_what_the_sut_sent_not_the_captured_ack():
-    t, s, link = run(isn=7_000_000)
+    _t, s, link = run(isn=7_000_000)
     captured_acks = {p.ack for p in capture(REQS, [len(r) for r in RESPS])}
     for raw in link.sent[1:]:
         seg = decode_and_check(raw)
@@ -78,7 +95,7 @@ def test_keepalive_many_requests_waits_for_each_response():
     assert bytes(s.received) == b"".join(reqs)
     assert_all_responses(link, s)
     # request i+1 goes out only after response i is complete
-    sent_at, resp_end = [], 0
+    sent_at, _resp_end = [], 0
     bounds = [sum(len(r) for r in resps[: i + 1]) for i in range(50)]
     got = 0
     for e in link.events:
@@ -94,7 +111,7 @@ def test_keepalive_many_requests_waits_for_each_response():
 
 def test_responses_split_across_segments_and_payload_capture():
     resps = [b"".join(bytes([i % 251]) for i in range(30_000)), b"end"]
-    t, s, link = run(REQS, resps, mss=536, config=TranslatorConfig(capture_payload=True),
+    _t, s, link = run(REQS, resps, mss=536, config=TranslatorConfig(capture_payload=True),
                      link_kw={"payload_reports": True})
     data = b"".join(e.data for e in link.events if isinstance(e, ResponseData))
     assert data == bytes(s.sent_payload)
@@ -104,7 +121,7 @@ def test_responses_split_across_segments_and_payload_capture():
 def test_sequence_wraparound_on_both_sides():
     reqs = [b"q" * 5000, b"r" * 3000, b"s" * 10]
     resps = [b"A" * 7000, b"B" * 9000, b"C"]
-    t, s, link = run(reqs, resps, cap_kw={"isn": 2**32 - 3000}, isn=2**32 - 4000)
+    _t, s, link = run(reqs, resps, cap_kw={"isn": 2**32 - 3000}, isn=2**32 - 4000)
     assert bytes(s.received) == b"".join(reqs)
     assert_all_responses(link, s)
     seqs = {decode_and_check(p).seq for p in link.sent}
@@ -144,7 +161,7 @@ def test_sut_reset_mid_session_aborts():
 
 
 def test_sut_not_listening_aborts_at_once():
-    t, s, link = run(listening=False)
+    t, _s, link = run(listening=False)
     assert [type(e) for e in link.events] == [Aborted]
     assert link.events[0].reason is AbortReason.NOT_ESTABLISHED
     assert "listening" in link.events[0].detail
@@ -153,7 +170,7 @@ def test_sut_not_listening_aborts_at_once():
 
 
 def test_establishment_timeout_retransmits_the_syn_then_gives_up():
-    t, s, link = run(answer_syn=False)
+    t, _s, link = run(answer_syn=False)
     assert link.events == [Aborted(AbortReason.NOT_ESTABLISHED, link.events[0].detail)]
     assert link.now == pytest.approx(3.0, abs=0.01)
     syns = [decode_and_check(p) for p in link.sent]
@@ -163,7 +180,7 @@ def test_establishment_timeout_retransmits_the_syn_then_gives_up():
 
 
 def test_lost_syn_is_retransmitted():
-    t, s, link = run(link_kw={"drop_to_server": lambda i, pkt: i == 0})
+    t, s, _link = run(link_kw={"drop_to_server": lambda i, pkt: i == 0})
     assert bytes(s.received) == b"".join(REQS)
     assert t.counters.retransmits == 1
 
@@ -216,7 +233,7 @@ def test_lost_sut_segments_are_retransmitted_by_the_sut_and_reported_once():
 def test_lost_translator_segments_fast_retransmit_and_rto():
     reqs = [b"p" * 20_000, b"q" * 10]
     lost = {3, 9}
-    t, s, link = run(reqs, [b"ok", b"ok"],
+    t, s, _link = run(reqs, [b"ok", b"ok"],
                      link_kw={"drop_to_server": lambda i, pkt: i in lost})
     assert bytes(s.received) == b"".join(reqs)
     assert t.counters.retransmits >= 2
@@ -242,7 +259,7 @@ def test_lost_tail_segment_recovers_by_rto_with_backoff():
 
 
 def test_mid_stream_session_gets_fake_syn_and_third_ack():
-    t, s, link = run(cap_kw={"syn": False, "isn": 50_000}, mss=1400)
+    _t, s, link = run(cap_kw={"syn": False, "isn": 50_000}, mss=1400)
     syn = decode_and_check(link.sent[0])
     assert syn.flags == SYN and syn.seq == 50_000  # first captured seq - 1
     assert syn.options == {2: struct.pack("!H", 1460)} and syn.window == 65535
@@ -267,7 +284,7 @@ def test_server_first_protocol_waits_for_the_greeting():
 
 
 def test_without_greeting_detection_the_first_request_goes_at_once():
-    t, s, link = run(link_kw={"latency": 0.05})
+    _t, _s, link = run(link_kw={"latency": 0.05})
     first_req = next(i for i, e in enumerate(link.events) if isinstance(e, RequestSent))
     assert not any(isinstance(e, ResponseData) for e in link.events[:first_req])
 
@@ -275,7 +292,7 @@ def test_without_greeting_detection_the_first_request_goes_at_once():
 def test_pipeline_mode_sends_all_requests_before_responses():
     reqs = [f"GET /{i}\r\n".encode() for i in range(5)]
     resps = [b"r%d" % i for i in range(5)]
-    t, s, link = run(reqs, resps, config=TranslatorConfig(pipeline=True), link_kw={"latency": 0.01})
+    _t, s, link = run(reqs, resps, config=TranslatorConfig(pipeline=True), link_kw={"latency": 0.01})
     first_resp = next(i for i, e in enumerate(link.events) if isinstance(e, ResponseData))
     sent = sum(e.length for e in link.events[:first_resp] if isinstance(e, RequestSent))
     assert sent == sum(map(len, reqs))
@@ -298,27 +315,27 @@ def test_reconnects_when_the_sut_closes_with_requests_pending():
 def test_too_many_reconnects_aborts():
     reqs = [f"GET /{i}\r\n".encode() for i in range(6)]
     resps = [b"r"] * 6
-    t, s, link = run(reqs, resps, config=TranslatorConfig(max_reconnects=1),
+    _t, s, link = run(reqs, resps, config=TranslatorConfig(max_reconnects=1),
                      script_kw={"close_every": 1})
     assert [e.reason for e in link.events if isinstance(e, Aborted)] == [AbortReason.TOO_MANY_RECONNECTS]
     assert s.connections == 2
 
 
 def test_sut_closes_first_after_last_response():
-    t, s, link = run(script_kw={"close_after_last": True}, run_kw={"speed": 1.0})
+    _t, s, link = run(script_kw={"close_after_last": True}, run_kw={"speed": 1.0})
     assert link.events[-1] == Closed(by=Side.SUT, reset=False)
     assert s.resets_received == 0
 
 
 def test_capture_without_close_releases_with_rst_after_the_last_response():
-    t, s, link = run(cap_kw={"fin": False})
+    _t, s, link = run(cap_kw={"fin": False})
     assert link.events[-1] == Closed(by=Side.CLIENT, reset=True)
     assert s.resets_received == 1
     assert_all_responses(link, s)
 
 
 def test_timestamps_are_rewritten():
-    t, s, link = run()
+    _t, s, link = run()
     segs = [decode_and_check(p) for p in link.sent]
     assert all(8 in seg.options for seg in segs)
     tsecrs = [struct.unpack("!II", seg.options[8])[1] for seg in segs[1:]]
@@ -354,14 +371,14 @@ def test_bad_config_is_a_usage_error(field, value):
 
 def test_captured_segments_larger_than_the_sut_mss_are_recut_not_split_in_two():
     req = b"u" * 100_000
-    t, s, link = run([req], [b"ok"], mss=1000, cap_kw={"mss": 1460})
+    _t, s, link = run([req], [b"ok"], mss=1000, cap_kw={"mss": 1460})
     data = [decode_and_check(p) for p in link.sent if decode_and_check(p).payload]
     assert bytes(s.received) == req
     assert len(data) == -(-len(req) // (1000 - 12))  # full segments (MSS less the TS option)
 
 
 def test_header_only_reports_carry_no_payload_bytes():
-    t, s, link = run(config=TranslatorConfig(capture_payload=False), link_kw={"payload_reports": True})
+    _t, s, link = run(config=TranslatorConfig(capture_payload=False), link_kw={"payload_reports": True})
     assert all(e.data is None for e in link.events if isinstance(e, ResponseData))
     assert_all_responses(link, s)
 
@@ -376,3 +393,39 @@ def test_captured_client_rst_is_replayed_after_the_response():
     assert link.events[-1] == Closed(by=Side.CLIENT, reset=True)
     assert s.resets_received == 1
     assert_all_responses(link, s)
+
+
+def test_sut_reset_after_answering_is_a_close_at_the_end_of_capture():
+    t, s = make_pair(Script([len(r) for r in REQS], RESPS))
+    link = Link(t, s)
+    pkts = capture(REQS, [len(r) for r in RESPS], fin=False)
+    link.run(pkts, end=False)
+    s.reset()  # e.g. a keep-alive timeout on the SUT
+    link.run([], end=True)
+    assert link.events[-1] == Closed(by=Side.SUT, reset=True)
+    assert not any(isinstance(e, Aborted) for e in link.events)
+
+
+def test_sut_reset_after_answering_then_more_requests_reconnects():
+    reqs = REQS + [b"GET /three HTTP/1.1\r\n\r\n"]
+    resps = RESPS + [b"third"]
+    pkts = capture(reqs, [len(r) for r in resps])
+    first_two = [p for p in pkts if p.seq - pkts[0].seq <= len(REQS[0]) + len(REQS[1]) and not p.flags & FIN]
+    first_two = first_two[:-1]  # stop before the third request
+    t, s = make_pair(Script([len(r) for r in reqs], resps))
+    link = Link(t, s)
+    link.run(first_two, end=False)
+    s.reset()
+    link.run(pkts[len(first_two):])
+    assert bytes(s.received) == b"".join(reqs)
+    assert [type(e) for e in link.events].count(Reconnected) == 1
+    assert link.events[-1] == Closed(by=Side.CLIENT, reset=False)
+
+
+def test_lost_third_ack_the_sut_repeats_its_syn_ack():
+    # our RTO is longer than the SUT's, so its repeated SYN-ACK comes first and is re-acked
+    t, s, link = run(config=TranslatorConfig(rto=1.0),
+                     link_kw={"drop_to_server": lambda i, pkt: i == 1})
+    assert bytes(s.received) == b"".join(REQS)
+    assert t.counters.sut_retransmits >= 1 and t.counters.retransmits >= 1
+    assert link.events[-1] == Closed(by=Side.CLIENT, reset=False)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP
 from tcpsim import CLIENT, TARGET, rfc1071
 
-from pytest_tcpcopy.capture.packet import ACK, PSH, SYN, Packet
+from pytest_tcpcopy.capture.packet import ACK, PSH, Packet
 from pytest_tcpcopy.errors import UsageError
 from pytest_tcpcopy.tcp import SessionTranslator, TranslatorConfig, parse_sut_segment
 from pytest_tcpcopy.tcp.checksum import adjust, finish, internet_checksum, partial_sum, verify
