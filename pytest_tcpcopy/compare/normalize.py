@@ -1,0 +1,180 @@
+"""A response as a plain, JSON-able tree: the thing the diff compares.
+
+HTTP responses become ``{"version", "status", ["reason"], "headers", ["interim"], ["trailers"],
+"body"}``. Header names are lower-cased; a header sent once maps to its value, a repeated one to
+the list of its values in order; ignored (volatile) headers are left out. Bodies, after undoing a
+gzip or deflate Content-Encoding:
+
+- JSON (by Content-Type, or any body that parses as a JSON object or array) -> the parsed value;
+- text (a text-like Content-Type, or UTF-8 without control characters) -> the list of its lines;
+- anything else -> ``"<N bytes, sha256 0123456789abcdef>"``;
+- empty -> ``""``.
+
+Raw messages become ``{"body": ...}`` by the same body rules. Messages of user codecs provide
+``normalized() -> dict`` themselves.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+import zlib
+
+from ..errors import UsageError
+from .config import DiffConfig
+from .exchange import Headers, HttpResponse, RawMessage
+
+_MAX_JSON_DEPTH = 100  # deeper documents are compared as text (bounded recursion in the diff)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_TEXT_TYPES = ("text/", "application/xml", "application/javascript", "application/x-www-form-urlencoded")
+_COOKIE_TIME_ATTRS = ("expires", "max-age")
+
+
+def normalize_response(message: object, config: DiffConfig) -> dict:
+    """The comparable tree of one response message; see the module comment."""
+    if isinstance(message, HttpResponse):
+        return _http(message, config)
+    if isinstance(message, RawMessage):
+        return {"body": normalize_body(message.data, None)}
+    normalized = getattr(message, "normalized", None)
+    if normalized is None:
+        raise UsageError(f"cannot compare a {type(message).__name__}: a codec's message types "
+                         "must be RawMessage, HttpResponse, or provide normalized() -> dict")
+    return normalized()
+
+
+def _http(message: HttpResponse, config: DiffConfig) -> dict:
+    tree: dict = {"version": message.version, "status": message.status}
+    if config.compare_reason:
+        tree["reason"] = message.reason
+    tree["headers"] = normalize_headers(message.headers, config)
+    if message.interim:
+        tree["interim"] = [r.status for r in message.interim]
+    if message.trailers:
+        tree["trailers"] = normalize_headers(message.trailers, config)
+    content_type = header_value(message.headers, "content-type")
+    body, problem = _decode_content(message.body, header_value(message.headers, "content-encoding"))
+    tree["body"] = problem or normalize_body(body, content_type)
+    return tree
+
+
+def header_value(headers: Headers, name: str) -> str | None:
+    """The values of header ``name`` joined by ", ", or None when absent."""
+    values = [v for n, v in headers if n.lower() == name]
+    return ", ".join(values) if values else None
+
+
+def normalize_headers(headers: Headers, config: DiffConfig) -> dict:
+    out: dict[str, object] = {}
+    for name, value in headers:
+        name = name.lower()
+        if name in config.ignore_headers:
+            continue
+        if name == "set-cookie" and not config.compare_cookie_values:
+            value = _cookie_shape(value)
+        if name in out:
+            previous = out[name]
+            out[name] = (previous if isinstance(previous, list) else [previous]) + [value]
+        else:
+            out[name] = value
+    return out
+
+
+def _cookie_shape(value: str) -> str:
+    """A Set-Cookie value without the cookie's value and expiry: ``sid=…; Path=/; HttpOnly``."""
+    first, *attributes = [part.strip() for part in value.split(";")]
+    shape = [first.split("=", 1)[0] + "=…"]
+    for attribute in attributes:
+        key = attribute.split("=", 1)[0]
+        shape.append(f"{key}=…" if key.lower() in _COOKIE_TIME_ATTRS else attribute)
+    return "; ".join(shape)
+
+
+def _decode_content(body: bytes, encoding: str | None) -> tuple[bytes, str | None]:
+    """The body with gzip/deflate undone, or the body and a note when it cannot be undone."""
+    codings = [c.strip().lower() for c in (encoding or "").split(",") if c.strip()]
+    for coding in reversed(codings):
+        try:
+            if coding in ("gzip", "x-gzip"):
+                body = gzip.decompress(body)
+            elif coding == "deflate":
+                try:
+                    body = zlib.decompress(body)
+                except zlib.error:
+                    body = zlib.decompress(body, -zlib.MAX_WBITS)
+            elif coding != "identity":
+                return body, f"<{coding}-encoded {_digest(body)}>"
+        except (OSError, EOFError, zlib.error) as exc:
+            return body, f"<undecodable {coding} body ({exc}), {_digest(body)}>"
+    return body, None
+
+
+def normalize_body(body: bytes, content_type: str | None) -> object:
+    """JSON value, list of text lines, or a size-and-digest string; see the module comment."""
+    if not body:
+        return ""
+    media, charset = _media_type(content_type)
+    is_json = media == "application/json" or media.endswith("+json")
+    if is_json or body.lstrip()[:1] in (b"{", b"["):
+        value = _json(body, charset)
+        if value is not None:
+            return value[0]
+    text = _text(body, charset)
+    is_text = media.startswith(_TEXT_TYPES) or media.endswith("+xml") or is_json
+    if text is not None and (is_text or not _CONTROL.search(text)):
+        return text.splitlines()
+    return _digest(body)
+
+
+def _media_type(content_type: str | None) -> tuple[str, str]:
+    if not content_type:
+        return "", "utf-8"
+    media, *params = content_type.split(";")
+    charset = "utf-8"
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+    return media.strip().lower(), charset
+
+
+def _json(body: bytes, charset: str) -> tuple[object] | None:
+    text = _text(body, charset)
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if _depth(value) > _MAX_JSON_DEPTH:
+        return None
+    return (value,)
+
+
+def _text(body: bytes, charset: str) -> str | None:
+    try:
+        return body.decode(charset)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def _depth(value: object) -> int:
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        nested = []
+        for item in level:
+            if isinstance(item, dict):
+                nested.extend(item.values())
+            elif isinstance(item, list):
+                nested.extend(item)
+        level = nested
+        if depth > _MAX_JSON_DEPTH:
+            break
+    return depth
+
+
+def _digest(body: bytes) -> str:
+    return f"<{len(body)} bytes, sha256 {hashlib.sha256(body).hexdigest()[:16]}>"
