@@ -90,16 +90,17 @@ def price_order(order: object) -> dict:
     """The priced order for a request body ``{"user_id": N, "items": [{"product_id", "quantity"}]}``."""
     if not isinstance(order, dict) or not isinstance(order.get("items"), list) or not order["items"]:
         raise BadRequest('expected {"user_id": N, "items": [{"product_id": N, "quantity": N}, ...]}')
-    user_id = order.get("user_id")
+    user_id = _integer(order.get("user_id"))
     if user_id not in USERS_BY_ID:
-        raise BadRequest(f"unknown user_id {user_id!r}")
+        raise BadRequest(f"unknown user_id {order.get('user_id')!r}")
     lines = []
     for item in order["items"]:
-        product = PRODUCTS_BY_ID.get(item.get("product_id")) if isinstance(item, dict) else None
-        quantity = item.get("quantity") if isinstance(item, dict) else None
+        fields = item if isinstance(item, dict) else {}
+        product = PRODUCTS_BY_ID.get(_integer(fields.get("product_id")))
+        quantity = _integer(fields.get("quantity"))
         if product is None:
             raise BadRequest(f"unknown product in item {item!r}")
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= 100:
+        if quantity is None or not 1 <= quantity <= 100:
             raise BadRequest(f"quantity must be an integer from 1 to 100 in item {item!r}")
         line = {"product_id": product["id"], "name": product["name"], "quantity": quantity,
                 "unit_price_cents": product["price_cents"], "line_cents": product["price_cents"] * quantity}  # fmt: skip
@@ -115,6 +116,11 @@ def price_order(order: object) -> dict:
         "tax_cents": tax,
         "total_cents": subtotal + tax,
     }
+
+
+def _integer(value: object) -> int | None:
+    """``value`` if it is a JSON integer (not a boolean), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class JsonServiceHandler(BaseHTTPRequestHandler):
@@ -145,16 +151,19 @@ class JsonServiceHandler(BaseHTTPRequestHandler):
             summaries = [{"id": u["id"], "name": u["name"]} for u in USERS]
             self._reply(HTTPStatus.OK, {"users": summaries, "count": len(summaries)})
         elif len(parts) == 3 and parts[:2] == ["api", "users"]:
-            detail = user_detail(int(parts[2]), self.release) if parts[2].isdigit() else None
+            numeric = parts[2].isdecimal() and len(parts[2]) < 10
+            detail = user_detail(int(parts[2]), self.release) if numeric else None
             if detail is None:
                 self._reply(HTTPStatus.NOT_FOUND, {"error": f"no user {parts[2]!r}"})
             else:
                 self._reply(HTTPStatus.OK, detail)
         elif url.path == "/api/products":
             try:
-                self._reply(HTTPStatus.OK, product_page(url.query))
+                page = product_page(url.query)
             except BadRequest as exc:
                 self._reply(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+                return
+            self._reply(HTTPStatus.OK, page)
         else:
             self._reply(HTTPStatus.NOT_FOUND, {"error": f"no such resource: {url.path}"})
 
@@ -169,9 +178,11 @@ class JsonServiceHandler(BaseHTTPRequestHandler):
             self._reply(HTTPStatus.NOT_FOUND, {"error": f"no such resource: {self.path}"})
             return
         try:
-            self._reply(HTTPStatus.CREATED, price_order(json.loads(body)))
+            priced = price_order(json.loads(body))
         except (BadRequest, ValueError) as exc:
             self._reply(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+            return
+        self._reply(HTTPStatus.CREATED, priced)
 
     def _read_body(self) -> bytes:
         length = self.headers.get("Content-Length", "")

@@ -37,6 +37,32 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def session_list(text: str) -> frozenset[int]:
+    """``0,4,10-20`` -> {0, 4, 10, ..., 20}."""
+    out: set[int] = set()
+    for part in filter(None, text.split(",")):
+        first, sep, last = part.partition("-")
+        if not first.isdigit() or (sep and not last.isdigit()):
+            raise argparse.ArgumentTypeError(f"expected session indexes like 0,4,10-20, got {text!r}")
+        out.update(range(int(first), int(last if sep else first) + 1))
+    return frozenset(out)
+
+
+def format_session_list(indexes) -> str:
+    """The inverse of ``session_list``: sorted indexes with runs folded."""
+    out, run = [], []
+    for i in sorted(indexes):
+        if run and i == run[-1] + 1:
+            run.append(i)
+            continue
+        if run:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [i]
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(out)
+
+
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``replay`` and ``netns-run``."""
     parser.add_argument("--speed", type=parse_speed, default=None, metavar="X|max",
@@ -51,6 +77,8 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
                         help="collect the SUT's response bytes, not only their lengths")
     parser.add_argument("--max-duration", type=float, default=3600.0, metavar="SECONDS",
                         help="stop the replay after this long whatever remains (default 3600)")
+    parser.add_argument("--sessions", type=session_list, default=None, metavar="LIST",
+                        help="replay only these captured sessions (indexes as `inspect` shows them): 0,4,10-20")
     parser.add_argument("--json", action="store_true", help="print per-session results and totals as JSON")
 
 
@@ -62,6 +90,8 @@ def copier_arguments(args: argparse.Namespace) -> list[str]:
         argv.append("--pipeline")
     if args.capture_responses:
         argv.append("--capture-responses")
+    if args.sessions is not None:
+        argv += ["--sessions", format_session_list(args.sessions)]
     return argv
 
 
@@ -96,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         max_active=args.max_sessions,
         translator=translator_config(args),
         max_duration=args.max_duration,
+        only_sessions=args.sessions,
     )
     result = replay_capture(args.capture, options)
     print_result(result.to_json(), as_json=args.json)

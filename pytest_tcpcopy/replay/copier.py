@@ -42,6 +42,7 @@ class ReplayOptions:
     client_network: str = "198.18.0.0/15"
     translator: TranslatorConfig = field(default_factory=TranslatorConfig)
     max_duration: float = 3600.0  # a replay always stops by itself
+    only_sessions: Collection[int] | None = None  # captured session indexes to replay; None: all
 
 
 def replay_capture(
@@ -59,6 +60,7 @@ def replay_capture(
         server_ports=options.server_ports,
         amplify=options.amplify,
         max_active=options.max_active,
+        only_sessions=options.only_sessions,
     )
     capabilities = Capability.RESPONSE_PAYLOAD if options.translator.capture_payload else Capability.NONE
     notes: list[str] = []

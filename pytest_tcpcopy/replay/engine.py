@@ -71,6 +71,7 @@ class ReplayEngine:
         server_ports: Collection[int] = (),
         amplify: int = 1,
         max_active: int = 10_000,
+        only_sessions: Collection[int] | None = None,
     ) -> None:
         if amplify < 1:
             raise ValueError("amplify must be at least 1")
@@ -79,6 +80,7 @@ class ReplayEngine:
         self._config = config
         self._amplify = amplify
         self._max_active = max_active
+        self._only = None if only_sessions is None else frozenset(only_sessions)
         self._flows = FlowAssembler(server_ports, keep_streams=False)
         self._copies: dict[int, list[_Copy]] = {}  # captured session index -> its live copies
         self._by_client: dict[tuple[bytes, int], _Copy] = {}  # replay client endpoint -> copy
@@ -104,7 +106,7 @@ class ReplayEngine:
         route = self._flows.feed(pkt)
         if route is not None:
             session, from_client = route
-            if from_client:
+            if from_client and (self._only is None or session.index in self._only):
                 self._client_packet(session.index, session.client, pkt, now)
         if self._flows.has_finished:
             for session in self._flows.pop_finished():

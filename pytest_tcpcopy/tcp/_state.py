@@ -21,9 +21,11 @@ Theory of operation (tcpcopy's tc_session.c, reworked):
     any live state --give up (RST to the SUT where a connection exists)--> ABORTED
 
 Orthogonal to the state, the translator tracks whether the SUT has closed its side (a FIN
-received), and the request gate: a captured segment whose captured ack grew (the real client
-had received more response bytes before sending it) starts a new request and waits until the
-SUT's response to the previous one is complete (enough bytes, or a quiet period).
+received) or reset after answering (either way the next captured request fires RECONNECT and
+the end of the capture fires FINISH), and the request gate: a captured segment whose captured
+ack grew (the real client had received more response bytes before sending it) starts a new
+request and waits until the SUT's response to the previous one is complete (as many bytes as
+the capture shows, or a quiet period).
 """
 
 from __future__ import annotations

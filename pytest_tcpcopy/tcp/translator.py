@@ -196,8 +196,10 @@ class SessionTranslator:
 
     def feed_client(self, pkt: Packet, now: float) -> None:
         """Take the next captured client segment (capture order)."""
-        if self.finished or self._cap_closed:
-            self.counters.captured_duplicates += 1
+        if self.finished:
+            return
+        if self._cap_closed:
+            self.counters.captured_duplicates += 1  # after the captured FIN or RST
             return
         flags = pkt.flags
         if flags & SYN:
@@ -544,10 +546,10 @@ class SessionTranslator:
         unsent = self._unsent
         while unsent:
             c = unsent[0]
-            if c.delta and not (self.config.pipeline and c.kind == _DATA):
-                if not self._response_complete(c.delta, now):
-                    self._gate_blocked = True
-                    break
+            gated = c.delta and not (self.config.pipeline and c.kind == _DATA)
+            if gated and not self._response_complete(c.delta, now):
+                self._gate_blocked = True
+                break
             if c.kind == _DATA:
                 if self._sut_fin or self._sut_reset:
                     self._flush_request_run(run_off, run_len)

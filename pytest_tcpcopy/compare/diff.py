@@ -1,0 +1,203 @@
+"""Differences between a baseline exchange and a candidate one: ``diff_exchange`` -> ``ExchangeDiff``.
+
+Responses are normalised (``normalize``) and compared with deepdiff; each difference becomes a
+``Change`` at a path of the normalised tree (``body.user.email``, ``headers.x-api-version``).
+Exchange-level differences use the paths ``exchange`` (one side has no such exchange) and
+``response`` (one side has no response, or a malformed one). Changes hold display values only,
+already redacted: the real values of secrets are compared but never stored in a diff.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from deepdiff import DeepDiff
+
+from .config import DiffConfig
+from .exchange import Exchange, HttpResponse, RawMessage
+from .normalize import normalize_response
+
+_DEFAULT = DiffConfig()
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
+_MAX_SHOWN = 200  # characters of a value shown in a rendering
+_SECTIONS = {"exchange": 0, "response": 1, "version": 2, "status": 3, "reason": 4, "interim": 5,
+             "headers": 6, "body": 7, "trailers": 8}
+
+
+class ChangeKind(enum.Enum):
+    CHANGED = "changed"
+    ADDED = "added"  # only in the candidate
+    REMOVED = "removed"  # only in the baseline
+
+
+_KIND_OF_REPORT = {
+    "dictionary_item_added": ChangeKind.ADDED,
+    "iterable_item_added": ChangeKind.ADDED,
+    "set_item_added": ChangeKind.ADDED,
+    "attribute_added": ChangeKind.ADDED,
+    "dictionary_item_removed": ChangeKind.REMOVED,
+    "iterable_item_removed": ChangeKind.REMOVED,
+    "set_item_removed": ChangeKind.REMOVED,
+    "attribute_removed": ChangeKind.REMOVED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One difference at ``path``; ``old``/``new`` are display values (None on the missing side)."""
+
+    path: tuple
+    kind: ChangeKind
+    old: object = None
+    new: object = None
+    redacted: bool = False
+
+    @property
+    def where(self) -> str:
+        """The path as text: ``body.items[2].id``, ``headers.set-cookie``, ``body['a b']``."""
+        out = []
+        for part in self.path:
+            if isinstance(part, int):
+                out.append(f"[{part}]")
+            elif _PLAIN_KEY.fullmatch(str(part)):
+                out.append(f".{part}" if out else str(part))
+            else:
+                out.append(f"[{str(part)!r}]")
+        return "".join(out)
+
+    def render(self) -> str:
+        if self.redacted:
+            what = {ChangeKind.CHANGED: "value differs", ChangeKind.ADDED: "added",
+                    ChangeKind.REMOVED: "removed"}[self.kind]
+            return f"{self.where}: {what} (redacted)"
+        if self.kind is ChangeKind.ADDED:
+            return f"{self.where}: added {_show(self.new)}"
+        if self.kind is ChangeKind.REMOVED:
+            return f"{self.where}: removed {_show(self.old)}"
+        return f"{self.where}: {_show(self.old)} -> {_show(self.new)}"
+
+    def to_json(self) -> dict:
+        doc = {"path": self.where, "kind": self.kind.value}
+        if self.redacted:
+            doc["redacted"] = True
+        else:
+            if self.kind is not ChangeKind.ADDED:
+                doc["old"] = self.old
+            if self.kind is not ChangeKind.REMOVED:
+                doc["new"] = self.new
+        return doc
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeDiff:
+    """The changes found for one exchange, in a stable order (status, headers, body)."""
+
+    exchange_id: str
+    changes: tuple[Change, ...]
+
+    @property
+    def paths(self) -> tuple[tuple, ...]:
+        return tuple(c.path for c in self.changes)
+
+    def render(self) -> str:
+        """One line per change, under a line naming the exchange."""
+        lines = [f"{self.exchange_id}: {len(self.changes)} difference(s)"]
+        lines += ["  " + change.render() for change in self.changes]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {"exchange": self.exchange_id, "changes": [c.to_json() for c in self.changes]}
+
+
+def diff_exchange(baseline: Exchange | None, candidate: Exchange | None,
+                  config: DiffConfig = _DEFAULT) -> ExchangeDiff | None:
+    """How ``candidate``'s response differs from ``baseline``'s, or None when it does not.
+
+    Either side may be None (no such exchange on that side): that is a difference itself.
+    """
+    if baseline is None and candidate is None:
+        return None
+    ident = (baseline or candidate).id
+    changes = _changes(baseline, candidate, config)
+    if not changes:
+        return None
+    changes.sort(key=_order)
+    return ExchangeDiff(ident, tuple(changes))
+
+
+def summary(exchange: Exchange) -> str:
+    """A one-line description of an exchange's response, for exchange-level changes."""
+    response = exchange.response
+    if exchange.malformed:
+        return exchange.malformed
+    if isinstance(response, HttpResponse):
+        return f"{response.status} {response.reason}".rstrip()
+    if isinstance(response, RawMessage):
+        return f"{len(response.data)} bytes"
+    return "no response" if response is None else type(response).__name__
+
+
+def _changes(baseline: Exchange | None, candidate: Exchange | None, config: DiffConfig) -> list[Change]:
+    if baseline is None:
+        return [Change(("exchange",), ChangeKind.ADDED, new=f"{candidate.id}: {summary(candidate)}")]
+    if candidate is None:
+        return [Change(("exchange",), ChangeKind.REMOVED, old=f"{baseline.id}: {summary(baseline)}")]
+    b_resp, c_resp = baseline.response, candidate.response
+    if b_resp is None and c_resp is None:
+        return []
+    if b_resp is None or c_resp is None or bool(baseline.malformed) != bool(candidate.malformed):
+        return [Change(("response",), ChangeKind.CHANGED, old=summary(baseline), new=summary(candidate))]
+    return _tree_changes(normalize_response(b_resp, config), normalize_response(c_resp, config), config)
+
+
+def _tree_changes(old: dict, new: dict, config: DiffConfig) -> list[Change]:
+    options = {
+        "view": "tree",
+        "ignore_order": config.ignore_order,
+        "ignore_numeric_type_changes": not config.strict_number_types,
+        "threshold_to_diff_deeper": 0,
+        "exclude_regex_paths": config.excluded_path_regexes() or None,
+    }
+    if config.float_tolerance is not None:
+        options["math_epsilon"] = config.float_tolerance
+    tree = DeepDiff(old, new, **options)
+    value_patterns = [re.compile(p) for p in config.ignore_value_patterns]
+    redaction = config.redaction
+    changes = []
+    for report, levels in tree.items():
+        kind = _KIND_OF_REPORT.get(report, ChangeKind.CHANGED)
+        for level in levels:
+            path = tuple(level.path(output_format="list"))
+            before = None if kind is ChangeKind.ADDED else level.t1
+            after = None if kind is ChangeKind.REMOVED else level.t2
+            if (kind is ChangeKind.ADDED and config.ignore_added_headers and len(path) == 2
+                    and path[0] in ("headers", "trailers")):
+                continue
+            if kind is ChangeKind.CHANGED and _both_match(value_patterns, before, after):
+                continue
+            secret = redaction.secret_path(path) or any(
+                v is not None and redaction.secret_value(path, v) for v in (before, after))
+            if secret:
+                changes.append(Change(path, kind, None, None, redacted=True))
+            else:
+                changes.append(Change(path, kind, redaction.scrub(before), redaction.scrub(after)))
+    return changes
+
+
+def _both_match(patterns: list[re.Pattern], before: object, after: object) -> bool:
+    if not (isinstance(before, str) and isinstance(after, str)):
+        return False
+    return any(p.fullmatch(before) and p.fullmatch(after) for p in patterns)
+
+
+def _order(change: Change) -> tuple:
+    head = change.path[0] if change.path else ""
+    rest = tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in change.path[1:])
+    return (_SECTIONS.get(head, len(_SECTIONS)), str(head), rest)
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN - 1] + "…"
