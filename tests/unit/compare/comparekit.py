@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pytest_tcpcopy.capture.packet import ACK, FIN, PSH, SYN, Packet
+from pytest_tcpcopy.compare import capture_turns
 from pytest_tcpcopy.flows import assemble_sessions
 from pytest_tcpcopy.flows.session import CapturedSession
 from pytest_tcpcopy.replay.results import ExchangeTiming, Outcome, SessionResult
@@ -53,8 +54,6 @@ def replay_result(session: CapturedSession, responses: list[bytes], *,
     i-th captured client turn with ``responses[i]`` (fewer responses: the SUT stopped)."""
     result = SessionResult(session.index, 0, "198.18.0.1:40000", "198.18.1.1:40000",
                            "10.0.0.2:80", outcome=outcome, reason=reason)
-    from pytest_tcpcopy.compare import capture_turns
-
     pos = 0
     for i, turn in enumerate(t for t in capture_turns(session) if t.client_end > t.client_start):
         response = responses[i] if i < len(responses) else b""
