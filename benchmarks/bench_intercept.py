@@ -1,13 +1,16 @@
 """Intercept throughput: a paced flood of SUT-side segments through NFQUEUE to a registered copier.
 
 Two throwaway namespaces (``tcpcp-ic-bench-*``) joined by a veth. In the SUT's, the intercept runs
-as ``python -m pytest_tcpcopy.intercept --port 8080`` and a sender process writes prebuilt TCP
+as ``python -m pytest_tcpcopy.intercept --port 8080`` and sender processes write prebuilt TCP
 segments (source port 8080, destinations in 198.18.0.0/15) to a raw socket at a fixed rate: the
 queue rule catches them in OUTPUT exactly as it catches a real SUT's replies. In the other
 namespace an InterceptClient registers every 4-tuple and counts the records it gets back.
 
 Reports records/s at the copier, the intercept's counters (queued, forwarded, user_dropped,
-queue_dropped) and its CPU use. Run as root:  python benchmarks/bench_intercept.py [--rate R] [--count N]
+queue_dropped) and its CPU use, also per segment: on a shared machine the offered rate is bounded
+by whatever CPU the senders get (the intercept, the thing measured, runs at nice -10 so that it
+gets a core), and segments per CPU-second is the intercept's capacity on a core of its own.
+Run as root:  python benchmarks/bench_intercept.py [--rate R] [--count N] [--senders S]
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def sh(*argv: str) -> str:
     return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
 
 
-def inside(ns: str, fn):  # noqa: ANN001, ANN201
+def inside(ns: str, fn):
     """Call ``fn`` on a thread that entered network namespace ``ns``."""
     out: dict = {}
 
@@ -112,7 +115,8 @@ def main() -> int:
             sh("ip", "-n", ns, "link", "set", ifname, "up")
         extra = ["--capture-responses"] if args.capture_responses else []
         intercept = subprocess.Popen(
-            ["ip", "netns", "exec", sut, sys.executable, "-m", "pytest_tcpcopy.intercept", "--port", str(PORT),
+            ["ip", "netns", "exec", sut, "nice", "-n", "-10", sys.executable, "-m", "pytest_tcpcopy.intercept",
+             "--port", str(PORT),
              "--listen", f"{sut_ip}:36524", *extra], stdout=subprocess.PIPE, text=True)
         procs.append(intercept)
         ready = json.loads(intercept.stdout.readline())
@@ -130,7 +134,7 @@ def main() -> int:
         time.sleep(0.5)  # let the intercept take in every registration
         cpu_before = cpu_seconds(intercept.pid)
         senders = [
-            subprocess.Popen(["ip", "netns", "exec", sut, "nice", "-n", "10", sys.executable, "-c", SENDER, sut_ip,
+            subprocess.Popen(["ip", "netns", "exec", sut, sys.executable, "-c", SENDER, sut_ip,
                               str(args.rate / args.senders), str(args.count // args.senders), str(FLOWS)],
                              stdout=subprocess.PIPE, text=True)
             for _ in range(args.senders)
@@ -157,14 +161,16 @@ def main() -> int:
         intercept.send_signal(signal.SIGTERM)
         stopped = json.loads([line for line in intercept.communicate(timeout=30)[0].splitlines() if line][-1])
         span = (last - first) if first and last and last > first else float("nan")
-        print(f"load average   {open('/proc/loadavg').read().split()[0]} on {os.cpu_count()} CPUs (other work shares them)")
+        print(f"load average   {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (other work shares them)")
         print(f"offered        {sent:>10,} segments in {send_time:.2f} s by {args.senders} senders "
               f"({sent / send_time:,.0f}/s; {failed} sendto errors)")
         print(f"received       {received:>10,} records at the copier in {span:.2f} s ({received / span:,.0f}/s)")
         print(f"intercept      queued {stopped['queued']:,}  forwarded {stopped['forwarded']:,}  "
               f"unowned {stopped['unowned']:,}  user_dropped {stopped.get('user_dropped')}  "
               f"queue_dropped {stopped.get('queue_dropped')}")
-        print(f"intercept CPU  {cpu:.2f} s for the flood ({100 * cpu / span:.0f}% of one core while it ran)")
+        print(f"intercept CPU  {cpu:.2f} s for the flood ({100 * cpu / span:.0f}% of one core while it ran); "
+              f"{1e6 * cpu / max(1, stopped['queued']):.2f} us per segment = "
+              f"{stopped['queued'] / cpu if cpu else float('nan'):,.0f} segments per CPU-second")
         return 0 if received == sent and stopped.get("user_dropped") == 0 else 1
     finally:
         for proc in procs:
@@ -172,7 +178,7 @@ def main() -> int:
                 proc.kill()
                 proc.wait()
         for ns in (sut, cli):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
             shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
 
 

@@ -3,23 +3,26 @@
 Replays shared/bench/short.pcap.gz (10,000 one-request sessions) and keepalive.pcap.gz (200
 sessions x 50 requests) into nginx-light (one worker, keep-alive, a 987-byte file) in a network
 namespace at --speed max, through the raw-socket copier and the NFQUEUE intercept, and prints
-sessions/s, requests/s, % delivered (unique URLs in nginx's access log) and the CPU of copier and
-intercept. Medians of --runs runs.
+sessions/s, requests/s, % delivered (unique URLs in nginx's access log) and the CPU of copier,
+intercept and nginx (user + system, with the system share; the copier's includes its start-up).
+Medians of --runs runs.
 
     python benchmarks/bench_replay.py [--runs 3] [--amplify 1] [--speed max] [--shared DIR]
+    python benchmarks/bench_replay.py --only short --profile /tmp/copier.prof   # one cProfile'd run
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import pstats
 import re
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from pytest_tcpcopy.backends.netns import NetnsBackend
@@ -41,11 +44,32 @@ http {{
 """
 
 _URL = re.compile(rb'"GET (/index\.html\?s=\d+&r=\d+) ')
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a live process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / _TICK, int(fields[12]) / _TICK
+
+
+def tree_cpu(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process and its live children (nginx master + worker)."""
+    user, system = cpu_times(pid)
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    u, s = cpu_times(int(proc.name))
+                    user, system = user + u, system + s
+            except (OSError, ValueError, IndexError):
+                continue
+    return user, system
+
+
+def children_cpu() -> tuple[float, float]:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime, usage.ru_stime
 
 
 def find_shared(explicit: str | None) -> Path:
@@ -56,7 +80,18 @@ def find_shared(explicit: str | None) -> Path:
     sys.exit("cannot find shared/bench/*.pcap.gz; pass --shared DIR")
 
 
-def run_once(capture: Path, expected: int, amplify: int, speed: str) -> dict:
+def profiled_replay(rig: NetnsBackend, capture: Path, profile: str, *args: str) -> dict:
+    """The copier run under cProfile (writes ``profile``); returns its JSON result document."""
+    argv = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "pytest_tcpcopy", "replay", str(capture),
+            "--json", "--target", rig.target, "--intercept", rig.intercept_at, *args]  # fmt: skip
+    copier = rig.rig.run_in("client", argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = copier.communicate(timeout=600)
+    if copier.returncode != 0:
+        sys.exit(f"copier failed (exit {copier.returncode}): {err.strip()[-2000:]}")
+    return json.loads(out)
+
+
+def run_once(capture: Path, expected: int, amplify: int, speed: str, profile: str | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-nginx-") as tmp:
         Path(tmp, "www").mkdir()
         Path(tmp, "www", "index.html").write_bytes(b"x" * 986 + b"\n")
@@ -64,40 +99,24 @@ def run_once(capture: Path, expected: int, amplify: int, speed: str) -> dict:
         conf.write_text(NGINX_CONF.format(dir=tmp))
         with NetnsBackend(["nginx", "-c", str(conf), "-g", "daemon off;"], 8080, capture_responses=False) as rig:
             intercept_pid = rig.intercept.pid
-            icpu0 = cpu_seconds(intercept_pid)
-            copier_cpu: list[float] = []
-
-            def watch() -> None:
-                # The copier is a child of `ip netns exec`, which execs; sample its CPU until it exits.
-                while not copier_cpu:
-                    for proc in Path("/proc").iterdir():
-                        if proc.name.isdigit():
-                            try:
-                                cmd = (proc / "cmdline").read_bytes()
-                            except OSError:
-                                continue
-                            if b"pytest_tcpcopy\x00replay" in cmd:
-                                last = 0.0
-                                while True:
-                                    try:
-                                        last = cpu_seconds(int(proc.name))
-                                    except (OSError, IndexError):
-                                        copier_cpu.append(last)
-                                        return
-                                    time.sleep(0.05)
-                    time.sleep(0.01)
-
-            watcher = threading.Thread(target=watch, daemon=True)
-            watcher.start()
-            start = time.monotonic()
-            doc = rig.replay(capture, "--speed", speed, "--amplify", str(amplify), "--max-duration", "300")
-            wall = time.monotonic() - start
-            watcher.join(timeout=5)
-            icpu = cpu_seconds(intercept_pid) - icpu0
+            assert rig.sut is not None
+            nginx_pid = rig.sut.popen.pid  # `ip netns exec` execs nginx: this is its master
+            icpu0, ncpu0, ccpu0 = cpu_times(intercept_pid), tree_cpu(nginx_pid), children_cpu()
+            args = ("--speed", speed, "--amplify", str(amplify), "--max-duration", "300")
+            if profile:
+                doc = profiled_replay(rig, capture, profile, *args)
+            else:
+                doc = rig.replay(capture, *args)
+            # The copier is our child (`ip netns exec` execs it) and is reaped by now.
+            ccpu1, icpu1, ncpu1 = children_cpu(), cpu_times(intercept_pid), tree_cpu(nginx_pid)
         log = Path(tmp, "access.log").read_bytes()
     urls = _URL.findall(log)
     totals = doc["totals"]
     elapsed = totals["elapsed"]
+    per_s = 100.0 / elapsed if elapsed else float("nan")
+    copier = [b - a for a, b in zip(ccpu0, ccpu1)]
+    intercept = [b - a for a, b in zip(icpu0, icpu1)]
+    nginx = [b - a for a, b in zip(ncpu0, ncpu1)]
     return {
         "sessions": totals["sessions"],
         "completed": totals["completed"],
@@ -107,11 +126,20 @@ def run_once(capture: Path, expected: int, amplify: int, speed: str) -> dict:
         "elapsed": elapsed,
         "sessions_per_s": totals["sessions"] / elapsed if elapsed else 0.0,
         "requests_per_s": len(urls) / elapsed if elapsed else 0.0,
-        "copier_cpu_pct": 100.0 * (copier_cpu[0] if copier_cpu else float("nan")) / elapsed,
-        "intercept_cpu_pct": 100.0 * icpu / elapsed,
-        "wall_incl_startup": wall,
+        "copier_cpu_s": sum(copier),
+        "copier_sys_s": copier[1],
+        "copier_cpu_pct": sum(copier) * per_s,
+        "intercept_cpu_pct": sum(intercept) * per_s,
+        "intercept_sys_pct": intercept[1] * per_s,
+        "nginx_cpu_pct": sum(nginx) * per_s,
         "aborted": totals["aborted"],
     }
+
+
+def print_profile(path: str) -> None:
+    stats = pstats.Stats(path)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(25)
 
 
 def main() -> None:
@@ -121,18 +149,27 @@ def main() -> None:
     parser.add_argument("--speed", default="max")
     parser.add_argument("--shared")
     parser.add_argument("--only", choices=["short", "keepalive"])
+    parser.add_argument("--profile", metavar="FILE",
+                        help="run the copier once under cProfile, write FILE and print its top functions")
     args = parser.parse_args()
     shared = find_shared(args.shared)
     cases = [("short", 10_000), ("keepalive", 10_000)]
     for name, expected in cases:
         if args.only and name != args.only:
             continue
-        runs = [run_once(shared / "bench" / f"{name}.pcap.gz", expected, args.amplify, args.speed) for _ in range(args.runs)]
+        capture = shared / "bench" / f"{name}.pcap.gz"
+        if args.profile:
+            run = run_once(capture, expected, args.amplify, args.speed, args.profile)
+            print(f"\n{name} x{args.amplify} speed={args.speed}, under cProfile: {run}")
+            print_profile(args.profile)
+            continue
+        runs = [run_once(capture, expected, args.amplify, args.speed) for _ in range(args.runs)]
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], (int, float))}
         print(f"\n{name} x{args.amplify} speed={args.speed}: median of {args.runs}")
         for key in ("sessions", "completed", "requests_logged", "delivered_pct", "unique_pct", "elapsed",
-                    "sessions_per_s", "requests_per_s", "copier_cpu_pct", "intercept_cpu_pct", "wall_incl_startup"):  # fmt: skip
-            print(f"  {key:20s} {med[key]:12.1f}   runs: {[round(r[key], 1) for r in runs]}")
+                    "sessions_per_s", "requests_per_s", "copier_cpu_s", "copier_sys_s", "copier_cpu_pct",
+                    "intercept_cpu_pct", "intercept_sys_pct", "nginx_cpu_pct"):  # fmt: skip
+            print(f"  {key:20s} {med[key]:12.2f}   runs: {[round(r[key], 2) for r in runs]}")
         for r in runs:
             if r["aborted"]:
                 print(f"  aborted: {r['aborted']}")

@@ -1,17 +1,303 @@
-"""pytest glue: maps options, markers and fixtures onto the library. Nothing else imports pytest."""
+"""pytest glue: maps options, markers and fixtures onto the library. Nothing else imports pytest.
+
+Settings come from (highest first) a ``tcpcopy(...)`` marker, the command line, the ini file, the
+defaults; ``pytest_tcpcopy.settings`` parses them. With a capture and a SUT configured, every
+captured exchange becomes a test item (``traffic.pcap.gz::s0042-GET /api/users``): the capture is
+replayed once, on first need, and each item asserts its own exchange's comparison.
+
+xdist policy: exchange items carry ``xdist_group(<capture>)``, so with ``--dist loadgroup`` all
+items of one capture run on one worker and the capture is replayed once. Under other ``--dist``
+modes each worker replays the captures its items need: correct, but repeated work.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from _pytest.pathlib import bestrelpath
+
+from .compare import ComparisonStatus, ExchangeComparison
+from .errors import TcpcopyError
+from .runner import ReplayRun, TcpcopyRunner
+from .settings import Baseline, Settings
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+STATE_KEY = pytest.StashKey["TcpcopyState"]()
+
+# setting name -> (help, kind); kind is "value", "flag" or "list".
+OPTIONS = {
+    "pcap": ("capture file(s) of production traffic to replay (pcap/pcapng, optionally gzipped)", "list"),
+    "image": ("Docker image of the system under test (docker backend)", "value"),
+    "command": ("command that starts the system under test (netns backend, as root)", "value"),
+    "port": ("TCP port the system under test listens on", "value"),
+    "baseline": ("what responses are compared with: capture, none, image:REF, command:CMD, dir:PATH", "value"),
+    "update_baseline": ("write the recorded baseline (dir:PATH) from this run", "flag"),
+    "speed": ("replay pace: max (default) or a factor of the capture's own timing", "value"),
+    "sample": ("percentage of captured sessions to replay, chosen by a stable hash", "value"),
+    "filter": ("which exchanges: port=N[,N] method=GET[,POST] path=REGEX", "value"),
+    "report": ("write a report: an .html or .json path", "value"),
+    "keep": ("keep containers/namespaces after the run, for debugging", "flag"),
+    "backend": ("where the SUT runs: docker (default) or netns", "value"),
+    "amplify": ("replay every session N times concurrently", "value"),
+    "noise": ("run a second baseline instance; its differences from the first are noise", "flag"),
+    "ready_timeout": ("seconds the SUT may take to accept connections (default 30)", "value"),
+    "http_path": ("HTTP path that must answer below 400 before the SUT counts as ready", "value"),
+    "ignore": ("diff paths to ignore, one per line, e.g. root['body']['timestamp']", "list"),
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tcpcopy", "replay captured production traffic (pytest-tcpcopy)")
-    group.addoption(
-        "--tcpcopy-pcap",
-        action="append",
-        default=None,
-        metavar="CAPTURE",
-        help="capture file(s) of production traffic to replay (pcap, pcapng, optionally gzipped)",
+    for name, (help_text, kind) in OPTIONS.items():
+        flag = "--tcpcopy-" + name.replace("_", "-")
+        if kind == "flag":
+            group.addoption(flag, action="store_const", const=True, default=None, help=help_text)
+        elif kind == "list":
+            group.addoption(flag, action="append", default=None, metavar="VALUE", help=help_text + " (repeatable)")
+        else:
+            group.addoption(flag, default=None, metavar="VALUE", help=help_text)
+        parser.addini("tcpcopy_" + name, help_text, type="linelist" if kind == "list" else "string")
+
+
+def _resolve(config: pytest.Config) -> Settings:
+    """Defaults < ini < command line; each bad value names where it came from."""
+    settings = Settings()
+    for name, (_, kind) in OPTIONS.items():
+        ini = config.getini("tcpcopy_" + name)
+        if ini not in ("", [], None):
+            settings = settings.with_overrides({name: ini}, f"ini option tcpcopy_{name}")
+    for name in OPTIONS:
+        value = config.getoption("tcpcopy_" + name)
+        if value is not None:
+            flag = "--tcpcopy-" + name.replace("_", "-")
+            settings = settings.with_overrides({name: value}, f"command-line option {flag}")
+    return settings
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "tcpcopy(**settings): per-test pytest-tcpcopy settings (speed=, sample=, filter=, baseline=, ...), "
+        "overriding the command line and ini file",
     )
-    parser.addini("tcpcopy_pcap", "capture file(s) to replay", type="linelist", default=[])
+    config.addinivalue_line(
+        "markers", "amplify(n): replay every captured session n times concurrently, as a load test"
+    )
+    try:
+        settings = _resolve(config)
+    except TcpcopyError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SETTINGS_KEY] = settings
+    config.stash[STATE_KEY] = TcpcopyState(settings)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if settings is None or not (settings.pcap or settings.image or settings.command):
+        return None
+    return settings.describe()
+
+
+class TcpcopyState:
+    """Plugin state for one pytest run: the runner and the replays done so far, by capture."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runner = TcpcopyRunner(settings)
+        self.runs: dict[Path, ReplayRun] = {}
+        self.failed: dict[Path, str] = {}
+        self.marker_settings: dict = {}  # the running test's tcpcopy/amplify markers
+
+    def run_for(self, capture: Path) -> ReplayRun:
+        """The replay of ``capture``, done once, on the first item that needs it."""
+        if capture in self.failed:
+            raise TcpcopyReplayError(self.failed[capture])
+        if capture not in self.runs:
+            try:
+                self.runs[capture] = self.runner.replay(capture)
+            except TcpcopyError as exc:
+                self.failed[capture] = f"replay of {capture} failed: {exc}"
+                raise TcpcopyReplayError(self.failed[capture]) from None
+        return self.runs[capture]
+
+
+class TcpcopyReplayError(Exception):
+    """The replay an item depends on could not run; every item of that capture fails with it."""
+
+
+# -- exchange items --------------------------------------------------------------------------
+
+
+class CaptureCollector(pytest.Collector):
+    """The exchanges of one capture, as test items."""
+
+    def collect(self):
+        state = self.config.stash[STATE_KEY]
+        try:
+            index = state.runner.index(self.path)
+        except TcpcopyError as exc:
+            raise self.CollectError(str(exc)) from None
+        seen: dict[str, int] = {}
+        for exchange in index.items():
+            name = exchange.id
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:
+                name = f"{name} [{seen[name]}]"  # the same request again in one session
+            item = ExchangeItem.from_parent(self, name=name, exchange=(exchange.session, exchange.number))
+            if self.config.pluginmanager.hasplugin("xdist"):
+                item.add_marker(pytest.mark.xdist_group(self.path.name))
+            yield item
+
+    class CollectError(Exception):
+        pass
+
+    def repr_failure(self, excinfo):
+        if excinfo.errisinstance(self.CollectError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class ExchangeMismatch(Exception):
+    """An exchange of the candidate differs from the baseline."""
+
+    def __init__(self, comparison: ExchangeComparison, session: dict | None, sut_logs: str | None) -> None:
+        super().__init__(comparison.id)
+        self.comparison = comparison
+        self.session = session
+        self.sut_logs = sut_logs
+
+
+class ExchangeItem(pytest.Item):
+    def __init__(self, *, exchange: tuple[int, int], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.session_index, self.number = exchange  # captured session, exchange number in it
+
+    def runtest(self) -> None:
+        run = self.config.stash[STATE_KEY].run_for(self.path)
+        comparison = run.comparison(self.session_index, self.number)
+        result = run.sessions.get(self.session_index)
+        if comparison is None:
+            if run.settings.baseline.kind == "dir":
+                pytest.skip("no recorded baseline for this session yet: run with --tcpcopy-update-baseline")
+            reason = result["outcome"] + f" ({result['reason']})" if result else "not replayed"
+            raise ExchangeMismatch(_missing(self.name, reason), result, run.candidate.get("sut_logs"))
+        if comparison.status is ComparisonStatus.SKIPPED:
+            pytest.skip(f"not comparable: {comparison.reason}")
+        if comparison.failed:
+            raise ExchangeMismatch(comparison, result, run.candidate.get("sut_logs"))
+
+    def repr_failure(self, excinfo, style=None):
+        if excinfo.errisinstance(ExchangeMismatch):
+            return render_mismatch(excinfo.value)
+        if excinfo.errisinstance(TcpcopyReplayError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, None, ""
+
+
+def _missing(name: str, reason: str) -> ExchangeComparison:
+    from .compare import ComparisonStatus as Status
+
+    return ExchangeComparison(None, None, Status.MISSING, reason=f"{name}: no response to compare ({reason})")
+
+
+def render_mismatch(mismatch: ExchangeMismatch) -> str:
+    """The failure text of an exchange item: the diff, then what happened to the session."""
+    comparison = mismatch.comparison
+    lines = [comparison.render() if comparison.baseline or comparison.candidate else comparison.reason or ""]
+    session = mismatch.session
+    if session is not None and session["outcome"] != "complete":
+        lines.append(f"session {session['session']} replay outcome: {session['outcome']} ({session['reason']})")
+    if mismatch.sut_logs:
+        lines += ["--- SUT logs (tail) ---", mismatch.sut_logs[-3000:]]
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """Add the exchange items of every configured capture ahead of the ordinary tests, before
+    ``-k``, ``-m`` and ``--lf`` select among them."""
+    settings = config.stash[SETTINGS_KEY]
+    if not settings.configured:
+        return
+    traffic = []
+    for capture in settings.pcap:
+        path = capture.resolve()
+        nodeid = bestrelpath(config.rootpath, path) if path.is_relative_to(config.rootpath) else str(path)
+        collector = CaptureCollector.from_parent(session, path=path, name=capture.name, nodeid=nodeid)
+        try:
+            found = list(collector.collect())
+            report = pytest.CollectReport(collector.nodeid, "passed", None, found)
+            traffic.extend(found)
+        except CaptureCollector.CollectError as exc:
+            report = pytest.CollectReport(collector.nodeid, "failed", str(exc), [])
+        config.hook.pytest_collectreport(report=report)
+    items[:0] = traffic
+
+
+# -- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tcpcopy_capture(pytestconfig: pytest.Config) -> tuple[Path, ...]:
+    """The capture files to replay (``--tcpcopy-pcap``); override to choose them in code."""
+    return pytestconfig.stash[SETTINGS_KEY].pcap
+
+
+@pytest.fixture(scope="session")
+def tcpcopy_sut(pytestconfig: pytest.Config) -> dict:
+    """The system under test: ``image`` (docker) or ``command`` (netns), and ``port``."""
+    settings = pytestconfig.stash[SETTINGS_KEY]
+    return {"image": settings.image, "command": settings.command, "port": settings.port}
+
+
+@pytest.fixture(scope="session")
+def tcpcopy_baseline(pytestconfig: pytest.Config) -> Baseline:
+    """What responses are compared with (``--tcpcopy-baseline``)."""
+    return pytestconfig.stash[SETTINGS_KEY].baseline
+
+
+@pytest.fixture(scope="session")
+def tcpcopy(pytestconfig, tcpcopy_capture, tcpcopy_sut, tcpcopy_baseline) -> TcpcopyRunner:
+    """A runner: ``tcpcopy.replay()`` replays the capture into the SUT and returns a ``ReplayRun``
+    (sessions, comparisons, differences, stats). A test's ``tcpcopy``/``amplify`` markers apply."""
+    settings = pytestconfig.stash[SETTINGS_KEY].with_overrides(
+        {"pcap": list(tcpcopy_capture), "image": tcpcopy_sut.get("image"), "command": tcpcopy_sut.get("command") or (),
+         "baseline": tcpcopy_baseline, **({"port": tcpcopy_sut["port"]} if tcpcopy_sut.get("port") else {})},
+        "tcpcopy fixtures",
+    )  # fmt: skip
+    state = pytestconfig.stash[STATE_KEY]
+    return TcpcopyRunner(settings, context=lambda: state.marker_settings)
+
+
+def marker_overrides(item: pytest.Item) -> dict:
+    """Settings from the item's ``tcpcopy(...)`` and ``amplify(n)`` markers (closest wins)."""
+    overrides: dict = {}
+    for marker in reversed(list(item.iter_markers("tcpcopy"))):
+        if marker.args:
+            raise pytest.UsageError(f"{item.nodeid}: tcpcopy(...) takes keyword settings only, got {marker.args!r}")
+        overrides.update(marker.kwargs)
+    amplify = item.get_closest_marker("amplify")
+    if amplify is not None:
+        (n,) = amplify.args if len(amplify.args) == 1 and not amplify.kwargs else (None,)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise pytest.UsageError(f"{item.nodeid}: amplify(n) takes one positive integer, got {amplify.args!r}")
+        overrides["amplify"] = n
+    try:
+        item.config.stash[SETTINGS_KEY].with_overrides(overrides, f"marker on {item.nodeid}")
+    except TcpcopyError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return overrides
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Validate the test's markers and make them the ``tcpcopy`` runner's settings for this test."""
+    item.config.stash[STATE_KEY].marker_settings = marker_overrides(item)
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    item.config.stash[STATE_KEY].marker_settings = {}

@@ -71,6 +71,7 @@ class Settings:
     ready_timeout: float = 30.0
     http_path: str | None = None
     ignore: tuple[str, ...] = field(default=())
+    noise: bool = False  # run a second baseline instance; what differs between the two is noise
 
     def with_overrides(self, overrides: Mapping[str, Any], source: str) -> "Settings":
         """A copy with raw values applied (strings parsed, other values validated), as from ``source``."""
@@ -105,11 +106,7 @@ class Settings:
 
 def _paths(value: Any) -> tuple[Path, ...]:
     items = value if isinstance(value, (list, tuple)) else [value]
-    out = []
-    for item in items:
-        for part in str(item).split():
-            out.append(Path(part))
-    return tuple(out)
+    return tuple(Path(item) for item in items if str(item).strip())
 
 
 def _command(value: Any) -> tuple[str, ...]:
@@ -246,6 +243,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "ready_timeout": _positive_float,
     "http_path": _optional_str,
     "ignore": _strings,
+    "noise": _bool,
 }
 
 

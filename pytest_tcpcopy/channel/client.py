@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..endpoint import Endpoint
 from ..errors import EnvironmentProblem
@@ -217,7 +217,7 @@ class InterceptClient:
             link.sock.close()
         self._links.clear()
 
-    def __enter__(self) -> "InterceptClient":
+    def __enter__(self) -> InterceptClient:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Union
 
 from ..endpoint import Endpoint
 from ..errors import TcpcopyError
@@ -106,7 +106,7 @@ class Bye:
     pass
 
 
-Event = Union[Hello, Register, Unregister, Records, Heartbeat, Error, Bye]
+Event = Hello | Register | Unregister | Records | Heartbeat | Error | Bye
 
 
 def _frame(kind: FrameType, body: bytes = b"") -> bytes:

@@ -29,12 +29,27 @@ from dataclasses import dataclass, field
 from ..errors import UsageError
 from .redact import Redaction
 
-VOLATILE_HEADERS = frozenset({
-    "date", "age", "expires", "last-modified", "etag", "server",
-    "x-request-id", "x-correlation-id", "x-trace-id", "traceparent", "tracestate",
-    "x-runtime", "x-response-time",
-    "content-length", "transfer-encoding", "connection", "keep-alive",
-})
+VOLATILE_HEADERS = frozenset(
+    {
+        "date",
+        "age",
+        "expires",
+        "last-modified",
+        "etag",
+        "server",
+        "x-request-id",
+        "x-correlation-id",
+        "x-trace-id",
+        "traceparent",
+        "tracestate",
+        "x-runtime",
+        "x-response-time",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+    }
+)
 
 _SEGMENT = re.compile(r"\.?(?:\[(\d+|\*)\]|\['([^']*)'\]|([^.\[\]]+))")
 

@@ -22,8 +22,17 @@ from .normalize import normalize_response
 _DEFAULT = DiffConfig()
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
 _MAX_SHOWN = 200  # characters of a value shown in a rendering
-_SECTIONS = {"exchange": 0, "response": 1, "version": 2, "status": 3, "reason": 4, "interim": 5,
-             "headers": 6, "body": 7, "trailers": 8}
+_SECTIONS = {
+    "exchange": 0,
+    "response": 1,
+    "version": 2,
+    "status": 3,
+    "reason": 4,
+    "interim": 5,
+    "headers": 6,
+    "body": 7,
+    "trailers": 8,
+}
 
 
 class ChangeKind(enum.Enum):
@@ -69,8 +78,9 @@ class Change:
 
     def render(self) -> str:
         if self.redacted:
-            what = {ChangeKind.CHANGED: "value differs", ChangeKind.ADDED: "added",
-                    ChangeKind.REMOVED: "removed"}[self.kind]
+            what = {ChangeKind.CHANGED: "value differs", ChangeKind.ADDED: "added", ChangeKind.REMOVED: "removed"}[
+                self.kind
+            ]
             return f"{self.where}: {what} (redacted)"
         if self.kind is ChangeKind.ADDED:
             return f"{self.where}: added {_show(self.new)}"
@@ -101,18 +111,21 @@ class ExchangeDiff:
     def paths(self) -> tuple[tuple, ...]:
         return tuple(c.path for c in self.changes)
 
-    def render(self) -> str:
-        """One line per change, under a line naming the exchange."""
+    def render(self, limit: int = 50) -> str:
+        """One line per change (the first ``limit`` of them), under a line naming the exchange."""
         lines = [f"{self.exchange_id}: {len(self.changes)} difference(s)"]
-        lines += ["  " + change.render() for change in self.changes]
+        lines += ["  " + change.render() for change in self.changes[:limit]]
+        if len(self.changes) > limit:
+            lines.append(f"  ... and {len(self.changes) - limit} more")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
         return {"exchange": self.exchange_id, "changes": [c.to_json() for c in self.changes]}
 
 
-def diff_exchange(baseline: Exchange | None, candidate: Exchange | None,
-                  config: DiffConfig = _DEFAULT) -> ExchangeDiff | None:
+def diff_exchange(
+    baseline: Exchange | None, candidate: Exchange | None, config: DiffConfig = _DEFAULT
+) -> ExchangeDiff | None:
     """How ``candidate``'s response differs from ``baseline``'s, or None when it does not.
 
     Either side may be None (no such exchange on that side): that is a difference itself.
@@ -127,7 +140,7 @@ def diff_exchange(baseline: Exchange | None, candidate: Exchange | None,
     return ExchangeDiff(ident, tuple(changes))
 
 
-def summary(exchange: Exchange) -> str:
+def _summary(exchange: Exchange) -> str:
     """A one-line description of an exchange's response, for exchange-level changes."""
     response = exchange.response
     if exchange.malformed:
@@ -141,18 +154,21 @@ def summary(exchange: Exchange) -> str:
 
 def _changes(baseline: Exchange | None, candidate: Exchange | None, config: DiffConfig) -> list[Change]:
     if baseline is None:
-        return [Change(("exchange",), ChangeKind.ADDED, new=f"{candidate.id}: {summary(candidate)}")]
+        return [Change(("exchange",), ChangeKind.ADDED, new=f"{candidate.id}: {_summary(candidate)}")]
     if candidate is None:
-        return [Change(("exchange",), ChangeKind.REMOVED, old=f"{baseline.id}: {summary(baseline)}")]
+        return [Change(("exchange",), ChangeKind.REMOVED, old=f"{baseline.id}: {_summary(baseline)}")]
     b_resp, c_resp = baseline.response, candidate.response
     if b_resp is None and c_resp is None:
         return []
     if b_resp is None or c_resp is None or bool(baseline.malformed) != bool(candidate.malformed):
-        return [Change(("response",), ChangeKind.CHANGED, old=summary(baseline), new=summary(candidate))]
+        return [Change(("response",), ChangeKind.CHANGED, old=_summary(baseline), new=_summary(candidate))]
     return _tree_changes(normalize_response(b_resp, config), normalize_response(c_resp, config), config)
 
 
 def _tree_changes(old: dict, new: dict, config: DiffConfig) -> list[Change]:
+    old, new, same = _prune(old, new)
+    if same:
+        return []
     options = {
         "view": "tree",
         "ignore_order": config.ignore_order,
@@ -172,18 +188,58 @@ def _tree_changes(old: dict, new: dict, config: DiffConfig) -> list[Change]:
             path = tuple(level.path(output_format="list"))
             before = None if kind is ChangeKind.ADDED else level.t1
             after = None if kind is ChangeKind.REMOVED else level.t2
-            if (kind is ChangeKind.ADDED and config.ignore_added_headers and len(path) == 2
-                    and path[0] in ("headers", "trailers")):
+            if (
+                kind is ChangeKind.ADDED
+                and config.ignore_added_headers
+                and len(path) == 2
+                and path[0] in ("headers", "trailers")
+            ):
                 continue
             if kind is ChangeKind.CHANGED and _both_match(value_patterns, before, after):
                 continue
             secret = redaction.secret_path(path) or any(
-                v is not None and redaction.secret_value(path, v) for v in (before, after))
+                v is not None and redaction.secret_value(path, v) for v in (before, after)
+            )
             if secret:
                 changes.append(Change(path, kind, None, None, redacted=True))
             else:
                 changes.append(Change(path, kind, redaction.scrub(before), redaction.scrub(after)))
     return changes
+
+
+def _prune(old: object, new: object) -> tuple[object, object, bool]:
+    """Both trees without the parts that are equal (type for type), and whether all of it was.
+
+    deepdiff visits every node, which costs seconds on a large JSON body; most of a body is
+    usually equal. Equal dict entries are dropped from both sides (no other path moves); equal
+    items of equal-length lists become None on both sides (indices stay); the rest is kept whole.
+    """
+    if type(old) is not type(new):
+        return old, new, False
+    if isinstance(old, dict):
+        kept_old, kept_new = {}, {}
+        for key, value in old.items():
+            if key not in new:
+                kept_old[key] = value
+                continue
+            a, b, same = _prune(value, new[key])
+            if not same:
+                kept_old[key], kept_new[key] = a, b
+        for key, value in new.items():
+            if key not in old:
+                kept_new[key] = value
+        return kept_old, kept_new, not kept_old and not kept_new
+    if isinstance(old, list):
+        if len(old) != len(new):
+            return old, new, False
+        kept_old, kept_new, all_same = [], [], True
+        for a, b in zip(old, new):
+            same = _prune(a, b)[2]
+            kept_old.append(None if same else a)
+            kept_new.append(None if same else b)
+            all_same = all_same and same
+        return kept_old, kept_new, all_same
+    return old, new, old == new
 
 
 def _both_match(patterns: list[re.Pattern], before: object, after: object) -> bool:
@@ -200,4 +256,4 @@ def _order(change: Change) -> tuple:
 
 def _show(value: object) -> str:
     text = repr(value)
-    return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN - 1] + "…"
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"

@@ -9,7 +9,7 @@ in ``codecs/`` do. Problems found in production traffic are recorded on the exch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 Headers = tuple[tuple[str, str], ...]  # (name as received, value), in wire order, repeats kept
 
@@ -61,9 +61,6 @@ class RawMessage:
 
     data: bytes
     offset: int = 0
-
-
-Message = Union[HttpRequest, HttpResponse, RawMessage]
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,12 +27,15 @@ class Verdict:
     noise: ExchangeDiff | None
 
     def to_json(self) -> dict:
-        return {"real": self.real.to_json() if self.real else None,
-                "noise": self.noise.to_json() if self.noise else None}
+        return {
+            "real": self.real.to_json() if self.real else None,
+            "noise": self.noise.to_json() if self.noise else None,
+        }
 
 
-def classify(primary: Exchange | None, secondary: Exchange | None, candidate: Exchange | None,
-             config: DiffConfig = _DEFAULT) -> Verdict:
+def classify(
+    primary: Exchange | None, secondary: Exchange | None, candidate: Exchange | None, config: DiffConfig = _DEFAULT
+) -> Verdict:
     """Compare ``candidate`` with ``primary`` and set apart what ``secondary`` shows is noise."""
     raw = diff_exchange(primary, candidate, config)
     if raw is None:
@@ -44,5 +47,7 @@ def classify(primary: Exchange | None, secondary: Exchange | None, candidate: Ex
         path = change.path
         is_noise = any(path[:n] in noisy for n in range(1, len(path) + 1))
         (noise if is_noise else real).append(change)
-    return Verdict(ExchangeDiff(raw.exchange_id, tuple(real)) if real else None,
-                   ExchangeDiff(raw.exchange_id, tuple(noise)) if noise else None)
+    return Verdict(
+        ExchangeDiff(raw.exchange_id, tuple(real)) if real else None,
+        ExchangeDiff(raw.exchange_id, tuple(noise)) if noise else None,
+    )

@@ -40,8 +40,10 @@ def normalize_response(message: object, config: DiffConfig) -> dict:
         return {"body": normalize_body(message.data, None)}
     normalized = getattr(message, "normalized", None)
     if normalized is None:
-        raise UsageError(f"cannot compare a {type(message).__name__}: a codec's message types "
-                         "must be RawMessage, HttpResponse, or provide normalized() -> dict")
+        raise UsageError(
+            f"cannot compare a {type(message).__name__}: a codec's message types "
+            "must be RawMessage, HttpResponse, or provide normalized() -> dict"
+        )
     return normalized()
 
 

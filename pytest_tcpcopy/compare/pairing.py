@@ -31,20 +31,19 @@ def exchanges_from_capture(session: CapturedSession, codec: Codec | None = None)
     """The exchanges of a captured session, production's own responses included."""
     client, client_cut = _known(session.client_stream)
     server, server_cut = _known(session.server_stream)
-    conversation = Conversation(session.index, client, server, client_cut, server_cut,
-                                capture_turns(session))
+    conversation = Conversation(session.index, client, server, client_cut, server_cut, capture_turns(session))
     return (codec or default_registry.detect(client)).split(conversation)
 
 
-def exchanges_from_replay(session: CapturedSession, result: dict,
-                          codec: Codec | None = None) -> list[Exchange]:
+def exchanges_from_replay(session: CapturedSession, result: dict, codec: Codec | None = None) -> list[Exchange]:
     """The exchanges of one replay of ``session``: its captured requests, the SUT's responses.
 
     ``result`` is a ``SessionResult.to_json()`` document of a response-capture replay.
     """
     if result.get("session") != session.index:
-        raise UsageError(f"replay result of session {result.get('session')} paired with captured "
-                         f"session {session.index}")
+        raise UsageError(
+            f"replay result of session {result.get('session')} paired with captured session {session.index}"
+        )
     client, client_cut = _known(session.client_stream)
     server, server_cut, note = _replayed_response(result)
     turns = replay_turns(capture_turns(session), result.get("exchanges") or (), len(server))
@@ -53,14 +52,15 @@ def exchanges_from_replay(session: CapturedSession, result: dict,
 
 
 def capture_turns(session: CapturedSession) -> tuple[Turn, ...]:
-    """The session's turns, from the capture times of the known bytes of both directions.
+    """The session's turns, from the capture times of the bytes of both directions.
 
     Client bytes seen before server bytes (ties go to the client) open a turn; the server bytes
     up to the client's next bytes close it. Server bytes before any client byte (a greeting) make a
-    first turn with an empty request.
+    first turn with an empty request. Ranges cover gaps too: a turn whose range reaches past the
+    first gap of its stream lost bytes.
     """
-    client = _prefix_chunks(session.client_stream)
-    server = _prefix_chunks(session.server_stream)
+    client = session.client_stream.chunks
+    server = session.server_stream.chunks
     turns = []
     i = j = 0
     c_start = c_end = s_start = s_end = 0
@@ -69,10 +69,10 @@ def capture_turns(session: CapturedSession) -> tuple[Turn, ...]:
             if s_end > s_start:
                 turns.append(Turn(c_start, c_end, s_start, s_end))
                 c_start, s_start = c_end, s_end
-            c_end += len(client[i].data)
+            c_end = client[i].offset + len(client[i].data)
             i += 1
         else:
-            s_end += len(server[j].data)
+            s_end = server[j].offset + len(server[j].data)
             j += 1
     if c_end > c_start or s_end > s_start:
         turns.append(Turn(c_start, c_end, s_start, s_end))
@@ -113,29 +113,20 @@ def _replayed_response(result: dict) -> tuple[bytes, bool, str | None]:
         try:
             return base64.b64decode(result["response"], validate=True), False, note
         except (binascii.Error, ValueError, TypeError):
-            raise UsageError(f"replay result of session {result.get('session')}: 'response' is "
-                             "not base64") from None
+            raise UsageError(f"replay result of session {result.get('session')}: 'response' is not base64") from None
     if "response_error" in result:
         return b"", True, f"response capture incomplete: {result['response_error']}"
     if result.get("response_bytes", 0):
-        raise UsageError(f"replay result of session {result.get('session')} has no response "
-                         "bytes: replay with response capture on to compare responses")
+        raise UsageError(
+            f"replay result of session {result.get('session')} has no response "
+            "bytes: replay with response capture on to compare responses"
+        )
     return b"", False, note
 
 
 def _known(stream: ByteStream) -> tuple[bytes, bool]:
     data = stream.data()
     return data, len(data) < stream.end
-
-
-def _prefix_chunks(stream: ByteStream) -> list:
-    out, pos = [], 0
-    for chunk in stream.chunks:
-        if chunk.offset != pos:
-            break
-        out.append(chunk)
-        pos += len(chunk.data)
-    return out
 
 
 class ComparisonStatus(enum.Enum):
@@ -161,10 +152,13 @@ class ExchangeComparison:
     def id(self) -> str:
         return (self.baseline or self.candidate).id
 
+    def __repr__(self) -> str:
+        # Never the exchanges themselves: their bytes may hold secrets (pytest prints reprs).
+        return f"<ExchangeComparison {self.id} {self.status.value}>"
+
     @property
     def failed(self) -> bool:
-        return self.status in (ComparisonStatus.DIFFERENT, ComparisonStatus.MISSING,
-                               ComparisonStatus.EXTRA)
+        return self.status in (ComparisonStatus.DIFFERENT, ComparisonStatus.MISSING, ComparisonStatus.EXTRA)
 
     def render(self) -> str:
         if self.status is ComparisonStatus.SKIPPED:
@@ -185,9 +179,12 @@ class ExchangeComparison:
         }
 
 
-def compare_sessions(baseline: list[Exchange], candidate: list[Exchange],
-                     config: DiffConfig = _DEFAULT,
-                     secondary: list[Exchange] | None = None) -> list[ExchangeComparison]:
+def compare_sessions(
+    baseline: list[Exchange],
+    candidate: list[Exchange],
+    config: DiffConfig = _DEFAULT,
+    secondary: list[Exchange] | None = None,
+) -> list[ExchangeComparison]:
     """Judge the candidate's exchanges against the baseline's, position by position.
 
     With ``secondary`` (the same session from a second baseline instance), differences the two

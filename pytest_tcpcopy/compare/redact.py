@@ -17,13 +17,31 @@ from ..errors import UsageError
 
 REDACTED = "[redacted]"
 
-SECRET_HEADERS = frozenset({
-    "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token",
-})
-SECRET_KEYS = frozenset({
-    "password", "passwd", "secret", "token", "access_token", "refresh_token", "id_token",
-    "api_key", "apikey", "client_secret", "private_key",
-})
+SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "x-auth-token",
+    }
+)
+SECRET_KEYS = frozenset(
+    {
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "api_key",
+        "apikey",
+        "client_secret",
+        "private_key",
+    }
+)
 # key=value pairs as in form bodies, query strings and log-like text.
 SECRET_PATTERNS = (
     r"(?i)\b(?:password|passwd|secret|token|access_token|refresh_token|api_?key|client_secret)=[^&\s;]*",
@@ -52,27 +70,33 @@ class Redaction:
         return any(isinstance(p, str) and p.lower() in self.keys for p in path[1:])
 
     def secret_value(self, path: tuple, value: object) -> bool:
-        """True when a pattern matches ``value`` as a JSON ``"key": value`` fragment."""
-        if not self.patterns or not path or not isinstance(path[-1], str):
-            return False
-        fragment = json.dumps({path[-1]: value}, ensure_ascii=False, default=str)[1:-1]
-        return any(_compile(p).search(fragment) for p in self.patterns)
-
-    def _secret_key(self, key: object) -> bool:
-        name = str(key).lower()
-        return name in self.keys or name in self.headers
+        """True when a pattern matches a scalar ``value`` as a JSON ``"key": value`` fragment."""
+        return bool(path) and isinstance(path[-1], str) and self._secret_entry(path[-1], value)
 
     def scrub(self, value: object) -> object:
-        """A copy of a JSON-able ``value`` with secret keys and pattern matches replaced."""
+        """A copy of a JSON-able ``value`` with its secret entries and pattern matches replaced."""
         if isinstance(value, str):
             for pattern in self.patterns:
                 value = _compile(pattern).sub(REDACTED, value)
             return value
         if isinstance(value, dict):
-            return {k: REDACTED if self._secret_key(k) else self.scrub(v) for k, v in value.items()}
+            return {
+                k: REDACTED if self._secret_key(k) or self._secret_entry(k, v) else self.scrub(v)
+                for k, v in value.items()
+            }
         if isinstance(value, (list, tuple)):
             return [self.scrub(v) for v in value]
         return value
+
+    def _secret_key(self, key: object) -> bool:
+        name = str(key).lower()
+        return name in self.keys or name in self.headers
+
+    def _secret_entry(self, key: object, value: object) -> bool:
+        if not self.patterns or isinstance(value, (dict, list, tuple)):
+            return False
+        fragment = json.dumps({str(key): value}, ensure_ascii=False, default=str)[1:-1]
+        return any(_compile(p).search(fragment) for p in self.patterns)
 
 
 def _compile(pattern: str, what: str = "pattern") -> re.Pattern:

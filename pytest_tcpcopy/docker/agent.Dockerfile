@@ -23,7 +23,13 @@ RUN set -e; \
     python3 -m venv /opt/tcpcopy
 COPY wheels /wheels
 COPY src /src
-RUN /opt/tcpcopy/bin/pip install --no-cache-dir --disable-pip-version-check --find-links /wheels /src
+# NetfilterQueue 1.1.0's shipped C predates Python 3.11: it is regenerated with Cython, installed
+# here first with the other build requirements so that the build needs nothing but /wheels.
+RUN set -e; \
+    pip="/opt/tcpcopy/bin/pip install --no-cache-dir --disable-pip-version-check --find-links /wheels"; \
+    $pip 'setuptools>=64' wheel 'Cython>=3'; \
+    $pip --no-build-isolation /src; \
+    /opt/tcpcopy/bin/pip uninstall --yes --disable-pip-version-check Cython wheel
 
 FROM ${BASE_IMAGE}
 RUN set -e; \

@@ -36,6 +36,9 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("python3", "python3-venv", "iptables", "iproute2", "ca-certificates")
 AGENT_REQUIREMENTS = ("NetfilterQueue>=1.1",)
 BUILD_REQUIREMENTS = ("setuptools>=64", "wheel")
+# NetfilterQueue 1.1.0's shipped C does not compile for Python 3.11: it is regenerated with
+# Cython, fetched as its pure-Python wheel so that it fits any Python in the image.
+PURE_BUILD_REQUIREMENTS = ("Cython>=3",)
 
 _PACKAGE_DIR = Path(pytest_tcpcopy.__file__).parent
 _DOCKERFILE = Path(__file__).with_name("agent.Dockerfile")
@@ -181,8 +184,9 @@ def _make_context(context: Path, *, fetch_wheels: bool, log: Log) -> bool:
         return False
     pip = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet", "--dest", str(wheels)]
     steps = (
-        [*pip, "--no-deps", "--no-binary", ":all:", *AGENT_REQUIREMENTS],
+        [*pip, "--no-deps", *(f"--no-binary={_name(r)}" for r in AGENT_REQUIREMENTS), *AGENT_REQUIREMENTS],
         [*pip, "--only-binary", ":all:", *BUILD_REQUIREMENTS],
+        [*pip, "--no-deps", "--only-binary", ":all:", "--platform", "any", *PURE_BUILD_REQUIREMENTS],
     )
     for argv in steps:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
@@ -190,6 +194,10 @@ def _make_context(context: Path, *, fetch_wheels: bool, log: Log) -> bool:
             log(f"pip download on the host failed, the image build will use PyPI: {done.stderr.strip()[-500:]}")
             return False
     return True
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0]
 
 
 def _image_exists(client, name: str) -> bool:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..errors import EnvironmentProblem
 
@@ -70,7 +70,7 @@ def read_stats(queue_num: int) -> QueueStats | None:
 class _Budgeted:
     """A socket stand-in for ``run_socket`` that reports EAGAIN after ``left`` reads."""
 
-    __slots__ = ("recv_from", "left")
+    __slots__ = ("left", "recv_from")
 
     def __init__(self, sock: socket.socket) -> None:
         self.recv_from = sock.recv
@@ -112,7 +112,7 @@ class ResponseQueue:
         self._reader = _Budgeted(self._sock)
         self._verdict_head = _NFGEN.pack(0, 0, queue_num) + _VERDICT_ATTR.pack(4 + _VERDICT_HDR.size, _NFQA_VERDICT_HDR)
 
-    def _on_packet(self, packet) -> None:  # noqa: ANN001 - netfilterqueue.Packet; verdict comes batched
+    def _on_packet(self, packet) -> None:
         self._last_id = packet.id
         self._deliver(packet.get_payload())
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from typing import Generic, Hashable, TypeVar
+from collections.abc import Hashable
+from typing import Generic, TypeVar
 
 from ..capture.packet import RST, SYN
 from ..endpoint import Endpoint

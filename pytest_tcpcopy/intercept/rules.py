@@ -23,8 +23,8 @@ import logging
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from ..errors import EnvironmentProblem
 
@@ -40,7 +40,7 @@ _CAP_HINT = "the intercept needs CAP_NET_ADMIN in the SUT's network namespace"
 
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=30, check=False)
     except FileNotFoundError:
         raise EnvironmentProblem(f"{argv[0]} is not installed; the intercept needs iptables and iproute2") from None
 

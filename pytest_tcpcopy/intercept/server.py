@@ -34,6 +34,7 @@ from ..channel.protocol import (
     encode_records,
 )
 from ..endpoint import Endpoint
+from ..errors import EnvironmentProblem
 from .routing import RouteTable, pair_key, segment_key
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class Counters:
 class _Copier:
     """One copier connection: its channel state, pending records and unsent bytes."""
 
-    __slots__ = ("sock", "peer", "channel", "pending", "outbuf", "writing")
+    __slots__ = ("channel", "outbuf", "peer", "pending", "sock", "writing")
 
     def __init__(self, sock: socket.socket, peer: str, channel: Channel) -> None:
         self.sock = sock
@@ -110,7 +111,14 @@ class InterceptServer:
         self._listener = socket.socket(family, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         host = str(listen).rpartition(":")[0].strip("[]")
-        self._listener.bind((host, listen.port))
+        try:
+            self._listener.bind((host, listen.port))
+        except OSError as exc:
+            self._listener.close()
+            raise EnvironmentProblem(
+                f"cannot listen for copiers on {listen}: {exc.strerror or exc}; is another intercept using it? "
+                "pick another with --listen"
+            ) from None
         self._listener.listen(64)
         self._listener.setblocking(False)
         self._wake_r, self._wake_w = os.pipe()

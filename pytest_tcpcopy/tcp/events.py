@@ -52,7 +52,9 @@ class RequestSent(Event):
 class ResponseData(Event):
     """The SUT sent response bytes [offset, offset + length), in order.
 
-    ``data`` holds the bytes in response-capture mode, else None.
+    ``data`` holds the bytes in response-capture mode, else None. It is shorter than
+    ``length`` when the intercept truncated the packet (a copy-range limit): the missing tail
+    is a gap, never padded.
     """
 
     offset: int

@@ -693,8 +693,7 @@ class SessionTranslator:
             )
         self._out.append(self._syn_bytes)
         self.counters.packets_sent += 1
-        if self._sm.state is SessionState.IDLE:
-            self._sm.fire(Trigger.SEND_SYN)
+        self._sm.fire(Trigger.SEND_SYN)
         self._establish_at = now + self.config.establish_timeout
         self._rto = self.config.rto
         self._rto_at = now + self._rto

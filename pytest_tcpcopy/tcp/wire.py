@@ -31,7 +31,7 @@ class SutSegment(NamedTuple):
 
     ``payload_len`` comes from the IP length field and is always the segment's real length;
     ``payload`` holds the bytes only when the intercept reported them (response-capture mode),
-    else None. A NamedTuple for the same reason as `Packet`: one is built per SUT segment.
+    else None; it is shorter than ``payload_len`` when the intercept truncated the packet. A NamedTuple for the same reason as `Packet`: one is built per SUT segment.
     """
 
     src: bytes

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import pytest
+from conftest import require_root, require_tools
 from scapy.layers.inet import IP, TCP
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP
 from scapy.utils import rdpcap
 
 from pytest_tcpcopy.channel import Capability, InterceptClient
 from pytest_tcpcopy.endpoint import Endpoint
-from conftest import require_root, require_tools
 
 T = TypeVar("T")
 PORT = 8080
@@ -47,6 +48,11 @@ class Net:
     sut_ip: str
     cli_ip: str
     procs: list[subprocess.Popen] = field(default_factory=list)
+
+    @staticmethod
+    def ip6(ip4: str) -> str:
+        """The IPv6 address paired with one of the veth's IPv4 addresses."""
+        return "fd77:{}::{}".format(*ip4.split(".")[2:])
 
     def run(self, ns: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True,
@@ -72,7 +78,7 @@ class Net:
                 os.close(fd)
             try:
                 out["value"] = fn()
-            except BaseException as exc:  # handed to the calling thread
+            except Exception as exc:  # noqa: BLE001 - re-raised in the calling thread
                 out["error"] = exc
 
         thread = threading.Thread(target=enter_and_call)
@@ -85,9 +91,10 @@ class Net:
     def leftovers(self) -> list[str]:
         """Chains, routes and queue bindings of ours still in the SUT namespace."""
         found = []
-        for tool in ("iptables", "iptables-legacy"):
+        for tool in ("iptables", "iptables-legacy", "ip6tables", "ip6tables-legacy"):
             found += [line for line in self.run(self.sut, tool, "-w", "-S").stdout.splitlines() if "TCPCOPY" in line]
         found += self.run(self.sut, "ip", "route", "show", "proto", "124").stdout.splitlines()
+        found += self.run(self.sut, "ip", "-6", "route", "show", "proto", "124").stdout.splitlines()
         found += self.run(self.sut, "cat", "/proc/net/netfilter/nfnetlink_queue").stdout.splitlines()
         return found
 
@@ -111,6 +118,7 @@ def net() -> Iterator[Net]:
                         "peer", "name", n.cli_if, "netns", n.cli], check=True)
         for ns, ifname, ip in ((n.sut, n.sut_if, n.sut_ip), (n.cli, n.cli_if, n.cli_ip)):
             n.run(ns, "ip", "addr", "add", f"{ip}/30", "dev", ifname)
+            n.run(ns, "ip", "-6", "addr", "add", f"{n.ip6(ip)}/64", "dev", ifname, "nodad")
             n.run(ns, "ip", "link", "set", ifname, "up")
             n.run(ns, "ethtool", "-K", ifname, "tso", "off", "gso", "off", "gro", "off", "tx", "off", "rx", "off")
         yield n
@@ -120,9 +128,9 @@ def net() -> Iterator[Net]:
                 proc.kill()
             proc.communicate(timeout=10)
         for ns in (n.sut, n.cli):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
             shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
     assert n.sut not in listed and n.cli not in listed
     assert all(p.poll() is not None for p in n.procs)
 
@@ -160,10 +168,11 @@ def start_intercept(net: Net, *extra: str) -> tuple[subprocess.Popen, dict]:
 
 
 @contextlib.contextmanager
-def sniff_client_side(net: Net, tmp_path) -> Iterator[list]:  # noqa: ANN001
+def sniff_client_side(net: Net, tmp_path, replay_net: str = REPLAY_NET) -> Iterator[list]:
     """tcpdump on the client's end of the veth for the replay range; yields its packets on exit."""
     pcap = tmp_path / "client-side.pcap"
-    dump = net.spawn(net.cli, "tcpdump", "-i", net.cli_if, "-n", "-U", "--immediate-mode", "-w", str(pcap), "net", REPLAY_NET)
+    dump = net.spawn(net.cli, "tcpdump", "-i", net.cli_if, "-n", "-U", "--immediate-mode", "-w", str(pcap),
+                     "net", replay_net)
     deadline = time.monotonic() + 10
     while "listening on" not in (dump.stderr.readline() if select.select([dump.stderr], [], [], 0.2)[0] else ""):
         assert dump.poll() is None and time.monotonic() < deadline, "tcpdump did not start"
@@ -178,7 +187,7 @@ def sniff_client_side(net: Net, tmp_path) -> Iterator[list]:  # noqa: ANN001
 
 
 def addressed_to_replay_range(packets: list) -> list:
-    def hit(p) -> bool:  # noqa: ANN001
+    def hit(p) -> bool:
         if IP in p:
             return p[IP].dst.startswith(("198.18.", "198.19."))
         return ARP in p and p[ARP].pdst.startswith(("198.18.", "198.19."))
@@ -211,7 +220,7 @@ def records_until(client: InterceptClient, done: Callable[[list[TCP]], bool], li
     return got
 
 
-def connect_copier(net: Net, *clients: RawClient, **kwargs) -> InterceptClient:  # noqa: ANN003
+def connect_copier(net: Net, *clients: RawClient, **kwargs) -> InterceptClient:
     def make() -> InterceptClient:
         copier = InterceptClient([f"{net.sut_ip}:36524"], name="e2e-copier", **kwargs)
         for c in clients:
@@ -221,27 +230,29 @@ def connect_copier(net: Net, *clients: RawClient, **kwargs) -> InterceptClient: 
     return net.inside(net.cli, make)
 
 
-def test_sut_segments_reach_their_copier_and_nothing_leaks(net: Net, tmp_path) -> None:  # noqa: ANN001
+def test_sut_segments_reach_their_copier_and_nothing_leaks(net: Net, tmp_path) -> None:
     start_server(net)
     intercept, ready = start_intercept(net, "--capture-responses")
     assert ready["chain"].startswith("TCPCOPY-") and ready["client_ranges"] == [REPLAY_NET]
     client = RawClient(net, "198.18.0.7", 40001)
-    with sniff_client_side(net, tmp_path) as wire:
-        with connect_copier(net, client, capabilities=Capability.RESPONSE_PAYLOAD) as copier:
-            client.send("S")
-            (syn_ack,) = records_until(copier, lambda got: len(got) >= 1)
-            assert (syn_ack.src, syn_ack.dst, syn_ack[TCP].sport, syn_ack[TCP].dport) == (net.sut_ip, "198.18.0.7", PORT, 40001)
-            assert syn_ack[TCP].flags == "SA" and syn_ack[TCP].ack == 1001
-            isn = syn_ack[TCP].seq
-            # The SUT accepts our ACK and request only if isn is its real ISN, and then answers.
-            client.send("A", ack=isn + 1)
-            client.send("PA", ack=isn + 1, payload=b"GET / HTTP/1.0\r\n\r\n")
-            answer = records_until(copier, lambda got: b"HTTP/1.0 200" in b"".join(bytes(r[TCP].payload) for r in got))
-            assert all(r[TCP].seq >= isn + 1 for r in answer)
-            assert answer[0][TCP].seq == isn + 1
-            # Every segment reported has had its (batched) NF_DROP verdict: none is left pending.
-            (queue_line,) = net.run(net.sut, "cat", "/proc/net/netfilter/nfnetlink_queue").stdout.splitlines()
-            assert queue_line.split()[2] == "0"
+    with (
+        sniff_client_side(net, tmp_path) as wire,
+        connect_copier(net, client, capabilities=Capability.RESPONSE_PAYLOAD) as copier,
+    ):
+        client.send("S")
+        (syn_ack,) = records_until(copier, lambda got: len(got) >= 1)
+        assert (syn_ack.src, syn_ack.dst, syn_ack[TCP].sport, syn_ack[TCP].dport) == (net.sut_ip, "198.18.0.7", PORT, 40001)
+        assert syn_ack[TCP].flags == "SA" and syn_ack[TCP].ack == 1001
+        isn = syn_ack[TCP].seq
+        # The SUT accepts our ACK and request only if isn is its real ISN, and then answers.
+        client.send("A", ack=isn + 1)
+        client.send("PA", ack=isn + 1, payload=b"GET / HTTP/1.0\r\n\r\n")
+        answer = records_until(copier, lambda got: b"HTTP/1.0 200" in b"".join(bytes(r[TCP].payload) for r in got))
+        assert all(r[TCP].seq >= isn + 1 for r in answer)
+        assert answer[0][TCP].seq == isn + 1
+        # Every segment reported has had its (batched) NF_DROP verdict: none is left pending.
+        (queue_line,) = net.run(net.sut, "cat", "/proc/net/netfilter/nfnetlink_queue").stdout.splitlines()
+        assert queue_line.split()[2] == "0"
     intercept.send_signal(signal.SIGTERM)
     stopped = wait_line(intercept, "stopped")
     assert intercept.wait(10) == 0
@@ -262,26 +273,25 @@ def queued_count(net: Net, chain: str) -> int:
     return sum(int(line.split()[0]) for line in listing.splitlines() if "NFQUEUE" in line)
 
 
-def test_killed_intercept_fails_closed_and_is_reaped(net: Net, tmp_path) -> None:  # noqa: ANN001
+def test_killed_intercept_fails_closed_and_is_reaped(net: Net, tmp_path) -> None:
     start_server(net)
     intercept, ready = start_intercept(net)
     first, second = RawClient(net, "198.18.0.8", 40002), RawClient(net, "198.19.255.1", 40003)
-    with sniff_client_side(net, tmp_path) as wire:
-        with connect_copier(net, first) as copier:
-            first.send("S")
-            (syn_ack,) = records_until(copier, lambda got: len(got) >= 1)
-            isn = syn_ack[TCP].seq
-            first.send("A", ack=isn + 1)
-            first.send("PA", ack=isn + 1, payload=b"GET / HTTP/1.0\r\n\r\n")
-            records_until(copier, lambda got: any(payload_len(r) > 0 for r in got))
-            intercept.kill()
-            intercept.wait(10)
-            queued_before = queued_count(net, ready["chain"])
-            second.send("S")  # its SYN-ACK, and the SUT's retransmissions to the first, find no reader
-            deadline = time.monotonic() + 10
-            while queued_count(net, ready["chain"]) < queued_before + 2:
-                assert time.monotonic() < deadline, "the SUT sent nothing more to the replay range"
-                time.sleep(0.05)
+    with sniff_client_side(net, tmp_path) as wire, connect_copier(net, first) as copier:
+        first.send("S")
+        (syn_ack,) = records_until(copier, lambda got: len(got) >= 1)
+        isn = syn_ack[TCP].seq
+        first.send("A", ack=isn + 1)
+        first.send("PA", ack=isn + 1, payload=b"GET / HTTP/1.0\r\n\r\n")
+        records_until(copier, lambda got: any(payload_len(r) > 0 for r in got))
+        intercept.kill()
+        intercept.wait(10)
+        queued_before = queued_count(net, ready["chain"])
+        second.send("S")  # its SYN-ACK, and the SUT's retransmissions to the first, find no reader
+        deadline = time.monotonic() + 10
+        while queued_count(net, ready["chain"]) < queued_before + 2:
+            assert time.monotonic() < deadline, "the SUT sent nothing more to the replay range"
+            time.sleep(0.05)
     assert addressed_to_replay_range(wire) == []
     assert [p[IP].src for p in wire if IP in p] == ["198.18.0.8"] * 3 + ["198.19.255.1"]
     leftover_chain = [line for line in net.leftovers() if ready["chain"] in line]
@@ -305,4 +315,39 @@ def test_ready_means_rules_are_in_and_a_signal_takes_them_out(net: Net, stop: si
     intercept.send_signal(stop)
     assert wait_line(intercept, "stopped")["queued"] == 0
     assert intercept.wait(10) == 0
+    assert net.leftovers() == []
+
+
+def test_ipv6_sessions_are_intercepted_too(net: Net, tmp_path) -> None:
+    require_tools("ip6tables")
+    sut6, client6, replay6 = net.ip6(net.sut_ip), "2001:db8:ffff::7", "2001:db8:ffff::/48"
+    net.spawn(net.sut, sys.executable, "-u", "-m", "http.server", str(PORT), "--bind", sut6)
+    deadline = time.monotonic() + 20
+    while not net.run(net.sut, "ss", "-Hltn", f"sport = :{PORT}").stdout.strip():
+        assert time.monotonic() < deadline, "http.server did not start"
+        time.sleep(0.05)
+    intercept, _ = start_intercept(net, "--client-range", replay6)
+    raw = net.inside(net.cli, lambda: socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW))
+    dump = sniff_client_side(net, tmp_path, replay6)
+    with dump as wire, raw:
+
+        def make() -> InterceptClient:
+            copier = InterceptClient([f"{net.sut_ip}:36524"], name="e2e-copier6")
+            copier.register(Endpoint.parse(f"[{client6}]:40009"), Endpoint.parse(f"[{sut6}]:{PORT}"))
+            copier.flush()
+            return copier
+
+        with net.inside(net.cli, make) as copier:
+            raw.sendto(bytes(IPv6(src=client6, dst=sut6) / TCP(sport=40009, dport=PORT, flags="S", seq=5000)),
+                       (sut6, 0))
+            while not (records := copier.read_records()):
+                assert select.select(copier.filenos(), [], [], 10)[0], "no record for the IPv6 SYN-ACK"
+    (syn_ack,) = [IPv6(r) for r in records]
+    assert (syn_ack.src, syn_ack.dst, syn_ack[TCP].dport, syn_ack[TCP].flags, syn_ack[TCP].ack) == (
+        sut6, client6, 40009, "SA", 5001)
+    intercept.send_signal(signal.SIGTERM)
+    assert wait_line(intercept, "stopped")["forwarded"] >= 1
+    assert intercept.wait(10) == 0
+    assert [p[IPv6].src for p in wire if IPv6 in p] == [client6]
+    assert [p for p in wire if IPv6 in p and p[IPv6].dst.startswith("2001:db8:ffff:")] == []
     assert net.leftovers() == []

@@ -63,5 +63,4 @@ def detect_codec(client: bytes) -> Codec:
     return default_registry.detect(client)
 
 
-__all__ = ["Codec", "CodecRegistry", "HttpCodec", "RawCodec", "default_registry",
-           "detect_codec", "register_codec"]
+__all__ = ["Codec", "CodecRegistry", "HttpCodec", "RawCodec", "default_registry", "detect_codec", "register_codec"]

@@ -17,7 +17,13 @@ from __future__ import annotations
 import re
 
 from ..exchange import (
-    Conversation, Exchange, Headers, HttpRequest, HttpResponse, InterimResponse, RawMessage,
+    Conversation,
+    Exchange,
+    Headers,
+    HttpRequest,
+    HttpResponse,
+    InterimResponse,
+    RawMessage,
 )
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
@@ -82,8 +88,11 @@ class _Splitter:
                 return self.out
         server = self.conv.server
         if self.server_lost is None and self.spos < len(server):
-            self._add(RawMessage(b"", len(client)), RawMessage(server[self.spos:], self.spos),
-                      f"{len(server) - self.spos} server bytes after the last response, with no request")
+            self._add(
+                RawMessage(b"", len(client)),
+                RawMessage(server[self.spos :], self.spos),
+                f"{len(server) - self.spos} server bytes after the last response, with no request",
+            )
         return self.out
 
     def _answer(self, request: HttpRequest) -> bool:
@@ -93,8 +102,7 @@ class _Splitter:
             return False
         server, start = self.conv.server, self.spos
         try:
-            response, end, tunnel = _parse_response(server, start, request.method,
-                                                    self.conv.server_cut)
+            response, end, tunnel = _parse_response(server, start, request.method, self.conv.server_cut)
         except _Short:
             if _skip_empty_lines(server, start) >= len(server):
                 reason = self._why_no_response(start)
@@ -102,13 +110,11 @@ class _Splitter:
                 self.server_lost = reason
             else:
                 where = "a gap" if self.conv.server_cut else "the end of the stream"
-                self._add(request, RawMessage(server[start:], start),
-                          f"response cut by {where} at byte {len(server)}")
+                self._add(request, RawMessage(server[start:], start), f"response cut by {where} at byte {len(server)}")
                 self.server_lost = "response not located: an earlier response was incomplete"
             return False
         except _Malformed as exc:
-            self._add(request, RawMessage(server[start:], start),
-                      f"malformed response at byte {start}: {exc}")
+            self._add(request, RawMessage(server[start:], start), f"malformed response at byte {start}: {exc}")
             self.server_lost = "response not located: an earlier response was malformed"
             return False
         self.spos = end
@@ -124,18 +130,17 @@ class _Splitter:
     def _tunnel(self, cpos: int) -> None:
         client, server = self.conv.client, self.conv.server
         if cpos < len(client) or self.spos < len(server):
-            self._add(RawMessage(client[cpos:], cpos), RawMessage(server[self.spos:], self.spos), None)
+            self._add(RawMessage(client[cpos:], cpos), RawMessage(server[self.spos :], self.spos), None)
 
     def _unparsed_request(self, cpos: int, reason: str) -> None:
         server = self.conv.server
         rest = None
         if self.server_lost is None and self.spos < len(server):
-            rest = RawMessage(server[self.spos:], self.spos)
+            rest = RawMessage(server[self.spos :], self.spos)
         self._add(RawMessage(self.conv.client[cpos:], cpos), rest, reason)
 
     def _add(self, request: object, response: object | None, malformed: str | None) -> None:
-        self.out.append(Exchange(self.conv.session, len(self.out), request, response, "http",
-                                 malformed))
+        self.out.append(Exchange(self.conv.session, len(self.out), request, response, "http", malformed))
 
 
 def _skip_empty_lines(data: bytes, pos: int) -> int:
@@ -153,7 +158,7 @@ def _read_head(data: bytes, pos: int) -> tuple[str, Headers, int]:
     match = _HEAD_END.search(data, pos)
     if match is None:
         raise _Short
-    lines = data[pos:match.start()].decode("latin-1").split("\n")
+    lines = data[pos : match.start()].decode("latin-1").split("\n")
     start_line = lines[0].rstrip("\r")
     return start_line, _parse_fields(lines[1:]), match.end()
 
@@ -169,7 +174,8 @@ def _parse_fields(lines: list[str]) -> Headers:
             continue
         name, colon, value = line.partition(":")
         if not colon or _TOKEN.fullmatch(name) is None:
-            raise _Malformed(f"invalid header line {line[:60]!r}")
+            first_word = name.strip().split(" ", 1)[0][:24]  # never the value: it may be a secret
+            raise _Malformed(f"invalid header line starting {first_word!r}")
         fields.append([name, value.strip(" \t")])
     return tuple((name, value) for name, value in fields)
 
@@ -178,7 +184,7 @@ def _parse_request(data: bytes, pos: int) -> tuple[HttpRequest, int]:
     start_line, headers, body_pos = _read_head(data, pos)
     match = _REQUEST_LINE.fullmatch(start_line)
     if match is None:
-        raise _Malformed(f"invalid request line {start_line[:60]!r}")
+        raise _Malformed(f"invalid request line starting {start_line[:16]!r}")  # targets may hold tokens
     method, target, version = match.groups()
     codings = _transfer_codings(headers)
     if codings:
@@ -286,5 +292,5 @@ def _read_chunked(data: bytes, pos: int) -> tuple[bytes, Headers, int]:
     match = _HEAD_END.search(data, pos)
     if match is None:
         raise _Short
-    trailers = _parse_fields(data[pos:match.start()].decode("latin-1").split("\n"))
+    trailers = _parse_fields(data[pos : match.start()].decode("latin-1").split("\n"))
     return b"".join(parts), trailers, match.end()

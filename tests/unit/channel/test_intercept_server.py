@@ -28,7 +28,7 @@ TARGET = Endpoint.parse("10.0.0.2:8080")
 class SocketpairSource:
     """Length-prefixed segments written to one end of a socketpair reach ``handle_segment``."""
 
-    def __init__(self, deliver) -> None:  # noqa: ANN001
+    def __init__(self, deliver) -> None:
         self.feed_end, self._read_end = socket.socketpair()
         self._read_end.setblocking(False)
         self._deliver = deliver
@@ -88,7 +88,7 @@ def wait_records(client: InterceptClient, count: int) -> list[bytes]:
     return records
 
 
-def test_garbage_from_one_copier_closes_only_that_copier(running) -> None:  # noqa: ANN001
+def test_garbage_from_one_copier_closes_only_that_copier(running) -> None:
     server, source = running
     good_client = Endpoint.parse("198.18.0.7:40001")
     with InterceptClient([str(server.address)], name="good") as good:
@@ -109,7 +109,7 @@ def test_garbage_from_one_copier_closes_only_that_copier(running) -> None:  # no
     assert server.counters.refused == 1 and server.counters.forwarded == 1
 
 
-def test_each_copier_gets_only_its_own_segments_and_parked_syn_acks(running) -> None:  # noqa: ANN001
+def test_each_copier_gets_only_its_own_segments_and_parked_syn_acks(running) -> None:
     server, source = running
     a_client, b_client = Endpoint.parse("198.18.0.1:1000"), Endpoint.parse("198.18.0.2:1000")
     early = Endpoint.parse("198.18.0.3:1000")
@@ -135,7 +135,7 @@ def test_each_copier_gets_only_its_own_segments_and_parked_syn_acks(running) -> 
     assert server.counters.unowned == 1 and server.counters.parked == 1
 
 
-def test_client_reports_unreachable_intercept_and_missing_capability(running) -> None:  # noqa: ANN001
+def test_client_reports_unreachable_intercept_and_missing_capability(running) -> None:
     server, _ = running
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -146,7 +146,7 @@ def test_client_reports_unreachable_intercept_and_missing_capability(running) ->
         InterceptClient([str(server.address)], capabilities=Capability.RESPONSE_PAYLOAD)
 
 
-def test_version_mismatch_is_refused_with_an_error_frame(running) -> None:  # noqa: ANN001
+def test_version_mismatch_is_refused_with_an_error_frame(running) -> None:
     server, _ = running
     with socket.create_connection(("127.0.0.1", server.address.port), timeout=5) as old:
         old.sendall(encode(Hello(Role.COPIER, "old", version=PROTOCOL_VERSION + 1)))
@@ -155,3 +155,32 @@ def test_version_mismatch_is_refused_with_an_error_frame(running) -> None:  # no
             answer += reader.feed(data)
     assert "version mismatch" in answer[-1].reason
     assert isinstance(answer[0], Hello) and not any(isinstance(e, Register) for e in answer)
+
+
+def test_a_taken_listen_address_is_an_environment_problem(running) -> None:
+    server, _ = running
+    with pytest.raises(EnvironmentProblem, match=f"cannot listen for copiers on {server.address}: Address already in use"):
+        InterceptServer(server.address)
+
+
+def test_client_notices_a_silent_or_departed_intercept() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as fake:
+        accepted: list[socket.socket] = []
+
+        def answer_hello_then_stay_mute() -> None:
+            conn, _ = fake.accept()
+            conn.sendall(encode(Hello(Role.INTERCEPT, "mute")))
+            accepted.append(conn)
+
+        helper = threading.Thread(target=answer_hello_then_stay_mute)
+        helper.start()
+        with InterceptClient([f"127.0.0.1:{fake.getsockname()[1]}"], silence_limit=0.2) as client:
+            helper.join(5)
+            time.sleep(0.3)
+            with pytest.raises(EnvironmentProblem, match=r"intercept at 127.0.0.1:\d+ has been silent"):
+                client.heartbeat()
+            accepted[0].recv(4096)  # the copier's HELLO: read, so closing sends FIN, not RST
+            accepted[0].close()
+            select.select(client.filenos(), [], [], 5.0)
+            with pytest.raises(EnvironmentProblem, match=r"intercept at 127.0.0.1:\d+ closed the channel"):
+                client.read_records()

@@ -21,10 +21,25 @@ def packets(script, *, client_isn: int = 1000, server_isn: int = 900_000) -> lis
 
     def emit(from_client: bool, flags: int, payload: bytes = b"", seq: int | None = None) -> None:
         src, dst = (CLIENT, SERVER) if from_client else (SERVER, CLIENT)
-        out.append(Packet(len(out), 100.0 + len(out) * 0.001, src[0], dst[0], src[1], dst[1],
-                          nxt[from_client] if seq is None else seq,
-                          nxt[not from_client] if flags & ACK else 0, flags, 65535, b"",
-                          payload, len(payload), 0, 64))
+        out.append(
+            Packet(
+                len(out),
+                100.0 + len(out) * 0.001,
+                src[0],
+                dst[0],
+                src[1],
+                dst[1],
+                nxt[from_client] if seq is None else seq,
+                nxt[not from_client] if flags & ACK else 0,
+                flags,
+                65535,
+                b"",
+                payload,
+                len(payload),
+                0,
+                64,
+            )
+        )
 
     emit(C, SYN, seq=client_isn)
     emit(S, SYN | ACK, seq=server_isn)
@@ -47,19 +62,28 @@ def captured(script, **kw) -> CapturedSession:
     return session
 
 
-def replay_result(session: CapturedSession, responses: list[bytes], *,
-                  outcome: Outcome = Outcome.COMPLETE, reason: str = "",
-                  timings: bool = True) -> dict:
+def replay_result(
+    session: CapturedSession,
+    responses: list[bytes],
+    *,
+    outcome: Outcome = Outcome.COMPLETE,
+    reason: str = "",
+    timings: bool = True,
+) -> dict:
     """The copier's JSON document for a replay of ``session`` in which the SUT answered the
     i-th captured client turn with ``responses[i]`` (fewer responses: the SUT stopped)."""
-    result = SessionResult(session.index, 0, "198.18.0.1:40000", "198.18.1.1:40000",
-                           "10.0.0.2:80", outcome=outcome, reason=reason)
+    result = SessionResult(
+        session.index, 0, "198.18.0.1:40000", "198.18.1.1:40000", "10.0.0.2:80", outcome=outcome, reason=reason
+    )
     pos = 0
     for i, turn in enumerate(t for t in capture_turns(session) if t.client_end > t.client_start):
         response = responses[i] if i < len(responses) else b""
         if timings:
-            result.exchanges.append(ExchangeTiming(turn.client_start, turn.client_end - turn.client_start,
-                                                   float(i), response_bytes=len(response)))
+            result.exchanges.append(
+                ExchangeTiming(
+                    turn.client_start, turn.client_end - turn.client_start, float(i), response_bytes=len(response)
+                )
+            )
         if response:
             result.response_chunks[pos] = response
         result.response_bytes += len(response)

@@ -34,13 +34,14 @@ def test_pipelined_requests_pair_in_order():
     client = b"".join(get(f"/{i}") for i in range(5))
     server = b"".join(ok(str(i).encode()) for i in range(5))
     exchanges = split(client, server)
-    assert [(e.request.path, e.response.body) for e in exchanges] == [
-        (f"/{i}", str(i).encode()) for i in range(5)]
+    assert [(e.request.path, e.response.body) for e in exchanges] == [(f"/{i}", str(i).encode()) for i in range(5)]
 
 
 def test_chunked_response_decoded_with_trailers_and_extensions():
-    server = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-              b"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Checksum: abc\r\n\r\n") + ok(b"next")
+    server = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Checksum: abc\r\n\r\n"
+    ) + ok(b"next")
     [first, second] = split(get() + get("/2"), server)
     assert first.response.body == b"hello, world"
     assert first.response.trailers == (("X-Checksum", "abc"),)
@@ -48,8 +49,7 @@ def test_chunked_response_decoded_with_trailers_and_extensions():
 
 
 def test_chunked_request_body():
-    client = (b"POST /upload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-              b"3\r\nabc\r\n0\r\n\r\n") + get("/after")
+    client = (b"POST /upload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n") + get("/after")
     exchanges = split(client, ok(b"") + ok(b"x"))
     assert exchanges[0].request.body == b"abc"
     assert [e.request.path for e in exchanges] == ["/upload", "/after"]
@@ -124,15 +124,18 @@ def test_trailing_server_bytes_without_request_are_recorded():
     assert "no request" in exchanges[-1].malformed
 
 
-@pytest.mark.parametrize("client, problem", [
-    (b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", "invalid header line"),
-    (b"GET /\r\n\r\n", "invalid request line"),
-    (b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", "invalid Content-Length"),
-    (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", "conflicting"),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "must end with chunked"),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "invalid chunk size"),
-    (b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nshort", "cut by the end of the stream"),
-])
+@pytest.mark.parametrize(
+    "client, problem",
+    [
+        (b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", "invalid header line"),
+        (b"GET /\r\n\r\n", "invalid request line"),
+        (b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", "invalid Content-Length"),
+        (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", "conflicting"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "must end with chunked"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "invalid chunk size"),
+        (b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nshort", "cut by the end of the stream"),
+    ],
+)
 def test_malformed_requests_are_recorded_not_raised(client, problem):
     [exchange] = split(get() + client, ok(b"1") + ok(b"2"))[1:]
     assert problem in exchange.malformed
@@ -167,13 +170,16 @@ def test_client_gap_on_a_message_boundary_is_recorded():
     assert "gap at byte" in exchanges[1].malformed
 
 
-@pytest.mark.parametrize("client, expected", [
-    (b"GET / HTTP/1.1\r\n", True),
-    (b"\r\nPROPFIND /dav HTTP/1.1\r\nDepth: 1\r\n", True),
-    (b"GET key\r\n", False),  # a Redis inline command
-    (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", False),
-    (b"", False),
-])
+@pytest.mark.parametrize(
+    "client, expected",
+    [
+        (b"GET / HTTP/1.1\r\n", True),
+        (b"\r\nPROPFIND /dav HTTP/1.1\r\nDepth: 1\r\n", True),
+        (b"GET key\r\n", False),  # a Redis inline command
+        (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", False),
+        (b"", False),
+    ],
+)
 def test_detection(client, expected):
     assert CODEC.detect(client) is expected
 
@@ -187,3 +193,9 @@ def test_byte_by_byte_prefixes_never_raise_and_converge():
     final = split(client, server)
     assert [e.malformed for e in final] == [None, None]
     assert isinstance(final[1].response, HttpResponse) and final[1].response.body == b"x"
+
+
+def test_problem_reports_do_not_quote_header_values():
+    [exchange] = split(b"GET / HTTP/1.1\r\nAuthorization Bearer s3cret\r\n\r\n", b"")
+    assert "invalid header line starting 'Authorization'" in exchange.malformed
+    assert "s3cret" not in exchange.malformed

@@ -435,6 +435,7 @@ class Link:
     events: list = field(default_factory=list)
     reorder_to_translator: bool = False
     sut_log: list[bytes] | None = None  # if a list: every SUT packet fed, as bytes (benchmarks)
+    copy_range: int | None = None  # the intercept reports at most this many bytes per packet
 
     def __post_init__(self) -> None:
         self._q: list[tuple[float, int, str, bytes]] = []
@@ -456,6 +457,8 @@ class Link:
             if not self.payload_reports:
                 # header-only report: the IP length still tells the real payload length
                 pkt = pkt[: 20 + (pkt[32] >> 4) * 4]
+            if self.copy_range is not None:
+                pkt = pkt[: self.copy_range]
             self._schedule(self.now + self.latency, "translator", pkt)
         self.server.out.clear()
 

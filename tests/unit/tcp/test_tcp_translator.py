@@ -429,3 +429,14 @@ def test_lost_third_ack_the_sut_repeats_its_syn_ack():
     assert bytes(s.received) == b"".join(REQS)
     assert t.counters.sut_retransmits >= 1 and t.counters.retransmits >= 1
     assert link.events[-1] == Closed(by=Side.CLIENT, reset=False)
+
+
+def test_truncated_payload_reports_give_a_prefix_and_the_true_length():
+    resps = [bytes(range(256)) * 20, b"end"]
+    _t, s, link = run(REQS, resps, config=TranslatorConfig(capture_payload=True),
+                      link_kw={"payload_reports": True, "copy_range": 1000})
+    chunks = [e for e in link.events if isinstance(e, ResponseData)]
+    assert sum(e.length for e in chunks) == len(s.sent_payload)
+    assert any(len(e.data) < e.length for e in chunks)
+    for e in chunks:  # every reported byte is a true byte at its offset
+        assert e.data == bytes(s.sent_payload[e.offset : e.offset + len(e.data)])

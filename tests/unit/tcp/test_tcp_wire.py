@@ -111,6 +111,8 @@ def test_parse_sut_segment_header_only_and_with_payload():
     assert timestamp_of(seg.options) == (3, 4)
     head = parse_sut_segment(full[:-100])  # the intercept cut the payload: the length stays
     assert head.payload_len == 100 and head.payload is None
+    cut = parse_sut_segment(full[:-60])  # a copy-range limit: a prefix, never padding
+    assert cut.payload_len == 100 and cut.payload == b"z" * 40
 
 
 def test_parse_sut_segment_ipv6():

@@ -1,0 +1,267 @@
+"""The Python API behind the pytest plugin: replay a capture into the SUT and judge every exchange.
+
+``TcpcopyRunner.replay()`` indexes the capture (sessions, production's exchanges, the sample and
+filter), starts the SUT and any side-by-side baseline on the configured backend, replays the
+selected sessions into all of them concurrently, and pairs the candidate's exchanges with the
+baseline's: production's own responses (``capture``), a baseline release replayed beside the
+candidate (``image:`` / ``command:``, with an optional second instance for noise), or a recorded
+baseline (``dir:``). Nothing here imports pytest.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .capture import open_capture
+from .commands.replay import format_session_list
+from .compare import DiffConfig, Exchange, ExchangeComparison, compare_sessions
+from .compare import exchanges_from_capture, exchanges_from_replay
+from .errors import UsageError
+from .flows.assembler import assemble_sessions
+from .flows.session import CapturedSession
+from .recorded import RecordedBaseline
+from .settings import Settings
+
+
+@dataclass(slots=True)
+class CaptureIndex:
+    """A capture read once: its sessions, production's exchanges, and what the settings select."""
+
+    path: Path
+    sessions: dict[int, CapturedSession]
+    exchanges: dict[int, list[Exchange]]  # production's exchanges, per session index
+    selected: frozenset[int]  # session indexes to replay (sample and filter applied)
+    wanted: dict[int, frozenset[int]]  # per selected session: exchange numbers the filter keeps
+
+    def items(self) -> list[Exchange]:
+        """The exchanges to judge, in capture order: one pytest item each."""
+        return [e for s in sorted(self.selected) for e in self.exchanges[s] if e.number in self.wanted[s]]
+
+
+def index_capture(path: str | Path, settings: Settings) -> CaptureIndex:
+    """Read ``path`` whole (streams kept: this serves comparisons) and apply sample and filter."""
+    path = Path(path)
+    with open_capture(path) as reader:
+        sessions = {s.index: s for s in assemble_sessions(reader, settings.filter.ports)}
+    exchanges = {i: exchanges_from_capture(s) for i, s in sessions.items()}
+    selected, wanted = set(), {}
+    for index, session in sessions.items():
+        if not _sampled(session, settings.sample):
+            continue
+        keep = frozenset(e.number for e in exchanges[index] if _matches(e, settings))
+        if keep:
+            selected.add(index)
+            wanted[index] = keep
+    return CaptureIndex(path, sessions, exchanges, frozenset(selected), wanted)
+
+
+def _sampled(session: CapturedSession, percent: float) -> bool:
+    """Stable per-session sampling: a hash of the captured client endpoint (as tcpcopy's -r)."""
+    if percent >= 100:
+        return True
+    return zlib.crc32(str(session.client).encode()) % 10_000 < percent * 100
+
+
+def _matches(exchange: Exchange, settings: Settings) -> bool:
+    wanted = settings.filter
+    request = exchange.request
+    method = getattr(request, "method", None)
+    if wanted.methods and method not in wanted.methods:
+        return False
+    if wanted.path is not None and not wanted.path.search(getattr(request, "target", "")):
+        return False
+    return True
+
+
+@dataclass(slots=True)
+class ReplayRun:
+    """One replay of one capture: the copier documents and the judgement of every exchange."""
+
+    capture: CaptureIndex
+    settings: Settings
+    candidate: dict
+    baselines: list[dict] = field(default_factory=list)
+    comparisons: dict[tuple[int, int], ExchangeComparison] = field(default_factory=dict)
+
+    @property
+    def sessions(self) -> dict[int, dict]:
+        """The candidate's per-session results (first copy), by captured session index."""
+        return {s["session"]: s for s in self.candidate["sessions"] if s["copy"] == 0}
+
+    def comparison(self, session: int, number: int) -> ExchangeComparison | None:
+        return self.comparisons.get((session, number))
+
+    @property
+    def differences(self) -> list[ExchangeComparison]:
+        return [c for c in self.comparisons.values() if c.failed]
+
+    @property
+    def noisy(self) -> list[ExchangeComparison]:
+        return [c for c in self.comparisons.values() if c.noise is not None]
+
+    @property
+    def aborted(self) -> list[dict]:
+        return [s for s in self.candidate["sessions"] if s["outcome"] != "complete"]
+
+    def stats(self) -> dict:
+        return {
+            "capture": str(self.capture.path),
+            "sessions": len(self.capture.selected),
+            "exchanges": len(self.comparisons),
+            "differences": len(self.differences),
+            "noise": len(self.noisy),
+            "aborted": len(self.aborted),
+            "totals": self.candidate["totals"],
+        }
+
+    def to_json(self) -> dict:
+        return {
+            "settings": self.settings.describe(),
+            "stats": self.stats(),
+            "comparisons": [c.to_json() for _, c in sorted(self.comparisons.items())],
+            "aborted": self.aborted,
+            "notes": self.candidate.get("notes", []),
+            "sut_logs": self.candidate.get("sut_logs"),
+        }
+
+
+class TcpcopyRunner:
+    """Replays captures into the configured SUT and judges them; reusable for several replays."""
+
+    def __init__(self, settings: Settings, *, diff: DiffConfig | None = None,
+                 log: Callable[[str], None] = print, context: Callable[[], dict] | None = None) -> None:  # fmt: skip
+        self.settings = settings
+        self._context = context  # per-call settings from outside (the running test's markers)
+        self.diff = diff or DiffConfig()
+        self.log = log
+        self._indexes: dict[Path, CaptureIndex] = {}
+
+    def index(self, capture: str | Path) -> CaptureIndex:
+        key = Path(capture).resolve()
+        if key not in self._indexes:
+            self._indexes[key] = index_capture(capture, self.settings)
+        return self._indexes[key]
+
+    def replay(self, capture: str | Path | None = None, **overrides) -> ReplayRun:
+        """Replay ``capture`` (default: the first configured one) and judge every selected exchange.
+
+        ``overrides`` are settings for this replay only (as a ``tcpcopy`` marker gives them).
+        """
+        settings = self.settings
+        marked = self._context() if self._context else {}
+        if marked:
+            settings = settings.with_overrides(marked, "the test's markers")
+        if overrides:
+            settings = settings.with_overrides(overrides, "replay() arguments")
+        if capture is None:
+            if not settings.pcap:
+                raise UsageError("no capture to replay: give one, or set --tcpcopy-pcap / tcpcopy_pcap")
+            capture = settings.pcap[0]
+        index = self.index(capture) if settings is self.settings else index_capture(capture, settings)
+        if settings.port is None:
+            raise UsageError("no SUT port: set --tcpcopy-port / tcpcopy_port")
+        if not index.selected:
+            empty = {"sessions": [], "totals": {"sessions": 0}, "notes": ["no captured session selected"]}
+            return ReplayRun(index, settings, empty)
+        copier_args = self._copier_args(settings, index)
+        if settings.backend == "netns":
+            docs = self._replay_netns(settings, index, copier_args)
+        else:
+            docs = self._replay_docker(settings, index, copier_args)
+        run = ReplayRun(index, settings, docs[0], docs[1:])
+        self._judge(run)
+        return run
+
+    @staticmethod
+    def _copier_args(settings: Settings, index: CaptureIndex) -> list[str]:
+        args = ["--speed", "max" if settings.speed is None else repr(settings.speed),
+                "--amplify", str(settings.amplify), "--sessions", format_session_list(index.selected) or "none"]  # fmt: skip
+        for port in settings.filter.ports:
+            args.append(f"--port={port}")
+        return args
+
+    def _side_by_side(self, settings: Settings) -> list[str]:
+        """Names of the SUTs to run: the candidate, then baseline instances."""
+        names = ["candidate"]
+        if settings.baseline.kind in ("image", "command"):
+            names.append("baseline")
+            if settings.noise:
+                names.append("baseline-2")
+        return names
+
+    def _replay_netns(self, settings: Settings, index: CaptureIndex, copier_args: list[str]) -> list[dict]:
+        import shlex
+
+        from .backends.netns import NetnsBackend
+
+        if not settings.command:
+            raise UsageError("the netns backend runs a SUT command: set --tcpcopy-command / tcpcopy_command")
+        commands = [list(settings.command)]
+        for _ in self._side_by_side(settings)[1:]:
+            commands.append(shlex.split(settings.baseline.ref))
+        backends = [NetnsBackend(cmd, settings.port, ready_timeout=settings.ready_timeout,
+                                 http_path=settings.http_path) for cmd in commands]  # fmt: skip
+        entered = []
+        try:
+            for backend in backends:
+                entered.append(backend.__enter__())
+            with concurrent.futures.ThreadPoolExecutor(len(entered)) as pool:
+                futures = [pool.submit(b.replay, index.path, *copier_args) for b in entered]
+                return [f.result() for f in futures]
+        finally:
+            for backend in reversed(entered):
+                backend.__exit__(None, None, None)
+
+    def _replay_docker(self, settings: Settings, index: CaptureIndex, copier_args: list[str]) -> list[dict]:
+        from .backends.docker import DockerBackend
+
+        if not settings.image:
+            raise UsageError("the docker backend runs a SUT image: set --tcpcopy-image / tcpcopy_image")
+        images = [settings.image] + [settings.baseline.ref] * (len(self._side_by_side(settings)) - 1)
+        with DockerBackend(keep=settings.keep, log=self.log) as backend:
+            suts = [backend.start_sut(image, settings.port, name=name, ready_timeout=settings.ready_timeout,
+                                      http_path=settings.http_path)
+                    for image, name in zip(images, self._side_by_side(settings))]  # fmt: skip
+            return backend.replay(index.path, suts, *copier_args)
+
+    def _judge(self, run: ReplayRun) -> None:
+        settings, index = run.settings, run.capture
+        candidate = _by_session(run.candidate)
+        baselines = [_by_session(doc) for doc in run.baselines]
+        recorded = RecordedBaseline(Path(settings.baseline.ref), index.path) if settings.baseline.kind == "dir" else None
+        for s in sorted(index.selected):
+            session = index.sessions[s]
+            result = candidate.get(s)
+            if result is None:
+                continue
+            mine = exchanges_from_replay(session, result)
+            secondary = None
+            if settings.baseline.kind == "capture":
+                theirs = index.exchanges[s]
+            elif settings.baseline.kind == "dir":
+                assert recorded is not None
+                stored = recorded.load(s)
+                if stored is None:
+                    continue  # nothing recorded for this session yet: --tcpcopy-update-baseline records it
+                theirs = exchanges_from_replay(session, stored)
+            elif settings.baseline.kind == "none":
+                continue
+            else:
+                theirs = exchanges_from_replay(session, baselines[0][s]) if s in baselines[0] else []
+                if len(baselines) > 1 and s in baselines[1]:
+                    secondary = exchanges_from_replay(session, baselines[1][s])
+            for comparison in compare_sessions(theirs, mine, self.diff, secondary):
+                exchange = comparison.baseline or comparison.candidate
+                if exchange.number in index.wanted[s]:
+                    run.comparisons[(s, exchange.number)] = comparison
+        if recorded is not None and settings.update_baseline:
+            recorded.update(candidate, index)
+
+
+def _by_session(doc: dict) -> dict[int, dict]:
+    return {s["session"]: s for s in doc["sessions"] if s["copy"] == 0}
+
