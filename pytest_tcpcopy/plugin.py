@@ -13,14 +13,17 @@ modes each worker replays the captures its items need: correct, but repeated wor
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from _pytest.pathlib import bestrelpath
 
-from .compare import ComparisonStatus, ExchangeComparison
 from .errors import TcpcopyError
-from .runner import ReplayRun, TcpcopyRunner
 from .settings import Baseline, Settings
+
+if TYPE_CHECKING:  # the runner pulls in deepdiff: imported on first use, not with pytest
+    from .compare import ExchangeComparison
+    from .runner import ReplayRun, TcpcopyRunner
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 STATE_KEY = pytest.StashKey["TcpcopyState"]()
@@ -104,12 +107,20 @@ class TcpcopyState:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.runner = TcpcopyRunner(settings)
+        self._runner: TcpcopyRunner | None = None
         self.runs: dict[Path, ReplayRun] = {}
         self.failed: dict[Path, str] = {}
         self.marker_settings: dict = {}  # the running test's tcpcopy/amplify markers
 
-    def run_for(self, capture: Path) -> ReplayRun:
+    @property
+    def runner(self) -> "TcpcopyRunner":
+        if self._runner is None:
+            from .runner import TcpcopyRunner
+
+            self._runner = TcpcopyRunner(self.settings)
+        return self._runner
+
+    def run_for(self, capture: Path) -> "ReplayRun":
         """The replay of ``capture``, done once, on the first item that needs it."""
         if capture in self.failed:
             raise TcpcopyReplayError(self.failed[capture])
@@ -161,7 +172,7 @@ class CaptureCollector(pytest.Collector):
 class ExchangeMismatch(Exception):
     """An exchange of the candidate differs from the baseline."""
 
-    def __init__(self, comparison: ExchangeComparison, session: dict | None, sut_logs: str | None) -> None:
+    def __init__(self, comparison: "ExchangeComparison", session: dict | None, sut_logs: str | None) -> None:
         super().__init__(comparison.id)
         self.comparison = comparison
         self.session = session
@@ -174,6 +185,8 @@ class ExchangeItem(pytest.Item):
         self.session_index, self.number = exchange  # captured session, exchange number in it
 
     def runtest(self) -> None:
+        from .compare import ComparisonStatus
+
         run = self.config.stash[STATE_KEY].run_for(self.path)
         comparison = run.comparison(self.session_index, self.number)
         result = run.sessions.get(self.session_index)
@@ -198,10 +211,10 @@ class ExchangeItem(pytest.Item):
         return self.path, None, ""
 
 
-def _missing(name: str, reason: str) -> ExchangeComparison:
-    from .compare import ComparisonStatus as Status
+def _missing(name: str, reason: str) -> "ExchangeComparison":
+    from .compare import ComparisonStatus, ExchangeComparison
 
-    return ExchangeComparison(None, None, Status.MISSING, reason=f"{name}: no response to compare ({reason})")
+    return ExchangeComparison(None, None, ComparisonStatus.MISSING, reason=f"{name}: no response to compare ({reason})")
 
 
 def render_mismatch(mismatch: ExchangeMismatch) -> str:
@@ -238,6 +251,21 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     items[:0] = traffic
 
 
+def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
+    """``assert run.differences == []`` shows the differing exchanges' diffs, not object reprs."""
+    from .compare import ExchangeComparison
+
+    for side in (left, right):
+        if isinstance(side, list) and side and all(isinstance(c, ExchangeComparison) for c in side):
+            lines = [f"{len(side)} exchange(s) differ from the baseline:"]
+            for comparison in side[:20]:
+                lines += comparison.render().splitlines()
+            if len(side) > 20:
+                lines.append(f"... and {len(side) - 20} more")
+            return lines
+    return None
+
+
 # -- fixtures ------------------------------------------------------------------------------
 
 
@@ -261,7 +289,7 @@ def tcpcopy_baseline(pytestconfig: pytest.Config) -> Baseline:
 
 
 @pytest.fixture(scope="session")
-def tcpcopy(pytestconfig, tcpcopy_capture, tcpcopy_sut, tcpcopy_baseline) -> TcpcopyRunner:
+def tcpcopy(pytestconfig, tcpcopy_capture, tcpcopy_sut, tcpcopy_baseline) -> "TcpcopyRunner":
     """A runner: ``tcpcopy.replay()`` replays the capture into the SUT and returns a ``ReplayRun``
     (sessions, comparisons, differences, stats). A test's ``tcpcopy``/``amplify`` markers apply."""
     settings = pytestconfig.stash[SETTINGS_KEY].with_overrides(
@@ -269,6 +297,8 @@ def tcpcopy(pytestconfig, tcpcopy_capture, tcpcopy_sut, tcpcopy_baseline) -> Tcp
          "baseline": tcpcopy_baseline, **({"port": tcpcopy_sut["port"]} if tcpcopy_sut.get("port") else {})},
         "tcpcopy fixtures",
     )  # fmt: skip
+    from .runner import TcpcopyRunner
+
     state = pytestconfig.stash[STATE_KEY]
     return TcpcopyRunner(settings, context=lambda: state.marker_settings)
 

@@ -23,7 +23,6 @@ logs how to reach it. The pytest process needs Docker access only: no root, rout
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -39,13 +38,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import docker
 import docker.errors
 from docker.types import LogConfig
 
 from ..channel.protocol import DEFAULT_PORT
 from ..docker.images import ensure_agent_image
-from ..docker.runs import RunLabels, reap
+from ..docker.runs import RunLabels, docker_client, reap
 from ..errors import EnvironmentProblem, SutError, UsageError
 
 Log = Callable[[str], None]
@@ -147,13 +145,7 @@ class DockerBackend:
     @property
     def client(self):
         if self._client is None:
-            try:
-                self._client = docker.from_env()
-                self._client.ping()
-            except docker.errors.DockerException as exc:
-                raise EnvironmentProblem(
-                    f"no Docker daemon answers ({exc}); start dockerd or set DOCKER_HOST"
-                ) from None
+            self._client = docker_client()
         return self._client
 
     def __enter__(self) -> DockerBackend:
@@ -361,9 +353,9 @@ class DockerBackend:
                 problems = []
             else:
                 problems = self._teardown()
-            if threading.current_thread() is threading.main_thread() and self._sigterm_before is not None:
-                signal.signal(signal.SIGTERM, self._sigterm_before)
-                self._sigterm_before = None
+        if self._sigterm_before is not None:
+            signal.signal(signal.SIGTERM, self._sigterm_before)
+            self._sigterm_before = None
         if problems:
             message = f"docker run {self.run_id} teardown incomplete: " + "; ".join(problems)
             if raise_problems and not held:

@@ -1,4 +1,6 @@
-"""Docker plumbing for the Docker backend: images (base and agent), run labels and reaping.
+"""Docker plumbing for the Docker backend: the images (``images``) and run labels and reaping (``runs``).
 
-Imports the Docker SDK; nothing on the agent's own path (``intercept``, ``replay``) imports this.
+``images`` imports the Docker SDK only where it catches its errors, so the CLI may import it for
+defaults; ``runs`` imports the SDK. Nothing on the agent's own path (``intercept``, ``replay``)
+imports either.
 """

@@ -7,6 +7,9 @@ from the files of the installed ``pytest_tcpcopy`` (not a git checkout), and the
 a digest of them, so a changed package gets a fresh image. NetfilterQueue's sdist and its build
 requirements are fetched on the host with pip when possible, so the build itself needs only
 Debian's mirror (containers here cannot verify PyPI's TLS through the egress proxy; the host can).
+
+The functions take a ``docker.DockerClient``; the SDK itself is imported only where its errors
+are caught, so the CLI can import this module for its defaults on a machine without the SDK.
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-
-import docker.errors
 
 import pytest_tcpcopy
 
@@ -122,7 +123,7 @@ def _empty_dir(path: str) -> None:
 
 def default_base_image(client) -> str:
     """The base for the agent: our debootstrap image when present, else the public slim image."""
-    return BASE_IMAGE if _image_exists(client, BASE_IMAGE) else PUBLIC_BASE_IMAGE
+    return BASE_IMAGE if image_exists(client, BASE_IMAGE) else PUBLIC_BASE_IMAGE
 
 
 def agent_image_tag(base_image: str) -> str:
@@ -142,13 +143,15 @@ def ensure_agent_image(client, *, base_image: str | None = None, fetch_wheels: b
     """The agent image tag for the installed package, built first when it is missing."""
     base = base_image or default_base_image(client)
     tag = agent_image_tag(base)
-    if _image_exists(client, tag):
+    if image_exists(client, tag):
         return tag
-    if not _image_exists(client, base) and base == PUBLIC_BASE_IMAGE:
+    if not image_exists(client, base) and base == PUBLIC_BASE_IMAGE:
         log(f"{base} is not present locally; the build will try to pull it")
     log(f"building the agent image {tag} from the installed package at {_PACKAGE_DIR} (FROM {base})")
     with tempfile.TemporaryDirectory(prefix="tcpcopy-agent-") as context:
         offline = _make_context(Path(context), fetch_wheels=fetch_wheels, log=log)
+        import docker.errors
+
         try:
             client.images.build(
                 path=context, tag=tag, rm=True, forcerm=True, pull=False,
@@ -200,7 +203,9 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0]
 
 
-def _image_exists(client, name: str) -> bool:
+def image_exists(client, name: str) -> bool:
+    import docker.errors
+
     try:
         client.images.get(name)
     except docker.errors.ImageNotFound:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import docker.errors
 
+from ..errors import EnvironmentProblem
 from .images import IMAGE_LABEL
 
 RUN_LABEL = f"{IMAGE_LABEL}.run"
@@ -70,10 +71,20 @@ def owner_gone(labels: dict[str, str], host: str | None = None) -> bool:
     return start is None or start != labels.get(START_LABEL)
 
 
+def docker_client():
+    """A client for the daemon of the environment (DOCKER_HOST ...), checked to answer."""
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise EnvironmentProblem(f"no Docker daemon answers ({exc}); start dockerd or set DOCKER_HOST") from None
+    return client
+
+
 def reap(client=None) -> list[str]:
     """Remove containers, then networks, of runs whose owner process is gone; returns their names."""
     if client is None:
-        client = docker.from_env()
+        client = docker_client()
     removed = []
     for container in client.containers.list(all=True, filters={"label": RUN_LABEL}):
         if owner_gone(container.labels):

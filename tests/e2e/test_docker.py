@@ -1,0 +1,307 @@
+"""The Docker backend for real: a real daemon, real images, real replays into SUT containers.
+
+The SUT image is the recording server (tests/e2e/servers) FROM the agent's base image, writing
+its per-connection record to stdout, so the container's logs say what the SUT received. Captures
+are made once per module with real clients in throw-away namespaces (root). Images are built once
+and cached by content; every test ends with nothing of its run left (checked by label).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import require, require_root, require_tools
+from replay_support import RECORDING_SERVER, captured_sessions, make_capture, recorded_connections
+
+from pytest_tcpcopy.docker.images import IMAGE_LABEL, apt_mirror, default_base_image, ensure_agent_image
+from pytest_tcpcopy.docker.runs import RUN_LABEL, RunLabels, owner_gone
+from pytest_tcpcopy.errors import EnvironmentProblem, SutError
+
+docker = pytest.importorskip("docker")
+from pytest_tcpcopy.backends.docker import DockerBackend, pair_results  # noqa: E402 - needs the SDK
+from pytest_tcpcopy.commands import docker_run  # noqa: E402
+
+PORT = 8080
+REPLAY_NET = "198.18.0.0/15"
+
+
+# --- without a daemon: the pure parts --------------------------------------------------------
+
+
+def test_pair_results_lines_up_sessions_by_session_and_copy():
+    a = {"sessions": [{"session": 0, "copy": 0, "v": "a0"}, {"session": 1, "copy": 0, "v": "a1"}]}
+    b = {"sessions": [{"session": 1, "copy": 0, "v": "b1"}, {"session": 0, "copy": 1, "v": "b01"}]}
+    paired = pair_results([a, b])
+    assert paired == {
+        (0, 0): [a["sessions"][0], None],
+        (1, 0): [a["sessions"][1], b["sessions"][0]],
+        (0, 1): [None, b["sessions"][1]],
+    }
+
+
+def test_apt_mirror_from_deb822_and_legacy_sources(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n\n"
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n"
+    )
+    assert apt_mirror(str(tmp_path)) == "http://mirror.example/debian"
+    (tmp_path / "sources.list.d" / "debian.sources").unlink()
+    (tmp_path / "sources.list").write_text("deb [arch=amd64] http://legacy.example/debian bookworm main\n")
+    assert apt_mirror(str(tmp_path)) == "http://legacy.example/debian"
+    (tmp_path / "sources.list").unlink()
+    assert apt_mirror(str(tmp_path)) == "http://deb.debian.org/debian"
+
+
+def test_owner_gone_only_for_dead_processes_of_this_host():
+    me = RunLabels.fresh()
+    assert not owner_gone(me.labels("sut"))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = RunLabels(me.run_id, dead.pid, me.start, me.host)
+    assert owner_gone(gone.labels("sut"))
+    assert not owner_gone(RunLabels(me.run_id, dead.pid, me.start, "another-host").labels("sut"))
+    assert not owner_gone(RunLabels(me.run_id, dead.pid, me.start, me.host, keep=True).labels("sut"))
+    recycled = RunLabels(me.run_id, me.pid, "1", me.host)  # our pid, someone else's start time
+    assert owner_gone(recycled.labels("sut"))
+
+
+# --- with a daemon ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client():
+    try:
+        found = docker.from_env()
+        found.ping()
+    except docker.errors.DockerException as exc:
+        require(False, f"a Docker daemon (run docker/ci-setup.sh as root): {exc}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def agent_image(client):
+    try:
+        return ensure_agent_image(client)
+    except EnvironmentProblem as exc:
+        require(False, f"the agent image (run docker/ci-setup.sh as root to make the base image): {exc}")
+
+
+@pytest.fixture(scope="module")
+def sut_image(client, agent_image):
+    """The recording server FROM the agent's base, tagged by the server's content; built once."""
+    source = Path(RECORDING_SERVER).read_bytes()
+    base = default_base_image(client)
+    tag = f"pytest-tcpcopy-test-sut:{hashlib.sha256(source + base.encode()).hexdigest()[:12]}"
+    try:
+        client.images.get(tag)
+        return tag
+    except docker.errors.ImageNotFound:
+        pass
+    dockerfile = textwrap.dedent(f"""\
+        FROM {base}
+        COPY recording_server.py /srv/recording_server.py
+        CMD ["python3", "-u", "/srv/recording_server.py", "http", "{PORT}", "/dev/stdout"]
+    """).encode()
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, data in (("Dockerfile", dockerfile), ("recording_server.py", source)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    client.images.build(fileobj=context, custom_context=True, tag=tag, labels={IMAGE_LABEL: "1"}, rm=True)
+    return tag
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory):
+    """A real capture: one-shot requests, keep-alive sessions and an upload, made once."""
+    require_root()
+    require_tools("ip", "tcpdump", "ethtool")
+    base = tmp_path_factory.mktemp("docker-captures")
+    server = [sys.executable, RECORDING_SERVER, "http", str(PORT), str(base / "capture-record.jsonl")]
+    runs = [["oneshot", "12"], ["keepalive", "3", "8"], ["upload", "200000"]]
+    return make_capture(base / "mixed.pcap", PORT, server, runs)
+
+
+def _left(client, run_id: str) -> list[str]:
+    """Every container or network of the run still present."""
+    label = {"label": f"{RUN_LABEL}={run_id}"}
+    return [f"container {c.name}" for c in client.containers.list(all=True, filters=label)] + [
+        f"network {n.name}" for n in client.networks.list(filters=label)
+    ]
+
+
+def _records(sut, expected: int, tmp_path: Path, name: str) -> list[tuple[str, bytes, int]]:
+    """The recording server's connections from replayed clients, once ``expected`` are logged
+    (it logs a connection when the connection ends, which may trail the copier's result)."""
+    path = tmp_path / f"{name}.record.jsonl"
+    for _ in range(100):
+        lines = [line for line in sut.logs().splitlines() if line.startswith('{"peer"')]
+        path.write_text("\n".join(lines) + "\n")
+        found = recorded_connections(path)
+        if len(found) >= expected:
+            return found
+        time.sleep(0.1)
+    return found
+
+
+def _check_delivery(doc: dict, capture: Path, records) -> None:
+    """Every session completed, and the SUT received exactly the captured client stream of each,
+    on its own connection, and sent what the copier saw."""
+    sessions = captured_sessions(capture, PORT)
+    assert doc["totals"]["sessions"] == len(sessions)
+    assert doc["totals"]["completed"] == len(sessions), doc["totals"]
+    by_peer = {}
+    for peer, received, sent in records:
+        assert peer not in by_peer, f"two connections from {peer}"
+        by_peer[peer] = (received, sent)
+    assert len(by_peer) == len(sessions)
+    for s in doc["sessions"]:
+        received, sent = by_peer[s["client"]]
+        assert received == sessions[s["captured_client"]].client_stream.data(), s
+        assert s["response_bytes"] == sent, s
+    assert Counter(s["captured_client"] for s in doc["sessions"]) == {c: 1 for c in sessions}
+
+
+def test_replay_into_a_sut_container_delivers_every_captured_stream(client, agent_image, sut_image, capture, tmp_path):
+    with DockerBackend(client=client, agent_image=agent_image) as run:
+        sut = run.start_sut(sut_image, PORT)
+        [doc] = run.replay(capture, [sut], "--max-duration", "60")
+        records = _records(sut, doc["totals"]["sessions"], tmp_path, "candidate")
+    _check_delivery(doc, capture, records)
+    assert doc["sut"] == {"name": "candidate", "image": sut_image}
+    assert doc["notes"] == []
+    assert _left(client, run.run_id) == []
+
+
+def test_side_by_side_replays_the_same_sessions_into_each_sut(client, agent_image, sut_image, capture, tmp_path):
+    with DockerBackend(client=client, agent_image=agent_image) as run:
+        candidate = run.start_sut(sut_image, PORT, name="candidate")
+        # The baseline answers the same but closes after each response to a path with "ka?s=1&r=2".
+        baseline = run.start_sut(sut_image, PORT, name="baseline", environment={"CLOSE_ON": "s=1&r=2"})
+        docs = run.replay(capture, [candidate, baseline], "--max-duration", "60")
+        records = _records(candidate, docs[0]["totals"]["sessions"], tmp_path, "candidate")
+    assert [d["sut"]["name"] for d in docs] == ["candidate", "baseline"]
+    _check_delivery(docs[0], capture, records)
+    paired = pair_results(docs)
+    assert len(paired) == len(captured_sessions(capture, PORT))
+    differing = []
+    for key, (ours, theirs) in paired.items():
+        assert ours is not None and theirs is not None, key
+        assert ours["captured_client"] == theirs["captured_client"]
+        if ours["response_bytes"] != theirs["response_bytes"] or theirs["reconnects"]:
+            differing.append(key)
+    # Only the baseline's misbehaving session differs; the others got the same answers.
+    assert len(differing) == 1, differing
+    assert _left(client, run.run_id) == []
+
+
+def test_a_sut_that_exits_at_start_fails_fast_with_its_logs(client, agent_image):
+    with pytest.raises(SutError) as caught:
+        with DockerBackend(client=client, agent_image=agent_image) as run:
+            run.start_sut(agent_image, PORT, command=["sh", "-c", "echo no-config-found >&2; exit 3"], ready_timeout=300)
+    message = str(caught.value)
+    assert "exited with code 3 before accepting connections" in message  # not the 300 s timeout
+    assert "no-config-found" in caught.value.logs
+    assert _left(client, run.run_id) == []
+
+
+def test_a_sut_that_never_listens_times_out_with_its_logs(client, agent_image):
+    with pytest.raises(SutError) as caught:
+        with DockerBackend(client=client, agent_image=agent_image) as run:
+            run.start_sut(agent_image, PORT, command=["sh", "-c", "echo warming-up; exec sleep 600"], ready_timeout=1)
+    assert "not ready" in str(caught.value) and "probed from inside the run's network" in str(caught.value)
+    assert "warming-up" in caught.value.logs
+    assert _left(client, run.run_id) == []
+
+
+def test_cleanup_when_setup_fails_leaves_nothing(client, sut_image):
+    with pytest.raises(EnvironmentProblem, match="agent image"):
+        with DockerBackend(client=client, agent_image="pytest-tcpcopy-agent:no-such-tag") as run:
+            run.start_sut(sut_image, PORT)  # the SUT starts, then its probe cannot
+    assert _left(client, run.run_id) == []
+
+
+def test_the_run_network_is_internal_and_replay_traffic_stays_in_the_sut(client, agent_image, sut_image, capture):
+    require_tools("tcpdump")
+    with DockerBackend(client=client, agent_image=agent_image) as run:
+        sut = run.start_sut(sut_image, PORT)
+        run.network.reload()
+        assert run.network.attrs["Internal"] is True
+        assert run.network.attrs["Labels"][RUN_LABEL] == run.run_id
+        assert sut.container.attrs["HostConfig"]["PortBindings"] in (None, {})
+        # Nothing addressed to or from a replayed client crosses the run's bridge.
+        bridge = f"br-{run.network.id[:12]}"
+        dump = subprocess.Popen(
+            ["tcpdump", "-n", "-i", bridge, "-l", f"net {REPLAY_NET}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert "listening on" in dump.stderr.readline()
+            [doc] = run.replay(capture, [sut], "--max-duration", "60")
+        finally:
+            dump.send_signal(signal.SIGINT)
+            leaked, _ = dump.communicate(timeout=10)
+    assert doc["totals"]["completed"] == doc["totals"]["sessions"] > 0
+    assert leaked == ""
+
+
+_KILLED_RUN = """
+import sys
+from pytest_tcpcopy.backends.docker import DockerBackend
+run = DockerBackend(agent_image=sys.argv[1], run_id=sys.argv[2]).__enter__()
+run.start_sut(sys.argv[3], {port})
+print("up", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_reap_removes_what_a_killed_run_left(client, agent_image, sut_image):
+    run_id = f"killed{os.getpid()}"
+    victim = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_RUN.format(port=PORT), agent_image, run_id, sut_image],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = victim.stdout.readline()
+        assert line == "up\n", victim.stderr.read() if not line else line
+        assert len(_left(client, run_id)) == 4  # network, SUT, probe, intercept
+    finally:
+        victim.kill()
+        victim.wait()
+    from pytest_tcpcopy.docker.runs import reap
+
+    removed = reap(client)
+    assert _left(client, run_id) == []
+    assert sum(run_id in r for r in removed) == 4, removed
+
+
+def test_docker_run_command_prints_one_document_per_sut(client, agent_image, sut_image, capture, capsys):
+    parser = argparse.ArgumentParser()
+    docker_run.register(parser.add_subparsers())
+    args = parser.parse_args(
+        ["docker-run", str(capture), "--image", sut_image, "--baseline-image", sut_image, "--port", str(PORT),
+         "--agent-image", agent_image, "--json", "--max-duration", "60"]
+    )  # fmt: skip
+    args.command_after_dashes = []
+    assert args.func(args) == 0
+    docs = json.loads(capsys.readouterr().out)
+    assert [d["sut"]["name"] for d in docs] == ["candidate", "baseline"]
+    sessions = len(captured_sessions(capture, PORT))
+    for doc in docs:
+        assert doc["totals"]["sessions"] == doc["totals"]["completed"] == sessions

@@ -1,0 +1,107 @@
+"""The plugin end to end on the netns backend: the example capture replayed into v2 (candidate)
+beside v1 (baseline), one item per exchange, and exactly v2's regression failing."""
+
+from __future__ import annotations
+
+import json
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import require_root, require_tools
+
+pytest_plugins = ["pytester"]
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jsonservice"
+APP = f"{sys.executable} {EXAMPLE / 'app.py'}"
+V1, V2 = f"env JSONSERVICE_RELEASE=v1 {APP}", f"env JSONSERVICE_RELEASE=v2 {APP}"
+REGRESSED = {"GET /api/users/2", "GET /api/users/5", "GET /api/users/7"}
+
+
+@pytest.fixture(autouse=True)
+def _prerequisites(pytester):
+    require_root()
+    require_tools("ip", "iptables", "ethtool")
+    pytester.makeini(
+        f"[pytest]\ntcpcopy_backend = netns\ntcpcopy_port = 8080\ntcpcopy_pcap = {EXAMPLE / 'traffic.pcap.gz'}\n"
+    )
+
+
+def _failed_exchanges(result) -> set[str]:
+    return {line.split("::", 1)[1].split(" - ")[0] for line in result.stdout.lines if line.startswith("FAILED ")}
+
+
+def test_exactly_the_regression_fails(pytester):
+    result = pytester.runpytest("--tcpcopy-command", V2, "--tcpcopy-baseline", f"command:{V1}",
+                                "--junitxml", "junit.xml", "-p", "no:cacheprovider")  # fmt: skip
+    result.assert_outcomes(failed=15, passed=39)
+    failed = _failed_exchanges(result)
+    assert {name.split("-", 1)[1] for name in failed} == REGRESSED
+    out = result.stdout.str()
+    assert "body.plan: 'premium' -> 'free'" in out
+    assert "X-Service-Version" not in out  # the harmless new header is not a difference
+    cases = ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
+    assert sum(1 for case in cases if case.find("failure") is not None) == 15
+
+
+def test_the_same_release_passes_against_production_and_k_selects_traffic(pytester):
+    result = pytester.runpytest("--tcpcopy-command", V1, "-k", "users", "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] > 15 and "failed" not in outcomes and outcomes["deselected"] > 0
+
+
+def test_last_failed_and_exit_first_work_on_traffic(pytester):
+    first = pytester.runpytest("--tcpcopy-command", V2, "--tcpcopy-baseline", f"command:{V1}")
+    first.assert_outcomes(failed=15, passed=39)
+    again = pytester.runpytest("--tcpcopy-command", V2, "--tcpcopy-baseline", f"command:{V1}", "--lf")
+    again.assert_outcomes(failed=15)
+    fixed = pytester.runpytest("--tcpcopy-command", V1, "--tcpcopy-baseline", f"command:{V1}", "--lf")
+    fixed.assert_outcomes(passed=15)
+    stop = pytester.runpytest("--tcpcopy-command", V2, "--tcpcopy-baseline", f"command:{V1}", "-x", "-p", "no:cacheprovider")
+    assert stop.parseoutcomes()["failed"] == 1
+    assert _failed_exchanges(stop) == {"s0001-GET /api/users/2"}  # the first regression in capture order
+
+
+def test_recorded_baseline_is_written_then_used_and_never_pruned(pytester):
+    record = pytester.path / "recorded"
+    update = pytester.runpytest("--tcpcopy-command", V1, "--tcpcopy-baseline", f"dir:{record}",
+                                "--tcpcopy-update-baseline", "-p", "no:cacheprovider")  # fmt: skip
+    update.assert_outcomes(skipped=54)  # nothing recorded yet: skipped, then recorded
+    files = sorted((record / "traffic.pcap.gz").glob("s*.json"))
+    assert len(files) == 30
+    doc = json.loads(files[1].read_text())
+    assert doc["exchange_ids"] and doc["response_encoding"] == "utf-8" and "HTTP/1.1 200" in doc["response"]
+    against = pytester.runpytest("--tcpcopy-command", V2, "--tcpcopy-baseline", f"dir:{record}", "-p", "no:cacheprovider")
+    against.assert_outcomes(failed=15, passed=39)
+    # A sampled re-record rewrites only what ran and deletes nothing.
+    before = {f.name: f.read_text() for f in files}
+    partial = pytester.runpytest("--tcpcopy-command", V1, "--tcpcopy-baseline", f"dir:{record}",
+                                 "--tcpcopy-update-baseline", "--tcpcopy-sample", "30", "-p", "no:cacheprovider")  # fmt: skip
+    assert partial.ret == 0
+    after = {f.name: f.read_text() for f in (record / "traffic.pcap.gz").glob("s*.json")}
+    assert after.keys() == before.keys()
+
+
+def test_fixture_api_and_amplify_marker(pytester):
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.amplify(3)
+        @pytest.mark.tcpcopy(command="{V1}")
+        def test_load(tcpcopy):
+            run = tcpcopy.replay()
+            assert run.candidate["totals"]["sessions"] == 3 * 30
+            assert run.candidate["totals"]["completed"] == 3 * 30
+            assert run.differences == []
+
+        @pytest.mark.tcpcopy(baseline="command:{V1}")
+        def test_regression_named(tcpcopy):
+            run = tcpcopy.replay()
+            assert {{c.id.split("-", 1)[1] for c in run.differences}} == {REGRESSED!r}
+        """
+    )
+    result = pytester.runpytest("--tcpcopy-command", V2, "-k", "test_", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, deselected=54)
