@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +33,50 @@ def require_tools(*names: str) -> None:
 def root() -> None:
     """Use as a fixture argument in tests that need root."""
     require_root()
+
+
+def shared_dir() -> Path:
+    """The workplace's shared/ folder (benchmark captures): $TCPCOPY_SHARED, beside the checkout
+    (where CI puts it), or /work/shared."""
+    here = Path(__file__).resolve().parents[1]
+    for candidate in (os.environ.get("TCPCOPY_SHARED"), here.parent / "shared", "/work/shared"):
+        if candidate and (Path(candidate) / "bench").is_dir():
+            return Path(candidate)
+    return here.parent / "shared"
+
+
+def _our_namespaces() -> set[str]:
+    if shutil.which("ip") is None:
+        return set()
+    import subprocess
+
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.startswith(("tcpcopy-", "tcpcp-"))}
+
+
+def _our_processes() -> set[int]:
+    """Intercepts and copiers of ours still running (by their command lines)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"pytest_tcpcopy\x00intercept" in cmd or b"pytest_tcpcopy\x00replay" in cmd:
+                found.add(int(proc.name))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _leaves_nothing_behind(request):
+    """After every end-to-end test: no namespace, intercept or copier of ours that it started."""
+    if "e2e" not in request.node.path.parts:
+        yield
+        return
+    namespaces, processes = _our_namespaces(), _our_processes()
+    yield
+    left_ns = _our_namespaces() - namespaces
+    left_procs = _our_processes() - processes
+    assert not left_ns, f"network namespaces left behind: {sorted(left_ns)}"
+    assert not left_procs, f"intercept/copier processes left behind: {sorted(left_procs)}"

@@ -102,12 +102,7 @@ def _run(reader, engine, sender, intercept, options, notes, progress) -> None:
                 engine.capture_done(now)
                 capture_done = True
             engine.on_timer(now)
-            registrations = engine.registrations()
-            if registrations:
-                for client, target in registrations:
-                    intercept.register(client, target)
-                intercept.flush()
-            sender.send_all(engine.packets_to_send())
+            _send(engine, sender, intercept)
             if engine.finished:
                 return
             if now >= stop_at:
@@ -131,8 +126,20 @@ def _run(reader, engine, sender, intercept, options, notes, progress) -> None:
                 now = time.monotonic()
                 for record in intercept.read_records():
                     engine.feed_sut(record, now)
-                sender.send_all(engine.packets_to_send())
+                _send(engine, sender, intercept)
     except EnvironmentProblem as exc:
         notes.append(f"replay stopped early: {exc}")
     finally:
         selector.close()
+
+
+def _send(engine, sender, intercept) -> None:
+    """Send what the engine has ready, registering new client endpoints first (sessions may
+    start whenever the engine drains: a freed slot starts a waiting one)."""
+    packets = engine.packets_to_send()
+    registrations = engine.registrations()
+    if registrations:
+        for client, target in registrations:
+            intercept.register(client, target)
+        intercept.flush()
+    sender.send_all(packets)

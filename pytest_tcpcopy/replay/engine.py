@@ -9,6 +9,12 @@ of all translators in one heap, and turns translator events into ``SessionResult
 A bound on concurrently active sessions keeps the SUT's backlog and our memory in check: sessions
 beyond it wait, their captured packets buffered, until a slot frees. The shell decides when to feed
 (pacing) and does all I/O.
+
+Inputs only mark the translators they touched; their packets, events and timers are collected
+when an output is asked for (`packets_to_send`, `next_timer`, `on_timer`, ...). The shell feeds a
+batch (captured packets, or the intercept records of one read) at one `now`, so each touched
+translator is drained once per batch, and an ack the SUT's segments of one batch call for goes
+out once, on the next segment or as one pure ACK.
 """
 
 from __future__ import annotations
@@ -95,6 +101,8 @@ class ReplayEngine:
         self._done: list[SessionResult] = []
         self._epoch: float | None = None
         self._capture_done = False
+        self._dirty: dict[int, _Copy] = {}  # id -> copy fed since the last drain, in feed order
+        self._now = 0.0  # the `now` of the latest input, for draining the copies it touched
         self.unrouted_sut_segments = 0
 
     # -- inputs -------------------------------------------------------------------------------
@@ -103,6 +111,7 @@ class ReplayEngine:
         """The next captured packet, in capture order, when pacing says it is due."""
         if self._epoch is None:
             self._epoch = now
+        self._now = now
         route = self._flows.feed(pkt)
         if route is not None:
             session, from_client = route
@@ -114,6 +123,7 @@ class ReplayEngine:
 
     def capture_done(self, now: float) -> None:
         """No more captured packets will come."""
+        self._now = now
         for session in self._flows.finish():
             self._capture_ended(session.index, now)
         self._capture_done = True
@@ -125,16 +135,21 @@ class ReplayEngine:
         if copy is None:
             self.unrouted_sut_segments += 1
             return
+        self._now = now
         copy.translator.feed_sut(seg, now)
-        self._drain(copy, now)
+        self._dirty[id(copy)] = copy
 
     def next_timer(self) -> float | None:
+        if self._dirty:
+            self._drain_dirty()
         timers = self._timers
         while timers and timers[0][3].timer != timers[0][0]:
             heapq.heappop(timers)  # superseded entry
         return timers[0][0] if timers else None
 
     def on_timer(self, now: float) -> None:
+        if self._dirty:
+            self._drain_dirty()
         timers = self._timers
         while timers and timers[0][0] <= now:
             deadline, _, _, copy = heapq.heappop(timers)
@@ -147,30 +162,42 @@ class ReplayEngine:
     # -- outputs ------------------------------------------------------------------------------
 
     def packets_to_send(self) -> list[bytes]:
+        if self._dirty:
+            self._drain_dirty()
         out = self._out
         self._out = []
         return out
 
     def registrations(self) -> list[tuple[Endpoint, Endpoint]]:
         """(client, target) pairs to register with the intercept(s) before sending their packets."""
+        if self._dirty:
+            self._drain_dirty()
         regs = self._registrations
         self._registrations = []
         return regs
 
     @property
     def active(self) -> int:
+        if self._dirty:
+            self._drain_dirty()
         return self._active
 
     @property
     def waiting(self) -> int:
+        """Sessions waiting for a slot (not counting slots that copies fed since the last output
+        call are about to free: the number only errs high, which is what a bound needs)."""
         return len(self._waiting)
 
     @property
     def finished(self) -> bool:
+        if self._dirty:
+            self._drain_dirty()
         return self._capture_done and not self._active and not self._waiting
 
     def result(self, now: float, notes: list[str] | None = None) -> ReplayResult:
         """Results so far; sessions still running are reported as UNFINISHED."""
+        if self._dirty:
+            self._drain_dirty()
         sessions = list(self._done)
         for copies in self._copies.values():
             sessions.extend(c.result for c in copies)
@@ -195,9 +222,10 @@ class ReplayEngine:
                 self._waiting[index] = _Waiting([pkt])
                 return
             copies = self._start(index, captured_client, now)
-        for copy in list(copies):
+        dirty = self._dirty
+        for copy in copies:
             copy.translator.feed_client(pkt, now)
-            self._drain(copy, now)
+            dirty[id(copy)] = copy
 
     def _can_start(self, captured_client: Endpoint) -> bool:
         """A free slot, and no live copy on the same replay client endpoint (a captured client
@@ -231,9 +259,20 @@ class ReplayEngine:
         if waiting is not None:
             waiting.capture_ended = True
             return
-        for copy in list(self._copies.get(index, ())):
+        dirty = self._dirty
+        for copy in self._copies.get(index, ()):
             copy.translator.end_of_capture(now)
-            self._drain(copy, now)
+            dirty[id(copy)] = copy
+
+    def _drain_dirty(self) -> None:
+        """Drain every copy fed since the last drain (draining may start waiting sessions,
+        whose copies are drained at once)."""
+        now = self._now
+        while self._dirty:
+            dirty = self._dirty
+            self._dirty = {}
+            for copy in dirty.values():
+                self._drain(copy, now)
 
     def _drain(self, copy: _Copy, now: float) -> None:
         """Collect a translator's packets, events and timer after any call into it."""

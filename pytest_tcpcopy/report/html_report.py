@@ -254,7 +254,7 @@ def _changes_table(title: str, changes: list[dict], omitted: int, kind: str) -> 
 
 
 def _value(value: object) -> str:
-    return value if isinstance(value, str) and value.startswith("<") else json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False)
 
 
 # -- the two sides, with changed lines marked -------------------------------------------------

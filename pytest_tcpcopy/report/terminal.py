@@ -19,8 +19,8 @@ def summary_lines(runs: Iterable[ReplayRun]) -> list[str]:
     lines = []
     for run in runs:
         totals = run_totals(run)
-        judged = totals["exchanges"] - totals["same"]
-        if not (judged or totals["noise"] or totals["aborted_sessions"]):
+        unusual = totals["exchanges"] - totals["same"]
+        if not (unusual or totals["noise"] or totals["aborted_sessions"]):
             continue
         lines.append(f"{run.capture.path.name}: " + _counts(totals))
         reasons = list(totals["aborted_reasons"].items())
@@ -33,12 +33,15 @@ def summary_lines(runs: Iterable[ReplayRun]) -> list[str]:
 
 
 def _counts(totals: dict) -> str:
-    parts = [f"{totals['sessions']} sessions", f"{totals['exchanges']} exchanges"]
-    for status in ("different", "missing", "extra", "skipped"):
-        if totals[status]:
-            parts.append(f"{totals[status]} {status}")
+    judged = [f"{totals[s]} {s}" for s in ("same", "different", "missing", "extra", "skipped") if totals[s]]
+    text = f"{_n(totals['sessions'], 'session')}, {_n(totals['exchanges'], 'exchange')}"
+    text += ": " + ", ".join(judged) if judged else ""
     if totals["noise"]:
-        parts.append(f"{totals['noise']} with noise")
+        text += f"; {totals['noise']} with noise"
     if totals["aborted_sessions"]:
-        parts.append(f"{totals['aborted_sessions']} sessions aborted")
-    return ", ".join(parts)
+        text += f"; {_n(totals['aborted_sessions'], 'session')} aborted"
+    return text
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

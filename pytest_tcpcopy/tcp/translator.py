@@ -297,15 +297,28 @@ class SessionTranslator:
 
     def next_timer(self) -> float | None:
         """When `on_timer` must be called next, or None when nothing is pending."""
-        if self.finished:
+        sm = self._sm
+        if sm.terminal:
             return None
-        due = [t for t in (self._rto_at, self._establish_at, self._linger_at) if t is not None]
-        if self._waiting_on_sut():
-            due.append(self._last_progress + self.config.idle_timeout)
-        ending = self._linger_at is not None and self._sm.state is SessionState.ESTABLISHED
-        if (self._gate_blocked or ending) and self._resp_since_req and not self._sut_held:
-            due.append(self._last_sut_data + self._quiet_period())
-        return min(due) if due else None
+        # The earliest of the armed deadlines; written out because it runs after every input.
+        due = self._rto_at
+        linger_at = self._linger_at
+        for t in (self._establish_at, linger_at):
+            if t is not None and (due is None or t < due):
+                due = t
+        gate_blocked = self._gate_blocked
+        if sm.connected and (self._inflight or gate_blocked or self._window_blocked):
+            t = self._last_progress + self.config.idle_timeout
+            if due is None or t < due:
+                due = t
+        if (
+            (gate_blocked or (linger_at is not None and sm.state is SessionState.ESTABLISHED))
+            and self._resp_since_req and not self._sut_held
+        ):
+            t = self._last_sut_data + self._quiet_period()
+            if due is None or t < due:
+                due = t
+        return due
 
     def on_timer(self, now: float) -> None:
         """Run whatever is due at ``now`` (retransmission, deadlines, the response gate)."""

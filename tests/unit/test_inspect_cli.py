@@ -8,13 +8,13 @@ import struct
 import subprocess
 from pathlib import Path
 
-from conftest import require, require_tools
+from conftest import require, require_tools, shared_dir
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
 from pytest_tcpcopy.cli import main
 
-KEEPALIVE = Path("/work/shared/bench/keepalive.pcap.gz")
+KEEPALIVE = shared_dir() / "bench" / "keepalive.pcap.gz"
 CLIENT, SERVER = "198.18.0.1", "198.18.0.2"
 
 
