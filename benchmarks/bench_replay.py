@@ -152,6 +152,9 @@ def main() -> None:
     parser.add_argument("--profile", metavar="FILE",
                         help="run the copier once under cProfile, write FILE and print its top functions")
     args = parser.parse_args()
+    # An unbuffered stdout (PYTHONUNBUFFERED, set by some shells and CI runners) makes the
+    # copier's JSON result a million write() calls: seconds of CPU that are not the replay's.
+    os.environ.pop("PYTHONUNBUFFERED", None)
     shared = find_shared(args.shared)
     cases = [("short", 10_000), ("keepalive", 10_000)]
     for name, expected in cases:

@@ -46,16 +46,46 @@ def shared_dir() -> Path:
 
 
 def _our_namespaces() -> set[str]:
+    """Namespaces of ours that this test run could have made: those of rigs owned by another
+    live test run (a concurrent session) are not ours to judge."""
     if shutil.which("ip") is None:
         return set()
     import subprocess
 
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.startswith(("tcpcopy-", "tcpcp-"))}
+    names = {line.split()[0] for line in out.splitlines() if line.startswith(("tcpcopy-", "tcpcp-"))}
+    return {name for name in names if not _owned_by_another_run(name)}
+
+
+def _owned_by_another_run(namespace: str) -> bool:
+    run = namespace.rsplit("-", 1)[0]
+    try:
+        pid = int(Path("/run/pytest-tcpcopy", run, "owner").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return pid != os.getpid() and Path(f"/proc/{pid}").exists() and not _descends_from_us(pid)
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _descends_from_us(pid: int) -> bool:
+    me = os.getpid()
+    for _ in range(64):
+        if pid == me:
+            return True
+        pid = _parent(pid)
+        if pid <= 1:
+            return False
+    return False
 
 
 def _our_processes() -> set[int]:
-    """Intercepts and copiers of ours still running (by their command lines)."""
+    """Intercepts and copiers started by this test run (by their command lines)."""
     found = set()
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -64,7 +94,9 @@ def _our_processes() -> set[int]:
             except OSError:
                 continue
             if b"pytest_tcpcopy\x00intercept" in cmd or b"pytest_tcpcopy\x00replay" in cmd:
-                found.add(int(proc.name))
+                pid = int(proc.name)
+                if _descends_from_us(pid) or _parent(pid) == 1:  # ours, or orphaned (a leak)
+                    found.add(pid)
     return found
 
 

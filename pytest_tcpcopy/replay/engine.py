@@ -82,6 +82,7 @@ class ReplayEngine:
         if amplify < 1:
             raise ValueError("amplify must be at least 1")
         self.target = target
+        self._target_text = str(target)
         self._map_client = client_mapper
         self._config = config
         self._amplify = amplify
@@ -218,33 +219,35 @@ class ReplayEngine:
             if waiting is not None:
                 waiting.packets.append(pkt)
                 return
-            if not self._can_start(captured_client):
+            clients = self._free_clients(captured_client)
+            if clients is None:
                 self._waiting[index] = _Waiting([pkt])
                 return
-            copies = self._start(index, captured_client, now)
+            copies = self._start(index, captured_client, clients, now)
         dirty = self._dirty
         for copy in copies:
             copy.translator.feed_client(pkt, now)
             dirty[id(copy)] = copy
 
-    def _can_start(self, captured_client: Endpoint) -> bool:
-        """A free slot, and no live copy on the same replay client endpoint (a captured client
-        that reused its port must not collide with its previous connection still replaying)."""
+    def _free_clients(self, captured_client: Endpoint) -> list[Endpoint] | None:
+        """The replay client endpoints of a session's copies when it can start: a free slot, and
+        no live copy on the same replay client endpoint (a captured client that reused its port
+        must not collide with its previous connection still replaying); else None."""
         if self._active >= self._max_active:
-            return False
-        for n in range(self._amplify):
-            client = self._map_client(captured_client, n)
+            return None
+        clients = [self._map_client(captured_client, n) for n in range(self._amplify)]
+        for client in clients:
             if (client.addr, client.port) in self._by_client:
-                return False
-        return True
+                return None
+        return clients
 
-    def _start(self, index: int, captured_client: Endpoint, now: float) -> list[_Copy]:
+    def _start(self, index: int, captured_client: Endpoint, clients: list[Endpoint], now: float) -> list[_Copy]:
         rel = now - (self._epoch or now)
         copies = []
-        for n in range(self._amplify):
-            client = self._map_client(captured_client, n)
+        captured, target = str(captured_client), self._target_text
+        for n, client in enumerate(clients):
             translator = SessionTranslator(self._config, client, self.target, session_id=index, copy=n)
-            result = SessionResult(index, n, str(captured_client), str(client), str(self.target), started_at=rel)
+            result = SessionResult(index, n, captured, str(client), target, started_at=rel)
             copy = _Copy(translator, result, (client.addr, client.port))
             self._by_client[copy.client_key] = copy
             self._registrations.append((client, self.target))
@@ -347,10 +350,11 @@ class ReplayEngine:
             waiting = self._waiting[index]
             first = waiting.packets[0]
             captured_client = Endpoint(first.src, first.sport)
-            if not self._can_start(captured_client):
+            clients = self._free_clients(captured_client)
+            if clients is None:
                 continue
             del self._waiting[index]
-            copies = self._start(index, captured_client, now)
+            copies = self._start(index, captured_client, clients, now)
             for pkt in waiting.packets:
                 for copy in copies:
                     copy.translator.feed_client(pkt, now)

@@ -81,6 +81,8 @@ max-height:640px;overflow-y:auto}
 .changes td{font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre-wrap;
 overflow-wrap:anywhere;max-width:520px}
 .note{color:var(--muted)}
+details.request{margin:10px 0}details.request>summary{cursor:pointer;font-weight:600}
+details.request .code{margin-top:6px}
 .empty{color:var(--muted);font-style:italic}
 """
 
@@ -110,7 +112,7 @@ def render_html(report: dict) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{_e(_CSP)}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
-        '<header><h1>pytest-tcpcopy report</h1>',
+        "<header><h1>pytest-tcpcopy report</h1>",
         _verdict(totals, failed),
         _summary_table(report),
         "</header>",
@@ -127,7 +129,9 @@ def render_html(report: dict) -> str:
     opened = 0
     for index, run in enumerate(report["runs"]):
         out.append(_run_head(run))
-        if not run["exchanges"]:
+        if not run["totals"]["exchanges"]:
+            out.append('<p class="empty">No exchange was compared.</p>')
+        elif not run["exchanges"]:
             out.append('<p class="empty">Every exchange matched its baseline.</p>')
         for exchange in run["exchanges"]:
             expand = exchange["failed"] and opened < OPEN_FIRST
@@ -139,8 +143,8 @@ def render_html(report: dict) -> str:
 
 
 def _verdict(totals: dict, failed: int) -> str:
-    parts = [f"{failed} of {totals['exchanges']} exchanges differ" if failed else
-             f"all {totals['exchanges']} exchanges match"]  # fmt: skip
+    judged = f"{totals['exchanges']} exchange{'' if totals['exchanges'] == 1 else 's'}"
+    parts = [f"{failed} of {judged} differ" if failed else f"no differences in {judged}"]
     if totals["skipped"]:
         parts.append(f"{totals['skipped']} skipped")
     if totals["noise"]:
@@ -225,8 +229,9 @@ def _exchange(run_index: int, x: dict, expand: bool) -> str:
         out.append('<p class="note">Request and responses not shown: the report details the first '
                    "exchanges of a run only.</p>")  # fmt: skip
     else:
-        out.append("<h3>Request</h3>")
-        out.append(_code(_message_lines(x["request"], None)))
+        start = x["request"]["start_line"] or f"{x['request']['kind']} message"
+        out.append(f'<details class="request"><summary>Request: <code>{_e(start)}</code></summary>')
+        out.append(_code(_message_lines(x["request"], None)) + "</details>")
         base, cand = _marked_sides(x)
         out.append('<div class="sides">')
         out.append(f'<div class="side"><h3>Baseline</h3>{_code(base)}</div>')
@@ -237,24 +242,24 @@ def _exchange(run_index: int, x: dict, expand: bool) -> str:
 
 
 def _changes_table(title: str, changes: list[dict], omitted: int, kind: str) -> str:
-    rows = [f"<h3>{_e(title)}</h3>", f'<table class="changes{kind}"><tr><th>path</th><th>change</th>'
-            "<th>baseline</th><th>candidate</th></tr>"]  # fmt: skip
+    head = "<tr><th>path</th><th>change</th><th>baseline</th><th>candidate</th></tr>"
+    rows = [f"<h3>{_e(title)}</h3>", f'<table class="changes{kind}">{head}']
     for change in changes:
-        if change.get("redacted"):
-            old = new = "(redacted)"
-        else:
-            old = _value(change["old"]) if "old" in change else ""
-            new = _value(change["new"]) if "new" in change else ""
-        rows.append(f'<tr><td>{_e(change["path"])}</td><td>{_e(change["kind"])}</td>'
-                    f'<td class="old">{_e(old)}</td><td class="new">{_e(new)}</td></tr>')  # fmt: skip
+        old = _cell(change, "old", "added")
+        new = _cell(change, "new", "removed")
+        rows.append(f"<tr><td>{_e(change['path'])}</td><td>{_e(change['kind'])}</td>{old}{new}</tr>")
     rows.append("</table>")
     if omitted:
         rows.append(f'<p class="note">… and {omitted} more</p>')
     return "".join(rows)
 
 
-def _value(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False)
+def _cell(change: dict, side: str, absent_when: str) -> str:
+    """The ``old`` or ``new`` cell of a change: empty on the side that lacks the value."""
+    if change["kind"] == absent_when:
+        return "<td></td>"
+    text = "(redacted)" if change.get("redacted") else json.dumps(change[side], ensure_ascii=False)
+    return f'<td class="{side}">{_e(text)}</td>'
 
 
 # -- the two sides, with changed lines marked -------------------------------------------------

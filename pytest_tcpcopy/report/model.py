@@ -123,9 +123,7 @@ def exchange_model(
 def _notable(run: ReplayRun) -> list[tuple[tuple[int, int], ExchangeComparison]]:
     """The comparisons a reader should see, failures first, each group in capture order."""
     notable = [
-        (key, c)
-        for key, c in run.comparisons.items()
-        if c.status is not ComparisonStatus.SAME or c.noise is not None
+        (key, c) for key, c in run.comparisons.items() if c.status is not ComparisonStatus.SAME or c.noise is not None
     ]
     return sorted(notable, key=lambda item: (not item[1].failed, item[0]))
 

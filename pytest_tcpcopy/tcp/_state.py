@@ -36,6 +36,10 @@ from pytest_tcpcopy.errors import TcpcopyError
 
 
 class SessionState(enum.Enum):
+    # Members are singletons compared by identity, so the C-level identity hash is consistent
+    # with equality; Enum's own __hash__ is a Python function, and `fire` hashes on every call.
+    __hash__ = object.__hash__
+
     IDLE = "no segment sent yet"
     SYN_SENT = "SYN sent, waiting for the SUT's SYN-ACK"
     ESTABLISHED = "connected: requests and responses flow"
@@ -45,6 +49,8 @@ class SessionState(enum.Enum):
 
 
 class Trigger(enum.Enum):
+    __hash__ = object.__hash__  # as for SessionState
+
     SEND_SYN = "send SYN"
     SYN_ACK = "SYN-ACK accepted"
     SEND_FIN = "client FIN sent"

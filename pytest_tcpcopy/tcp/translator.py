@@ -37,6 +37,7 @@ from pytest_tcpcopy.tcp.events import (
 )
 from pytest_tcpcopy.tcp.options import (
     TIMESTAMP_OPTION_LEN,
+    TcpOptions,
     mss_option,
     parse_options,
     timestamp_of,
@@ -135,6 +136,7 @@ class SessionTranslator:
         # Captured client stream. Offset 0 is the first byte after the client's ISN.
         self._isn: int | None = None
         self._syn: Packet | None = None
+        self._syn_opts: TcpOptions | None = None  # the captured SYN's options, once sent
         self._baseline_ack: int | None = None  # captured ack of the handshake's third ACK
         self._prev_cap_ack: int | None = None  # captured ack of the previous data segment
         self._cap_next = 0  # next captured offset expected
@@ -276,8 +278,8 @@ class SessionTranslator:
             else:
                 self.counters.ignored_sut_segments += 1
             return
-        rcv_wire = (self._sut_isn + 1 + self._rcv_nxt + self._sut_fin) & MASK
         if flags & RST:
+            rcv_wire = (self._sut_isn + 1 + self._rcv_nxt + self._sut_fin) & MASK
             if 0 <= seq_diff(seg.seq, rcv_wire) < _RST_WINDOW:
                 self._on_sut_rst(now)
             else:
@@ -419,7 +421,7 @@ class SessionTranslator:
             self.counters.ignored_sut_segments += 1  # e.g. a late segment of the old connection
             return
         opts = parse_options(seg.options)
-        ours = parse_options(self._syn.options) if self._syn is not None and not self._fake_syn else None
+        ours = None if self._fake_syn else self._syn_opts
         self._sut_isn = seg.seq
         self._rcv_nxt = 0
         self._sut_ws = opts.wscale if ours and ours.wscale is not None and opts.wscale is not None else 0
@@ -693,10 +695,10 @@ class SessionTranslator:
         syn = self._syn
         if syn is not None and not self._fake_syn:
             opts = syn.options
-            ts = timestamp_of(opts) if opts else None
-            if ts is not None:
-                self._ts_last = ts[0]
-            self._rcv_mss = parse_options(opts).mss or DEFAULT_SUT_MSS
+            parsed = self._syn_opts = parse_options(opts)
+            if parsed.ts_val is not None:
+                self._ts_last = parsed.ts_val
+            self._rcv_mss = parsed.mss or DEFAULT_SUT_MSS
             self._syn_bytes = self._build(syn.seq, 0, SYN, syn.window, opts, b"", 0)
         else:
             self._fake_syn = True

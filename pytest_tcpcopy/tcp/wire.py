@@ -14,12 +14,13 @@ from typing import NamedTuple
 
 from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
-from pytest_tcpcopy.tcp.checksum import finish, partial_sum
+from pytest_tcpcopy.tcp.checksum import partial_sum
 
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
 _TCP = struct.Struct("!HHIIHHHH")
 _V4_TCP = struct.Struct("!2xH5xB2x4s4sHHIIBBH4x")  # the fields of a 20-byte IPv4 + TCP header
+_V4_TCP_HEADERS = struct.Struct("!BBHHHBBH4s4sHHIIHHHH")  # both headers in one pack
 _M = 0xFFFF
 _PROTO_TCP = 6
 _DF = 0x4000
@@ -47,6 +48,9 @@ class SutSegment(NamedTuple):
     payload: bytes | None
 
 
+_new_segment = tuple.__new__  # SutSegment(...) without NamedTuple.__new__'s Python-level frame
+
+
 def parse_sut_segment(buf: bytes | memoryview) -> SutSegment:
     """Decode an IPv4 or IPv6 (no extension headers) TCP packet as the intercept reports it.
 
@@ -58,10 +62,10 @@ def parse_sut_segment(buf: bytes | memoryview) -> SutSegment:
         start = 20 + (off >> 4) * 4
         if proto == _PROTO_TCP and start >= 40 and len(buf) >= start and total >= start:
             payload_len = total - start
-            return SutSegment(
+            return _new_segment(SutSegment, (
                 src, dst, sport, dport, seq, ack, flags, window, bytes(buf[40:start]),
                 payload_len, bytes(buf[start:total]) if payload_len and len(buf) > start else None,
-            )
+            ))  # fmt: skip
     return _parse_general(buf)
 
 
@@ -103,7 +107,7 @@ def _parse_general(buf: bytes | memoryview) -> SutSegment:
 class SegmentBuilder:
     """Builds IPv4 + TCP packets from ``src`` to ``dst``: DF set, TTL 64, both checksums right."""
 
-    __slots__ = ("_ip_base", "_ports", "_tcp_base", "dst", "src")
+    __slots__ = ("_addrs", "_ip_base", "_ports", "_tcp_base", "dst", "src")
 
     def __init__(self, src: Endpoint, dst: Endpoint) -> None:
         if len(src.addr) != 4 or len(dst.addr) != 4:
@@ -118,6 +122,7 @@ class SegmentBuilder:
         # TCP pseudo-header (addresses, protocol) plus both ports.
         self._tcp_base = (addrs + _PROTO_TCP + src.port + dst.port) % _M
         self._ports = (src.port, dst.port)
+        self._addrs = (src.addr, dst.addr)
 
     def build(
         self, seq: int, ack: int, flags: int, window: int, options: bytes,
@@ -132,12 +137,11 @@ class SegmentBuilder:
         if options:
             s += int.from_bytes(options, "big")
         sport, dport = self._ports
-        return (
-            _IPV4.pack(
-                0x45, 0, total, ip_id, _DF, TTL, _PROTO_TCP,
-                finish(self._ip_base + total + ip_id), self.src.addr, self.dst.addr,
-            )
-            + _TCP.pack(sport, dport, seq, ack, offflags, window, finish(s % _M), 0)
-            + options
-            + payload
-        )
+        src, dst = self._addrs
+        headers = _V4_TCP_HEADERS.pack(
+            0x45, 0, total, ip_id, _DF, TTL, _PROTO_TCP, -(self._ip_base + total + ip_id) % _M,
+            src, dst, sport, dport, seq, ack, offflags, window, -s % _M, 0,
+        )  # the two -x % _M are checksum.finish(), inlined: this runs for every packet sent
+        if options:
+            headers += options
+        return headers + payload if payload else headers

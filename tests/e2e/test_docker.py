@@ -252,7 +252,8 @@ def test_the_run_network_is_internal_and_replay_traffic_stays_in_the_sut(client,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
-            assert "listening on" in dump.stderr.readline()
+            while "listening on" not in (line := dump.stderr.readline()):
+                assert line, "tcpdump exited before listening"
             [doc] = run.replay(capture, [sut], "--max-duration", "60")
         finally:
             dump.send_signal(signal.SIGINT)

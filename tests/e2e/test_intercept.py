@@ -99,6 +99,10 @@ class Net:
         return found
 
 
+def _unwind(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture
 def net() -> Iterator[Net]:
     require_root()
@@ -107,6 +111,8 @@ def net() -> Iterator[Net]:
     octet = int(tag[:2], 16)
     n = Net(f"tcpcp-ic-{tag}-sut", f"tcpcp-ic-{tag}-cli", f"ic{tag}s", f"ic{tag}c",
             f"10.213.{octet}.1", f"10.213.{octet}.2")
+    # A SIGTERM (a CI timeout, say) would end the run without this finally; make it unwind instead.
+    previous = signal.signal(signal.SIGTERM, _unwind)
     try:
         for ns in (n.sut, n.cli):
             os.makedirs(f"/etc/netns/{ns}", exist_ok=True)
@@ -130,6 +136,7 @@ def net() -> Iterator[Net]:
         for ns in (n.sut, n.cli):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
             shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
     assert n.sut not in listed and n.cli not in listed
     assert all(p.poll() is not None for p in n.procs)

@@ -61,9 +61,11 @@ def regression_run() -> ReplayRun:
     return make_run(
         {
             0: ([same], [same]),
-            1: ([exchange(1, 0, request(), response(user("premium")))],
-                [exchange(1, 0, request(), response(user("free"), headers=(("X-Service-Version", "2"),)))]),
+            1: (
+                [exchange(1, 0, request(), response(user("premium")))],
+                [exchange(1, 0, request(), response(user("free"), headers=(("X-Service-Version", "2"),)))],
+            ),
             2: ([exchange(2, 0, request("/api/orders", "POST"), response(b'{"order": 1}', 201))], []),
-        },  # fmt: skip
+        },
         {2: ("timeout", "no response within 5 s")},
     )

@@ -48,7 +48,10 @@ def test_only_notable_exchanges_appear_failures_first():
     noisy_base = exchange(1, 0, request("/api/clock"), response(b'{"t": 1}'))
     noisy_second = exchange(1, 0, request("/api/clock"), response(b'{"t": 2}'))
     noisy_cand = exchange(1, 0, request("/api/clock"), response(b'{"t": 3}'))
-    changed = [exchange(2, 0, request(), response(user("premium")))], [exchange(2, 0, request(), response(user("free")))]
+    changed = (
+        [exchange(2, 0, request(), response(user("premium")))],
+        [exchange(2, 0, request(), response(user("free")))],
+    )
     run = make_run({0: ([same], [same]), 1: ([noisy_base], [noisy_cand], [noisy_second]), 2: changed})
     exchanges = build_report([run])["runs"][0]["exchanges"]
     assert [(x["id"], x["status"]) for x in exchanges] == [
@@ -62,7 +65,13 @@ def test_only_notable_exchanges_appear_failures_first():
 
 def test_a_differing_exchange_shows_request_both_responses_changes_and_replay_outcome():
     x = build_report([regression_run()])["runs"][0]["exchanges"][0]
-    assert (x["id"], x["session"], x["number"], x["status"], x["failed"]) == ("s0001-GET /api/users/2", 1, 0, "different", True)
+    assert (x["id"], x["session"], x["number"], x["status"], x["failed"]) == (
+        "s0001-GET /api/users/2",
+        1,
+        0,
+        "different",
+        True,
+    )
     assert x["request"]["start_line"] == "GET /api/users/2 HTTP/1.1"
     assert x["request"]["headers"] == [["Host", "sut"]]
     assert x["request"]["body"]["kind"] == "empty"
@@ -99,7 +108,9 @@ def test_malformed_and_raw_exchanges_keep_their_note_and_bytes_digest():
 
 
 def test_json_body_is_pretty_printed_and_text_body_kept_as_is():
-    assert body_model(b'{"a":[1,2]}', "application/json", None, NO_SECRETS)["text"] == '{\n  "a": [\n    1,\n    2\n  ]\n}'
+    assert (
+        body_model(b'{"a":[1,2]}', "application/json", None, NO_SECRETS)["text"] == '{\n  "a": [\n    1,\n    2\n  ]\n}'
+    )
     text = body_model(b"line one\r\nline two", "text/plain", None, NO_SECRETS)
     assert (text["kind"], text["text"], text["size"]) == ("text", "line one\r\nline two", 18)
     broken = body_model(b'{"a": ', "application/json", None, NO_SECRETS)
@@ -154,7 +165,7 @@ def test_detail_changes_and_values_are_bounded(monkeypatch):
 def test_huge_and_non_finite_change_values_stay_strict_json():
     big = "v" * (model.MAX_VALUE_CHARS + 100)
     base = exchange(0, 0, request(), response(b'{"big": "x", "n": 1}'))
-    cand = exchange(0, 0, request(), response(('{"big": "%s", "n": NaN}' % big).encode()))
+    cand = exchange(0, 0, request(), response(f'{{"big": "{big}", "n": NaN}}'.encode()))
     x = build_report([make_run({0: ([base], [cand])})])["runs"][0]["exchanges"][0]
     values = {c["path"]: c["new"] for c in x["changes"]}
     assert values["body.big"].endswith(f"… ({len(big) + 2} characters)")
@@ -165,7 +176,15 @@ def test_huge_and_non_finite_change_values_stay_strict_json():
 
 # -- redaction --------------------------------------------------------------------------------
 
-SECRETS = ("Bearer abc.def", "sid=SESSION42", "SESSIONCOOKIE7", "tok-998877", "hunter2", "sk-live-123456", "qs-secret-55")
+SECRETS = (
+    "Bearer abc.def",
+    "sid=SESSION42",
+    "SESSIONCOOKIE7",
+    "tok-998877",
+    "hunter2",
+    "sk-live-123456",
+    "qs-secret-55",
+)
 
 
 def secret_run(config: DiffConfig):
@@ -209,3 +228,23 @@ def test_the_reports_redaction_applies_even_where_the_diff_did_not_redact():
     assert "sk-live-123456" in json.dumps([c.to_json() for c in run.differences[0].diff.changes])
     report = build_report([run], Redaction(patterns=(*Redaction().patterns, r"sk-live-[0-9]+")))
     assert "sk-live-123456" not in strict_json(report)
+
+
+class LineMessage:
+    """A user codec's message type: it says how it compares through ``normalized()``."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def normalized(self) -> dict:
+        return {"body": self.text.split(), "password": "swordfish"}
+
+
+def test_a_user_codec_message_shows_its_normalized_tree_redacted():
+    base = Exchange(0, 0, LineMessage("HELLO"), LineMessage("OK one"), "lines")
+    cand = Exchange(0, 0, LineMessage("HELLO"), LineMessage("OK two"), "lines")
+    x = build_report([make_run({0: ([base], [cand])})])["runs"][0]["exchanges"][0]
+    assert x["request"]["kind"] == "LineMessage" and x["request"]["start_line"] is None
+    assert json.loads(x["candidate"]["body"]["text"]) == {"body": ["OK", "two"], "password": "[redacted]"}
+    assert x["changes"] == [{"path": "body[1]", "kind": "changed", "old": "one", "new": "two"}]
+    assert "swordfish" not in strict_json(build_report([make_run({0: ([base], [cand])})]))

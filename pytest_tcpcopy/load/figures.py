@@ -1,0 +1,305 @@
+"""The load figures of one replay: offered and achieved rates, latency percentiles, errors.
+
+``LoadReport`` is built from the copier's result document and the indexed capture (or from a
+``ReplayRun``, which holds both). Definitions:
+
+- **offered rate**: what the capture's schedule asks of the SUT. The selected sessions span
+  ``window`` seconds of capture time (first packet of the earliest to last packet of the latest);
+  at speed ``x`` they are replayed in ``window / x`` seconds, each ``amplify`` times, so the
+  offered rate is ``amplify * count * x / window`` for requests and for sessions. At speed
+  ``max`` nothing is scheduled: the copier goes as fast as possible and only the achieved rate
+  means anything.
+- **achieved rate**: requests answered and session copies completed per second of the replay's
+  elapsed time (from its first captured packet fed to its end).
+- **latency**: per request (see ``samples``), time to first byte (``ttfb``: first response byte
+  minus the request's first byte sent) and response time (last response byte minus the same).
+- **percentiles**: nearest rank. The p-th percentile of n values is the value of rank
+  ``ceil(p * n / 100)`` in ascending order (rank 1 for p = 0): the smallest measured value that at
+  least p % of the values do not exceed. It is always a measured value, never interpolated; p100
+  is the maximum.
+- **errors**: session copies that did not end ``complete`` (reset by the SUT, timed out, never
+  established, aborted, unfinished), plus copies the copier never started (``not_started``:
+  the replay stopped first). ``error_rate`` is errors over the session copies asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from ..errors import UsageError
+from .samples import RequestMap, RequestSample, session_samples
+from .slo import SloCheck, check_slo
+from .table import format_table, ms, percent
+
+if TYPE_CHECKING:
+    from ..runner import CaptureIndex, ReplayRun
+
+PERCENTILES = (50, 90, 99)
+NOT_STARTED = "not_started"
+ERROR_KINDS = ("sut_reset", "timeout", "not_established", "aborted", "unfinished", NOT_STARTED)
+
+
+def nearest_rank(ordered: list[float], percentile: float) -> float | None:
+    """The ``percentile``-th nearest-rank percentile of ``ordered`` (ascending); None if empty."""
+    if not 0 <= percentile <= 100:
+        raise UsageError(f"percentile {percentile}: expected 0..100")
+    if not ordered:
+        return None
+    rank = math.ceil(Fraction(str(percentile)) * len(ordered) / 100)
+    return ordered[max(rank, 1) - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Nearest-rank percentiles of a set of latencies, in seconds (None when there are none)."""
+
+    count: int
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    max: float | None
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Latency:
+        ordered = sorted(values)
+        p50, p90, p99 = (nearest_rank(ordered, p) for p in PERCENTILES)
+        return cls(len(ordered), p50, p90, p99, ordered[-1] if ordered else None)
+
+    def to_json(self) -> dict:
+        def millis(value: float | None) -> float | None:
+            return None if value is None else round(value * 1000, 3)
+
+        return {"count": self.count, "p50_ms": millis(self.p50), "p90_ms": millis(self.p90),
+                "p99_ms": millis(self.p99), "max_ms": millis(self.max)}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointLoad:
+    """The figures of one endpoint (``"all"`` for every request together)."""
+
+    endpoint: str
+    requests: int  # captured requests sent, over every session copy
+    answered: int  # of them, those that got at least one response byte
+    ttfb: Latency
+    response: Latency
+
+    @classmethod
+    def of(cls, endpoint: str, requests: int, samples: list[RequestSample]) -> EndpointLoad:
+        answered = [s for s in samples if s.answered]
+        return cls(
+            endpoint,
+            requests,
+            sum(s.requests for s in answered),
+            Latency.of(s.ttfb for s in answered),
+            Latency.of(s.response_time for s in answered if s.response_time is not None),
+        )
+
+    def to_json(self) -> dict:
+        return {"endpoint": self.endpoint, "requests": self.requests, "answered": self.answered,
+                "ttfb": self.ttfb.to_json(), "response": self.response.to_json()}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """Per second: requests and session copies."""
+
+    requests: float
+    sessions: float
+
+    def to_json(self) -> dict:
+        return {"requests_per_s": round(self.requests, 3), "sessions_per_s": round(self.sessions, 3)}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    capture: str
+    sessions: int  # captured sessions replayed
+    amplify: int
+    speed: float | None  # None: as fast as possible
+    window: float  # seconds of capture time the replayed sessions span
+    scheduled: int  # captured requests in the replayed sessions (per copy)
+    elapsed: float  # seconds the replay took
+    outcomes: Mapping[str, int]  # session copies per outcome (``not_started`` included)
+    resends: int  # requests sent again after a reconnect
+    overall: EndpointLoad
+    endpoints: tuple[EndpointLoad, ...]  # by endpoint name
+
+    @classmethod
+    def from_run(cls, run: ReplayRun) -> LoadReport:
+        return cls.build(run.candidate, run.capture, amplify=run.settings.amplify, speed=run.settings.speed)
+
+    @classmethod
+    def build(cls, document: dict, capture: CaptureIndex, *, amplify: int, speed: float | None) -> LoadReport:
+        """The figures of ``document`` (the copier's JSON result) replaying ``capture``'s selected
+        sessions ``amplify`` times at ``speed`` (None: max)."""
+        maps = {s: RequestMap(capture.exchanges[s]) for s in capture.selected}
+        samples: list[RequestSample] = []
+        sent: dict[str, int] = {}
+        outcomes: dict[str, int] = {}
+        resends = 0
+        for result in document["sessions"]:
+            index = result["session"]
+            if index not in capture.exchanges:
+                raise UsageError(f"replay result of session {index}, which {capture.path.name} does not hold")
+            if index not in maps:
+                maps[index] = RequestMap(capture.exchanges[index])
+            found = session_samples(result, maps[index])
+            samples.extend(found.samples)
+            resends += found.resends
+            for endpoint, count in found.sent.items():
+                sent[endpoint] = sent.get(endpoint, 0) + count
+            outcomes[result["outcome"]] = outcomes.get(result["outcome"], 0) + 1
+        missing = len(capture.selected) * amplify - len(document["sessions"])
+        if missing > 0:
+            outcomes[NOT_STARTED] = missing
+        selected = [capture.sessions[s] for s in capture.selected]
+        window = max((s.last_ts for s in selected), default=0.0) - min((s.first_ts for s in selected), default=0.0)
+        by_endpoint: dict[str, list[RequestSample]] = {endpoint: [] for endpoint in sent}
+        for sample in samples:
+            by_endpoint[sample.endpoint].append(sample)
+        return cls(
+            capture=capture.path.name,
+            sessions=len(capture.selected),
+            amplify=amplify,
+            speed=speed,
+            window=window,
+            scheduled=sum(len(maps[s]) for s in capture.selected),
+            elapsed=float(document.get("totals", {}).get("elapsed", 0.0)),
+            outcomes=outcomes,
+            resends=resends,
+            overall=EndpointLoad.of("all", sum(sent.values()), samples),
+            endpoints=tuple(EndpointLoad.of(e, sent[e], by_endpoint[e]) for e in sorted(sent)),
+        )
+
+    # -- counts ---------------------------------------------------------------------------------
+
+    @property
+    def copies(self) -> int:
+        """Session copies asked for: sessions x amplify."""
+        return self.sessions * self.amplify
+
+    @property
+    def completed(self) -> int:
+        return self.outcomes.get("complete", 0)
+
+    @property
+    def errors(self) -> int:
+        return sum(self.outcomes.get(kind, 0) for kind in ERROR_KINDS)
+
+    @property
+    def resets(self) -> int:
+        return self.outcomes.get("sut_reset", 0)
+
+    @property
+    def timeouts(self) -> int:
+        return self.outcomes.get("timeout", 0)
+
+    @property
+    def not_established(self) -> int:
+        return self.outcomes.get("not_established", 0)
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.copies if self.copies else None
+
+    def endpoint(self, name: str) -> EndpointLoad:
+        for figures in self.endpoints:
+            if figures.endpoint == name:
+                return figures
+        raise KeyError(
+            f"no endpoint {name!r} in this replay; endpoints: {', '.join(e.endpoint for e in self.endpoints)}"
+        )
+
+    # -- rates ----------------------------------------------------------------------------------
+
+    @property
+    def offered(self) -> Rates | None:
+        """What the capture's schedule asks for; None at speed max (or a capture spanning no time)."""
+        if self.speed is None or self.window <= 0:
+            return None
+        seconds = self.window / self.speed
+        return Rates(self.amplify * self.scheduled / seconds, self.copies / seconds)
+
+    @property
+    def achieved(self) -> Rates | None:
+        """Requests answered and session copies completed per second; None if no time elapsed."""
+        if self.elapsed <= 0:
+            return None
+        return Rates(self.overall.answered / self.elapsed, self.completed / self.elapsed)
+
+    # -- service level objectives ---------------------------------------------------------------
+
+    def check_slo(self, *, p99_ms: float | None = None, p90_ms: float | None = None, p50_ms: float | None = None,
+                  max_ms: float | None = None, error_rate: float | None = None, per_endpoint: bool = False,
+                  latency: str = "response") -> SloCheck:  # fmt: skip
+        """Judge the figures against the limits given (see ``slo.check_slo``)."""
+        limits = {"p50": p50_ms, "p90": p90_ms, "p99": p99_ms, "max": max_ms}
+        return check_slo(self, limits, error_rate, per_endpoint=per_endpoint, latency=latency)
+
+    def assert_slo(self, *, p99_ms: float | None = None, p90_ms: float | None = None, p50_ms: float | None = None,
+                   max_ms: float | None = None, error_rate: float | None = None, per_endpoint: bool = False,
+                   latency: str = "response") -> None:  # fmt: skip
+        """Raise ``SloViolation`` (an AssertionError) with the table of limits when one is broken."""
+        self.check_slo(p99_ms=p99_ms, p90_ms=p90_ms, p50_ms=p50_ms, max_ms=max_ms, error_rate=error_rate,
+                       per_endpoint=per_endpoint, latency=latency).raise_if_broken()  # fmt: skip
+
+    # -- output ---------------------------------------------------------------------------------
+
+    def render(self) -> str:
+        """A compact table: rates, errors, then latency percentiles (ms) overall and per endpoint."""
+        speed = "max" if self.speed is None else f"x{self.speed:g}"
+        sessions = f"{self.sessions} session" + ("" if self.sessions == 1 else "s")
+        head = f"load: {self.capture}, {sessions} x{self.amplify} = {self.copies} copies"
+        lines = [f"{head}, speed {speed}, {self.elapsed:.3f} s"]
+        offered, achieved = self.offered, self.achieved
+        rates = [["", "offered", "achieved"]]
+        for name in ("requests", "sessions"):
+            if self.speed is None:
+                wanted = "as fast as possible"
+            else:
+                wanted = "-" if offered is None else f"{getattr(offered, name):.1f}/s"
+            rates.append([name, wanted, "-" if achieved is None else f"{getattr(achieved, name):.1f}/s"])
+        lines += format_table(rates[0], rates[1:], "  ")
+        lines.append(f"  {self.overall.requests} requests sent, {self.overall.answered} answered, "
+                     f"{self.resends} resent; {self.completed} of {self.copies} copies complete")  # fmt: skip
+        kinds = [f"{self.outcomes[k]} {k.replace('_', ' ')}" for k in ERROR_KINDS if self.outcomes.get(k)]
+        lines.append(f"  errors: {self.errors} of {self.copies} copies ({percent(self.error_rate)})"
+                     + (": " + ", ".join(kinds) if kinds else ""))  # fmt: skip
+        header = ["latency ms", "n", "ttfb p50", "p90", "p99", "max", "response p50", "p90", "p99", "max"]
+        rows = [_latency_row(self.overall)] + [_latency_row(e) for e in self.endpoints]
+        lines += format_table(header, rows, "  ")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        offered, achieved = self.offered, self.achieved
+        return {
+            "capture": self.capture,
+            "sessions": self.sessions,
+            "amplify": self.amplify,
+            "speed": "max" if self.speed is None else self.speed,
+            "copies": self.copies,
+            "scheduled_requests": self.scheduled * self.amplify,
+            "window": round(self.window, 6),
+            "elapsed": round(self.elapsed, 6),
+            "offered": None if offered is None else offered.to_json(),
+            "achieved": None if achieved is None else achieved.to_json(),
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "resends": self.resends,
+            "overall": self.overall.to_json(),
+            "endpoints": [e.to_json() for e in self.endpoints],
+        }
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def _latency_row(figures: EndpointLoad) -> list[str]:
+    t, r = figures.ttfb, figures.response
+    return [figures.endpoint, str(figures.answered), ms(t.p50), ms(t.p90), ms(t.p99), ms(t.max),
+            ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max)]  # fmt: skip
