@@ -43,7 +43,7 @@ http {{
 }}
 """
 
-_URL = re.compile(rb'"GET (/index\.html\?s=\d+&r=\d+) ')
+_URL = re.compile(rb'"GET (/index\.html\?s=\d+&r=\d+) HTTP/1\.1" 200 ')
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -93,6 +93,7 @@ def profiled_replay(rig: NetnsBackend, capture: Path, profile: str, *args: str) 
 
 def run_once(capture: Path, expected: int, amplify: int, speed: str, profile: str | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-nginx-") as tmp:
+        os.chmod(tmp, 0o755)  # nginx's worker runs as nobody: else every answer is a 403 page
         Path(tmp, "www").mkdir()
         Path(tmp, "www", "index.html").write_bytes(b"x" * 986 + b"\n")
         conf = Path(tmp, "nginx.conf")

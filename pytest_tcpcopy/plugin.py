@@ -91,8 +91,44 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = _resolve(config)
     except TcpcopyError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if settings.report is not None:
+        from .report import report_format
+
+        try:
+            report_format(settings.report)
+        except TcpcopyError as exc:
+            raise pytest.UsageError(f"--tcpcopy-report / tcpcopy_report: {exc}") from None
     config.stash[SETTINGS_KEY] = settings
     config.stash[STATE_KEY] = TcpcopyState(settings)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """One short section, only when a replay ran and there is something to say."""
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or not state.all_runs:
+        return
+    from .report import summary_lines
+
+    lines = summary_lines(state.all_runs)
+    for run in state.all_runs:
+        if run.settings.amplify > 1:
+            lines += run.load.render().splitlines()
+    if lines:
+        terminalreporter.section("tcpcopy")
+        for line in lines:
+            terminalreporter.write_line(line)
+    if state.report_path is not None:
+        terminalreporter.write_line(f"tcpcopy report: {state.report_path}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE_KEY, None)
+    settings = session.config.stash.get(SETTINGS_KEY, None)
+    if state is None or settings is None or settings.report is None or not state.all_runs:
+        return
+    from .report import write_report
+
+    state.report_path = write_report(settings.report, state.all_runs, redaction=state.runner.diff.redaction)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -111,6 +147,12 @@ class TcpcopyState:
         self.runs: dict[Path, ReplayRun] = {}
         self.failed: dict[Path, str] = {}
         self.marker_settings: dict = {}  # the running test's tcpcopy/amplify markers
+        self.fixture_runs: list[ReplayRun] = []  # replays made through the ``tcpcopy`` fixture
+        self.report_path: Path | None = None
+
+    @property
+    def all_runs(self) -> list["ReplayRun"]:
+        return list(self.runs.values()) + self.fixture_runs
 
     @property
     def runner(self) -> "TcpcopyRunner":
@@ -300,7 +342,7 @@ def tcpcopy(pytestconfig, tcpcopy_capture, tcpcopy_sut, tcpcopy_baseline) -> "Tc
     from .runner import TcpcopyRunner
 
     state = pytestconfig.stash[STATE_KEY]
-    return TcpcopyRunner(settings, context=lambda: state.marker_settings)
+    return TcpcopyRunner(settings, context=lambda: state.marker_settings, on_run=state.fixture_runs.append)
 
 
 def marker_overrides(item: pytest.Item) -> dict:

@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .capture import open_capture
 from .commands.replay import format_session_list
@@ -25,6 +26,9 @@ from .flows.assembler import assemble_sessions
 from .flows.session import CapturedSession
 from .recorded import RecordedBaseline
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .load import LoadReport
 
 
 @dataclass(slots=True)
@@ -107,6 +111,17 @@ class ReplayRun:
     def aborted(self) -> list[dict]:
         return [s for s in self.candidate["sessions"] if s["outcome"] != "complete"]
 
+    @property
+    def load(self) -> "LoadReport":
+        """Load-test figures: offered and achieved rates, latency percentiles, errors."""
+        from .load import LoadReport
+
+        return LoadReport.from_run(self)
+
+    def assert_slo(self, **limits) -> None:
+        """Fail with a readable table unless the replay met the limits (``p99_ms=``, ``error_rate=``...)."""
+        self.load.assert_slo(**limits)
+
     def stats(self) -> dict:
         return {
             "capture": str(self.capture.path),
@@ -133,9 +148,11 @@ class TcpcopyRunner:
     """Replays captures into the configured SUT and judges them; reusable for several replays."""
 
     def __init__(self, settings: Settings, *, diff: DiffConfig | None = None,
-                 log: Callable[[str], None] = print, context: Callable[[], dict] | None = None) -> None:  # fmt: skip
+                 log: Callable[[str], None] = print, context: Callable[[], dict] | None = None,
+                 on_run: Callable[[ReplayRun], None] | None = None) -> None:  # fmt: skip
         self.settings = settings
         self._context = context  # per-call settings from outside (the running test's markers)
+        self._on_run = on_run  # told of every finished replay (the plugin's reports)
         self.diff = diff or DiffConfig()
         self.log = log
         self._indexes: dict[Path, CaptureIndex] = {}
@@ -174,6 +191,8 @@ class TcpcopyRunner:
             docs = self._replay_docker(settings, index, copier_args)
         run = ReplayRun(index, settings, docs[0], docs[1:])
         self._judge(run)
+        if self._on_run is not None:
+            self._on_run(run)
         return run
 
     @staticmethod

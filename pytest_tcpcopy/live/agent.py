@@ -51,7 +51,7 @@ class IpPacketSource(Protocol):
 
     def fileno(self) -> int: ...
 
-    def read_ip(self, max_n: int) -> list[tuple[float, bytes]]: ...
+    def read_ip(self, max_n: int) -> list[tuple[int, bytes]]: ...
 
     def poll_stats(self) -> LiveCounters: ...
 
@@ -159,7 +159,7 @@ class MirrorAgent:
     # -- capture ---------------------------------------------------------------------------
 
     def _capture_some(self) -> None:
-        records = [(int(ts * 1e9), ip) for ts, ip in self.capture.read_ip(_READ_BATCH)]
+        records = self.capture.read_ip(_READ_BATCH)
         self.captured += len(records)
         self.buffer.push(records)
 

@@ -54,6 +54,12 @@ class LiveCounters:
         return asdict(self)
 
 
+def seconds(ts_ns: int) -> float:
+    """A ns timestamp as float seconds, computed as the pcap readers do (seconds + fraction)."""
+    whole, fraction = divmod(ts_ns, 1_000_000_000)
+    return whole + fraction / 1_000_000_000
+
+
 class LiveCapture:
     """TCP segments on ``ports`` seen on interface ``iface``, read without blocking.
 
@@ -116,9 +122,9 @@ class LiveCapture:
     def fileno(self) -> int:
         return self._sock.fileno()
 
-    def read_ip(self, max_n: int = 1024) -> list[tuple[float, bytes]]:
-        """Up to ``max_n`` waiting packets as (timestamp, IP bytes), without blocking."""
-        out: list[tuple[float, bytes]] = []
+    def read_ip(self, max_n: int = 1024) -> list[tuple[int, bytes]]:
+        """Up to ``max_n`` waiting packets as (ns since the epoch, IP bytes), without blocking."""
+        out: list[tuple[int, bytes]] = []
         recvmsg = self._sock.recvmsg
         snaplen = self.snaplen
         counters = self.counters
@@ -136,20 +142,20 @@ class LiveCapture:
             if version <= 0:
                 counters.not_ip += 1
                 continue
-            ts = None
+            ts_ns = None
             for level, kind, data in ancillary:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                     seconds, nanoseconds = _TIMESPEC.unpack_from(data)
-                    ts = seconds + nanoseconds * 1e-9
-            out.append((time.time() if ts is None else ts, frame[offset:]))
+                    ts_ns = seconds * 1_000_000_000 + nanoseconds
+            out.append((time.time_ns() if ts_ns is None else ts_ns, frame[offset:]))
         return out
 
     def read_packets(self, max_n: int = 1024) -> list[Packet]:
         """Up to ``max_n`` waiting frames, decoded; ``Packet.index`` counts from 0 per capture."""
         decode = self.decoder.decode
         out = []
-        for ts, ip in self.read_ip(max_n):
-            packet = decode(self._index, ts, ip)
+        for ts_ns, ip in self.read_ip(max_n):
+            packet = decode(self._index, seconds(ts_ns), ip)
             self._index += 1
             if packet is not None:
                 out.append(packet)

@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, field
 from ..capture.packet import Packet
 from ..endpoint import Endpoint
 from ..errors import EnvironmentProblem
+from .capture import seconds
 from .decode import PacketDecoder
-from .protocol import Bye, MirrorProtocolError, MirrorReceiver, Packets, Stats, encode, Error
+from .protocol import Bye, Error, MirrorProtocolError, MirrorReceiver, Packets, Stats, encode
 
 log = logging.getLogger("pytest_tcpcopy.mirror")
 
@@ -193,7 +194,7 @@ class MirrorListener:
             decode = agent.decoder.decode
             before = len(out)
             for ts_ns, ip in event.records:
-                packet = decode(self._index, ts_ns / 1e9, ip)
+                packet = decode(self._index, seconds(ts_ns), ip)
                 self._index += 1
                 if packet is not None:
                     out.append(packet)

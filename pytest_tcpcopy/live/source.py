@@ -128,8 +128,11 @@ def record_to_pcap(source: PacketSource, path: str | os.PathLike[str], duration:
 def _write_record(out: BinaryIO, packet: Packet) -> None:
     ip = ip_bytes(packet)
     wire = len(ip) + packet.payload_len - len(packet.payload)
-    ts_ns = round(packet.ts * 1e9)
-    out.write(_RECORD.pack(ts_ns // 1_000_000_000, ts_ns % 1_000_000_000, len(ip), wire))
+    whole = int(packet.ts)
+    fraction = round((packet.ts - whole) * 1e9)
+    if fraction >= 1_000_000_000:
+        whole, fraction = whole + 1, fraction - 1_000_000_000
+    out.write(_RECORD.pack(whole, fraction, len(ip), wire))
     out.write(ip)
 
 

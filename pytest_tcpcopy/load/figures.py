@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 PERCENTILES = (50, 90, 99)
 NOT_STARTED = "not_started"
-ERROR_KINDS = ("sut_reset", "timeout", "not_established", "aborted", "unfinished", NOT_STARTED)
+ERROR_ORDER = ("sut_reset", "timeout", "not_established", "aborted", "unfinished", NOT_STARTED)  # for display
 
 
 def nearest_rank(ordered: list[float], percentile: float) -> float | None:
@@ -188,7 +188,7 @@ class LoadReport:
 
     @property
     def errors(self) -> int:
-        return sum(self.outcomes.get(kind, 0) for kind in ERROR_KINDS)
+        return sum(count for outcome, count in self.outcomes.items() if outcome != "complete")
 
     @property
     def resets(self) -> int:
@@ -266,7 +266,8 @@ class LoadReport:
         lines += format_table(rates[0], rates[1:], "  ")
         lines.append(f"  {self.overall.requests} requests sent, {self.overall.answered} answered, "
                      f"{self.resends} resent; {self.completed} of {self.copies} copies complete")  # fmt: skip
-        kinds = [f"{self.outcomes[k]} {k.replace('_', ' ')}" for k in ERROR_KINDS if self.outcomes.get(k)]
+        failed = sorted((k for k in self.outcomes if k != "complete"), key=_error_order)
+        kinds = [f"{self.outcomes[k]} {k.replace('_', ' ')}" for k in failed]
         lines.append(f"  errors: {self.errors} of {self.copies} copies ({percent(self.error_rate)})"
                      + (": " + ", ".join(kinds) if kinds else ""))  # fmt: skip
         header = ["latency ms", "n", "ttfb p50", "p90", "p99", "max", "response p50", "p90", "p99", "max"]
@@ -297,6 +298,10 @@ class LoadReport:
 
     def __str__(self) -> str:
         return self.render()
+
+
+def _error_order(outcome: str) -> tuple[int, str]:
+    return (ERROR_ORDER.index(outcome) if outcome in ERROR_ORDER else len(ERROR_ORDER), outcome)
 
 
 def _latency_row(figures: EndpointLoad) -> list[str]:

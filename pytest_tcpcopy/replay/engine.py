@@ -226,8 +226,8 @@ class ReplayEngine:
             copies = self._start(index, captured_client, clients, now)
         dirty = self._dirty
         for copy in copies:
-            copy.translator.feed_client(pkt, now)
-            dirty[id(copy)] = copy
+            if copy.translator.feed_client(pkt, now):
+                dirty[id(copy)] = copy
 
     def _free_clients(self, captured_client: Endpoint) -> list[Endpoint] | None:
         """The replay client endpoints of a session's copies when it can start: a free slot, and

@@ -196,13 +196,19 @@ class SessionTranslator:
     def finished(self) -> bool:
         return self._sm.terminal
 
-    def feed_client(self, pkt: Packet, now: float) -> None:
-        """Take the next captured client segment (capture order)."""
-        if self.finished:
-            return
+    def feed_client(self, pkt: Packet, now: float) -> bool:
+        """Take the next captured client segment (capture order).
+
+        Returns False when the segment changed nothing that `packets_to_send`, `events` or
+        `next_timer` report, so a driver may skip draining: a pure ACK once the handshake's
+        ACK is known (tcpcopy drops those as well; this translator makes its own acks, and
+        whatever a later moment could release, the timers release at their deadlines).
+        """
+        if self._sm.terminal:
+            return False
         if self._cap_closed:
             self.counters.captured_duplicates += 1  # after the captured FIN or RST
-            return
+            return False
         flags = pkt.flags
         if flags & SYN:
             if self._isn is None:
@@ -211,24 +217,26 @@ class SessionTranslator:
             else:
                 self.counters.captured_duplicates += 1
             self._pump(now)
-            return
+            return True
         if self._isn is None:
             if not pkt.payload_len:
-                return  # a pure ACK, FIN or RST of a connection we never saw open: nothing to do
+                return False  # a pure ACK, FIN or RST of a connection we never saw open
             self._isn = (pkt.seq - 1) & MASK
         if flags & ACK and self._baseline_ack is None and self._syn is not None:
             self._baseline_ack = pkt.ack
             if self._quiet is None:
                 rtt = pkt.ts - self._syn.ts
                 self._quiet = min(max(rtt, QUIET_MIN), QUIET_MAX)
+        elif not (pkt.payload_len or flags & (FIN | RST)):
+            return False  # a pure ACK: it adds nothing to the client stream
         off = unwrap(pkt.seq, self._isn + 1, self._cap_next)
         if off > self._cap_next:
             if not (pkt.payload_len or flags & (FIN | RST)):
-                return  # a pure ACK beyond a hole says nothing the data will not
+                return False  # a pure ACK beyond a hole says nothing the data will not
             if off not in self._held or pkt.payload_len > self._held[off].payload_len:
                 self._held[off] = pkt
                 self.counters.captured_out_of_order += 1
-            return
+            return False
         self._accept_captured(pkt, off)
         while self._held and not self._cap_closed:
             ready = [o for o in self._held if o <= self._cap_next]
@@ -237,6 +245,7 @@ class SessionTranslator:
             for o in sorted(ready):
                 self._accept_captured(self._held.pop(o), o)
         self._pump(now)
+        return True
 
     def end_of_capture(self, now: float) -> None:
         """No more client segments will come for this session."""
@@ -768,6 +777,10 @@ class SessionTranslator:
         for sent in reversed(self._inflight):  # only data: FIN is sent once all is acked
             if sent.end > resume:
                 self._unsent.appendleft(_Chunk(sent.data[max(resume - sent.off, 0) :], _DATA, 0, None))
+        if self._unsent and self._unsent[0].kind == _DATA:
+            # The old connection's pending response died with it: a new connection has nothing
+            # to wait for before its first request.
+            self._unsent[0].delta = 0
         self._inflight.clear()
         self._snd_nxt = resume
         self._resp_base += self._rcv_nxt

@@ -105,3 +105,20 @@ def test_fixture_api_and_amplify_marker(pytester):
     )
     result = pytester.runpytest("--tcpcopy-command", V2, "-k", "test_", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, deselected=54)
+
+
+def test_report_and_terminal_summary(pytester):
+    result = pytester.runpytest("--tcpcopy-command", V2, "--tcpcopy-report", "out/report.json", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=15, passed=39)
+    result.stdout.fnmatch_lines(["*= tcpcopy =*", "traffic.pcap.gz: 30 sessions, 54 exchanges: 39 same, 15 different",
+                                 "tcpcopy report: *report.json"])  # fmt: skip
+    doc = json.loads((pytester.path / "out" / "report.json").read_text())
+    assert doc["format"] == "pytest-tcpcopy-report"
+    assert json.dumps(doc).count("'premium' -> 'free'") == 0  # structured changes, not rendered text
+    assert doc["totals"]["different"] == 15
+
+
+def test_no_summary_when_nothing_to_say(pytester):
+    result = pytester.runpytest("--tcpcopy-command", V1, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=54)
+    assert "= tcpcopy =" not in result.stdout.str()

@@ -125,3 +125,10 @@ def test_fixtures_follow_the_options_and_can_be_overridden(pytester):
     )
     result = pytester.runpytest("--tcpcopy-pcap", "a.pcap", "--tcpcopy-baseline", "dir:recorded", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_report_path_must_be_html_or_json(pytester):
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("--tcpcopy-report", "out.txt")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--tcpcopy-report" in result.stderr.str()
