@@ -40,6 +40,8 @@ from typing import Any
 
 import docker.errors
 from docker.types import LogConfig
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ReadTimeout
 
 from ..channel.protocol import DEFAULT_PORT
 from ..docker.images import ensure_agent_image
@@ -132,6 +134,7 @@ class DockerBackend:
         self.suts: list[DockerSut] = []
         self._containers: list[Any] = []  # every container made, in start order
         self._probe = None
+        self._copiers_made = 0
         self._sigterm_before: Any = None
 
     @property
@@ -148,7 +151,7 @@ class DockerBackend:
             self._client = docker_client()
         return self._client
 
-    def __enter__(self) -> DockerBackend:
+    def __enter__(self) -> DockerBackend:  # noqa: PYI034 - typing.Self needs Python 3.11
         if threading.current_thread() is threading.main_thread():
             self._sigterm_before = signal.getsignal(signal.SIGTERM)
             if self._sigterm_before is signal.SIG_DFL:
@@ -188,16 +191,25 @@ class DockerBackend:
         start its intercept. Raises SutError with the container's logs when it exits first or is
         not ready within ``ready_timeout`` seconds."""
         if self.network is None:
-            raise UsageError("DockerBackend.start_sut() needs the run up: call it inside `with DockerBackend() as run:`")
+            raise UsageError(
+                "DockerBackend.start_sut() needs the run up: call it inside `with DockerBackend() as run:`"
+            )
         if not 0 < port < 65536 or port == DEFAULT_PORT:
             raise UsageError(f"SUT port {port}: expected 1..65535 other than the intercept's {DEFAULT_PORT}")
         if any(s.name == name for s in self.suts):
             raise UsageError(f"a SUT named {name!r} already runs in this run; give each SUT its own name")
         try:
             container = self.client.containers.run(
-                image, command, environment=environment, detach=True, name=self._name(name),
-                hostname=name, network=self.network.name, labels=self.run.labels("sut"), log_config=_JSON_LOGS,
-            )  # fmt: skip
+                image,
+                command,
+                environment=environment,
+                detach=True,
+                name=self._name(name),
+                hostname=name,
+                network=self.network.name,
+                labels=self.run.labels("sut"),
+                log_config=_JSON_LOGS,
+            )
         except docker.errors.ImageNotFound:
             raise UsageError(f"SUT image {image!r} is not present locally (and cannot be pulled)") from None
         self._containers.append(container)
@@ -219,8 +231,9 @@ class DockerBackend:
             if status != "running":
                 raise SutError(
                     f"SUT {sut.name!r} ({sut.image}) {status} with code {code} before accepting connections "
-                    f"on {sut.target}", logs=sut.logs()[-_LOG_TAIL:],
-                )  # fmt: skip
+                    f"on {sut.target}",
+                    logs=sut.logs()[-_LOG_TAIL:],
+                )
             exit_code, output = probe.exec_run(argv)
             if exit_code == 0:
                 return
@@ -228,8 +241,9 @@ class DockerBackend:
                 reason = output.decode(errors="replace").strip()
                 raise SutError(
                     f"SUT {sut.name!r} ({sut.image}) not ready on {sut.target} within {timeout:g} s "
-                    f"(probed from inside the run's network): {reason}", logs=sut.logs()[-_LOG_TAIL:],
-                )  # fmt: skip
+                    f"(probed from inside the run's network): {reason}",
+                    logs=sut.logs()[-_LOG_TAIL:],
+                )
             time.sleep(_PROBE_INTERVAL)
 
     def _probe_container(self):
@@ -240,14 +254,25 @@ class DockerBackend:
         return self._probe
 
     def _start_intercept(self, sut: DockerSut):
-        argv = ["python3", "-m", "pytest_tcpcopy", "intercept", "--port", str(sut.port),
-                "--listen", f"0.0.0.0:{DEFAULT_PORT}"]  # fmt: skip
+        argv = [
+            "python3",
+            "-m",
+            "pytest_tcpcopy",
+            "intercept",
+            "--port",
+            str(sut.port),
+            "--listen",
+            f"0.0.0.0:{DEFAULT_PORT}",
+        ]
         if sut.capture_responses:
             argv.append("--capture-responses")
         intercept = self._run_agent(
-            argv, name=self._name(f"{sut.name}-intercept"), role="intercept",
-            network_mode=f"container:{sut.container.id}", cap_add=["NET_ADMIN"],
-        )  # fmt: skip
+            argv,
+            name=self._name(f"{sut.name}-intercept"),
+            role="intercept",
+            network_mode=f"container:{sut.container.id}",
+            cap_add=["NET_ADMIN"],
+        )
         deadline = time.monotonic() + _INTERCEPT_READY_TIMEOUT
         while True:
             for line in intercept.logs(stdout=True, stderr=False).decode(errors="replace").splitlines():
@@ -255,7 +280,9 @@ class DockerBackend:
                     return intercept
             intercept.reload()
             if intercept.status != "running" or time.monotonic() >= deadline:
-                problem = "exited" if intercept.status != "running" else f"not ready within {_INTERCEPT_READY_TIMEOUT:g} s"
+                problem = (
+                    "exited" if intercept.status != "running" else f"not ready within {_INTERCEPT_READY_TIMEOUT:g} s"
+                )
                 logs = intercept.logs(stdout=True, stderr=True).decode(errors="replace").strip()
                 raise EnvironmentProblem(f"the intercept beside SUT {sut.name!r} {problem}: {logs[-2000:]}")
             time.sleep(0.05)
@@ -264,9 +291,14 @@ class DockerBackend:
         """Create (and start) an agent container with every capability dropped but those given."""
         try:
             container = self.client.containers.create(
-                self.agent_image, list(argv), name=name, labels=self.run.labels(role),
-                cap_drop=["ALL"], log_config=_JSON_LOGS, **kwargs,
-            )  # fmt: skip
+                self.agent_image,
+                list(argv),
+                name=name,
+                labels=self.run.labels(role),
+                cap_drop=["ALL"],
+                log_config=_JSON_LOGS,
+                **kwargs,
+            )
         except docker.errors.ImageNotFound:
             raise EnvironmentProblem(f"agent image {self.agent_image!r} is not present locally") from None
         self._containers.append(container)
@@ -299,7 +331,9 @@ class DockerBackend:
                 with tarfile.open(fileobj=archive, mode="w") as tar:
                     tar.add(path, arcname=path.name)
                 for sut in suts:
-                    copiers.append(self._start_copier(sut, path.name, archive, copier_args))
+                    copiers.append(self._copier(sut, path.name, archive, copier_args))
+            for copier in copiers:  # all uploaded first, so that the replays start together
+                copier.start()
             deadline = time.monotonic() + timeout
             return [self._copier_result(sut, copier, deadline) for sut, copier in zip(suts, copiers)]
         finally:
@@ -307,26 +341,40 @@ class DockerBackend:
                 for copier in copiers:
                     self._remove(copier, [])
 
-    def _start_copier(self, sut: DockerSut, capture_name: str, archive, copier_args: Sequence[str]):
-        argv = ["python3", "-m", "pytest_tcpcopy", "replay", f"{_CAPTURE_DIR}/{capture_name}", "--json",
-                "--target", sut.target, "--intercept", sut.intercept_at, *copier_args]  # fmt: skip
+    def _copier(self, sut: DockerSut, capture_name: str, archive, copier_args: Sequence[str]):
+        """A copier container for ``sut``, created with the capture in it, not started."""
+        self._copiers_made += 1
+        argv = [
+            "python3",
+            "-m",
+            "pytest_tcpcopy",
+            "replay",
+            f"{_CAPTURE_DIR}/{capture_name}",
+            "--json",
+            "--target",
+            sut.target,
+            "--intercept",
+            sut.intercept_at,
+            *copier_args,
+        ]
         if sut.capture_responses and "--capture-responses" not in copier_args:
             argv.append("--capture-responses")
         copier = self._run_agent(
-            argv, name=self._name(f"{sut.name}-copier-{time.monotonic_ns() % 10**9}"), role="copier", start=False,
-            network_mode=f"container:{sut.container.id}", cap_add=["NET_RAW"],
-        )  # fmt: skip
+            argv,
+            name=self._name(f"{sut.name}-copier{self._copiers_made}"),
+            role="copier",
+            start=False,
+            network_mode=f"container:{sut.container.id}",
+            cap_add=["NET_RAW"],
+        )
         archive.seek(0)
         copier.put_archive(_CAPTURE_DIR, archive)
-        copier.start()
         return copier
 
     def _copier_result(self, sut: DockerSut, copier, deadline: float) -> dict:
         try:
             code = copier.wait(timeout=max(1.0, deadline - time.monotonic()))["StatusCode"]
-        except Exception as exc:  # requests' ReadTimeout or ConnectionError, by the SDK's transport
-            if isinstance(exc, docker.errors.DockerException):
-                raise
+        except (ReadTimeout, RequestsConnectionError) as exc:  # the SDK's HTTP read timed out
             copier.kill()
             raise SutError(f"the copier for SUT {sut.name!r} did not finish in time ({exc})") from None
         out = copier.logs(stdout=True, stderr=False).decode(errors="replace")
@@ -394,8 +442,10 @@ class DockerBackend:
         self.log(f"keeping run {self.run_id}: network {self.network_name}, containers {', '.join(names) or 'none'}")
         for sut in self.suts:
             self.log(f"  SUT {sut.name} at {sut.target}: docker exec -it {sut.container.name} sh")
-        self.log(f"  remove with: docker rm -f $(docker ps -aq --filter label=pytest-tcpcopy.run={self.run_id}); "
-                 f"docker network rm {self.network_name}")  # fmt: skip
+        self.log(
+            f"  remove with: docker rm -f $(docker ps -aq --filter label=pytest-tcpcopy.run={self.run_id}); "
+            f"docker network rm {self.network_name}"
+        )
 
 
 def pair_results(docs: Sequence[dict]) -> dict[tuple[int, int], list[dict | None]]:

@@ -20,11 +20,16 @@ def register(subparsers) -> None:
         "debootstrap and `docker import`, so that the agent image can be built without pulling "
         "python:3.11-slim. Skips an image that is already present unless --force.",
     )
-    parser.add_argument("--tag", default=images.BASE_IMAGE, metavar="T", help=f"image tag (default {images.BASE_IMAGE})")
+    parser.add_argument(
+        "--tag", default=images.BASE_IMAGE, metavar="T", help=f"image tag (default {images.BASE_IMAGE})"
+    )
     parser.add_argument("--mirror", metavar="URL", help="Debian mirror (default: the one apt uses here)")
     parser.add_argument("--force", action="store_true", help="rebuild even when the image exists")
-    parser.add_argument("--agent", action="store_true",
-                        help="then build the agent image for the installed package FROM it, unless present")
+    parser.add_argument(
+        "--agent",
+        action="store_true",
+        help="then build the agent image for the installed package FROM it, unless present",
+    )
     parser.set_defaults(func=run)
 
 

@@ -27,13 +27,28 @@ def register(subparsers) -> None:
     parser.add_argument("--port", type=int, required=True, metavar="N", help="the port the SUT listens on")
     parser.add_argument("--baseline-image", metavar="IMG", help="a baseline SUT image, replayed into side by side")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="SUT environment (repeatable)")
-    parser.add_argument("--http-path", metavar="PATH", help="also require GET PATH to answer below 400 before replaying")
-    parser.add_argument("--ready-timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="how long a SUT may take to accept connections (default 30)")
-    parser.add_argument("--capture-port", type=int, action="append", default=[], metavar="N",
-                        help="the capture's server port(s) (default: from each connection's SYN)")
+    parser.add_argument(
+        "--http-path", metavar="PATH", help="also require GET PATH to answer below 400 before replaying"
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long a SUT may take to accept connections (default 30)",
+    )
+    parser.add_argument(
+        "--capture-port",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="the capture's server port(s) (default: from each connection's SYN)",
+    )
     parser.add_argument("--agent-image", metavar="IMG", help="agent image to use (default: built for this package)")
-    parser.add_argument("--keep", action="store_true", help="leave the containers and network running, and say how to reach them")
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the containers and network running, and say how to reach them"
+    )
     add_replay_arguments(parser)
     parser.set_defaults(func=run, command_after_dashes=[])
     parser.usage = "pytest-tcpcopy docker-run CAPTURE --image IMG --port N [options] [-- SUT_COMMAND...]"
@@ -46,16 +61,24 @@ def run(args: argparse.Namespace) -> int:
     with DockerBackend(keep=args.keep, agent_image=args.agent_image) as backend:
         suts = [
             backend.start_sut(
-                image, args.port, name=name, command=args.command_after_dashes or None,
-                environment=args.env, ready_timeout=args.ready_timeout, http_path=args.http_path,
+                image,
+                args.port,
+                name=name,
+                command=args.command_after_dashes or None,
+                environment=args.env,
+                ready_timeout=args.ready_timeout,
+                http_path=args.http_path,
                 capture_responses=args.capture_responses,
-            )  # fmt: skip
+            )
             for name, image in images
         ]
         docs = backend.replay(
-            args.capture, suts, *copier_arguments(args), *(f"--port={p}" for p in args.capture_port),
+            args.capture,
+            suts,
+            *copier_arguments(args),
+            *(f"--port={p}" for p in args.capture_port),
             timeout=args.max_duration + 60,
-        )  # fmt: skip
+        )
     if args.json:
         json.dump(docs, sys.stdout, indent=1)
         sys.stdout.write("\n")

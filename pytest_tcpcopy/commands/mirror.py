@@ -30,17 +30,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and stream them to the test runner at --to, for --duration seconds.",
     )
     parser.add_argument("--iface", required=True, metavar="IF", help="interface to capture on (e.g. eth0, lo)")
-    parser.add_argument("--port", type=int, action="append", default=[], metavar="N",
-                        help="service port whose traffic to capture (repeatable, at least one)")
-    parser.add_argument("--to", required=True, metavar="HOST:PORT",
-                        help=f"the runner's mirror listener (port {DEFAULT_PORT} by default)")
-    parser.add_argument("--buffer", type=int, default=100_000, metavar="N",
-                        help="packets held while the runner is slow or away; newer ones are dropped "
-                        "and counted (default 100000)")
-    parser.add_argument("--duration", type=float, default=3600.0, metavar="S",
-                        help="stop after this many seconds (default 3600)")
-    parser.add_argument("--snaplen", type=int, default=DEFAULT_SNAPLEN, metavar="BYTES",
-                        help=f"bytes kept of each frame (default {DEFAULT_SNAPLEN})")
+    parser.add_argument(
+        "--port",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="service port whose traffic to capture (repeatable, at least one)",
+    )
+    parser.add_argument(
+        "--to",
+        required=True,
+        metavar="HOST:PORT",
+        help=f"the runner's mirror listener (port {DEFAULT_PORT} by default)",
+    )
+    parser.add_argument(
+        "--buffer",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="packets held while the runner is slow or away; newer ones are dropped and counted (default 100000)",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=3600.0, metavar="S", help="stop after this many seconds (default 3600)"
+    )
+    parser.add_argument(
+        "--snaplen",
+        type=int,
+        default=DEFAULT_SNAPLEN,
+        metavar="BYTES",
+        help=f"bytes kept of each frame (default {DEFAULT_SNAPLEN})",
+    )
     parser.add_argument("--name", default=None, help="agent name the runner reports (default HOST/IFACE)")
     parser.set_defaults(func=run)
 

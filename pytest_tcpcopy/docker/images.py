@@ -70,12 +70,12 @@ def apt_mirror(sources_dir: str = "/etc/apt") -> str:
     deb822 = Path(sources_dir, "sources.list.d", "debian.sources")
     if deb822.exists():
         for stanza in deb822.read_text().split("\n\n"):
-            fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
+            fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.MULTILINE))
             if "bookworm" in fields.get("Suites", "").split() and fields.get("URIs"):
                 return fields["URIs"].split()[0]
     legacy = Path(sources_dir, "sources.list")
     if legacy.exists():
-        for match in re.finditer(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+bookworm\s", legacy.read_text(), re.M):
+        for match in re.finditer(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+bookworm\s", legacy.read_text(), re.MULTILINE):
             return match.group(1)
     return DEFAULT_MIRROR
 
@@ -94,7 +94,7 @@ def build_base_image(client, tag: str = BASE_IMAGE, *, mirror: str | None = None
         rootfs = os.path.join(work, "rootfs")
         log(f"debootstrap bookworm from {mirror} into {rootfs} (about a minute)")
         argv = ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", "bookworm", rootfs, mirror]
-        done = subprocess.run(argv, capture_output=True, text=True)
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             tail = (done.stdout + done.stderr).strip()[-2000:]
             raise EnvironmentProblem(f"debootstrap failed (exit {done.returncode}) with mirror {mirror}: {tail}")
@@ -107,9 +107,11 @@ def build_base_image(client, tag: str = BASE_IMAGE, *, mirror: str | None = None
         repository, _, version = tag.rpartition(":") if ":" in tag else (tag, "", "latest")
         log(f"importing {archive} as {tag}")
         client.api.import_image_from_file(
-            archive, repository=repository, tag=version,
+            archive,
+            repository=repository,
+            tag=version,
             changes=['CMD ["/bin/bash"]', f"LABEL {IMAGE_LABEL}=1"],
-        )  # fmt: skip
+        )
     return client.images.get(tag).id
 
 
@@ -139,7 +141,9 @@ def _package_files() -> list[Path]:
     return [p for p in _PACKAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
 
 
-def ensure_agent_image(client, *, base_image: str | None = None, fetch_wheels: bool = True, log: Log = _stderr_log) -> str:
+def ensure_agent_image(
+    client, *, base_image: str | None = None, fetch_wheels: bool = True, log: Log = _stderr_log
+) -> str:
     """The agent image tag for the installed package, built first when it is missing."""
     base = base_image or default_base_image(client)
     tag = agent_image_tag(base)
@@ -154,10 +158,14 @@ def ensure_agent_image(client, *, base_image: str | None = None, fetch_wheels: b
 
         try:
             client.images.build(
-                path=context, tag=tag, rm=True, forcerm=True, pull=False,
+                path=context,
+                tag=tag,
+                rm=True,
+                forcerm=True,
+                pull=False,
                 buildargs={"BASE_IMAGE": base, "PIP_NO_INDEX": "1" if offline else "0"},
                 labels={IMAGE_LABEL: "1"},
-            )  # fmt: skip
+            )
         except docker.errors.BuildError as exc:
             lines = "".join(str(chunk.get("stream") or chunk.get("error") or "") for chunk in exc.build_log)
             hint = ""
@@ -192,7 +200,7 @@ def _make_context(context: Path, *, fetch_wheels: bool, log: Log) -> bool:
         [*pip, "--no-deps", "--only-binary", ":all:", "--platform", "any", *PURE_BUILD_REQUIREMENTS],
     )
     for argv in steps:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
         if done.returncode != 0:
             log(f"pip download on the host failed, the image build will use PyPI: {done.stderr.strip()[-500:]}")
             return False

@@ -43,8 +43,14 @@ class RunLabels:
 
     def labels(self, role: str) -> dict[str, str]:
         """The labels of one object of this run; ``role`` says what it is (network, sut, intercept...)."""
-        labels = {IMAGE_LABEL: "1", RUN_LABEL: self.run_id, PID_LABEL: str(self.pid),
-                  START_LABEL: self.start, HOST_LABEL: self.host, ROLE_LABEL: role}  # fmt: skip
+        labels = {
+            IMAGE_LABEL: "1",
+            RUN_LABEL: self.run_id,
+            PID_LABEL: str(self.pid),
+            START_LABEL: self.start,
+            HOST_LABEL: self.host,
+            ROLE_LABEL: role,
+        }
         if self.keep:
             labels[KEEP_LABEL] = "1"
         return labels
@@ -87,13 +93,11 @@ def reap(client=None) -> list[str]:
         client = docker_client()
     removed = []
     for container in client.containers.list(all=True, filters={"label": RUN_LABEL}):
-        if owner_gone(container.labels):
-            if _removed(container.remove, force=True, v=True):
-                removed.append(f"container {container.name}")
+        if owner_gone(container.labels) and _removed(container.remove, force=True, v=True):
+            removed.append(f"container {container.name}")
     for network in client.networks.list(filters={"label": RUN_LABEL}):
-        if owner_gone(network.attrs.get("Labels") or {}):
-            if _removed(network.remove):
-                removed.append(f"network {network.name}")
+        if owner_gone(network.attrs.get("Labels") or {}) and _removed(network.remove):
+            removed.append(f"network {network.name}")
     return removed
 
 

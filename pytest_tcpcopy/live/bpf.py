@@ -21,6 +21,7 @@ from ..errors import UsageError
 # Instruction layout: struct sock_filter { __u16 code; __u8 jt; __u8 jf; __u32 k; }, host byte order.
 INSTRUCTION = struct.Struct("=HBBI")
 
+LD_W_ABS = 0x20  # A = u32 at [k]; with k = SKF_AD_OFF + n, the kernel's ancillary field n
 LD_H_ABS = 0x28  # A = u16 at [k]
 LD_B_ABS = 0x30  # A = u8 at [k]
 LD_H_IND = 0x48  # A = u16 at [X + k]
@@ -29,6 +30,8 @@ JEQ_K = 0x15  # pc += (A == k) ? jt : jf
 JSET_K = 0x45  # pc += (A & k) ? jt : jf
 RET_K = 0x06  # accept k bytes (0: drop)
 
+SKF_AD_PKTTYPE = 0xFFFFF000 + 4  # SKF_AD_OFF + SKF_AD_PKTTYPE: the packet's direction/type
+PACKET_OUTGOING = 4
 ETHERTYPE_IPV4 = 0x0800
 ETHERTYPE_IPV6 = 0x86DD
 IPPROTO_TCP = 6
@@ -41,9 +44,13 @@ _DROP = "drop"
 _IPV6 = "ipv6"
 
 
-def tcp_ports_filter(ports: Sequence[int], snaplen: int) -> list[Instruction]:
+def tcp_ports_filter(ports: Sequence[int], snaplen: int, *, skip_outgoing: bool = False) -> list[Instruction]:
     """The program that keeps TCP segments from or to any of ``ports`` (Ethernet framing), cut to
-    ``snaplen`` bytes, plus IPv4 TCP fragments past the first (whose ports cannot be seen)."""
+    ``snaplen`` bytes, plus IPv4 TCP fragments past the first (whose ports cannot be seen).
+
+    ``skip_outgoing`` drops packets the host sends: for a loopback interface, where every packet
+    is also seen arriving (libpcap skips the leaving copy the same way, in user space).
+    """
     ports = sorted(set(ports))
     if not ports:
         raise UsageError("live capture needs at least one TCP port to filter on")
@@ -55,7 +62,9 @@ def tcp_ports_filter(ports: Sequence[int], snaplen: int) -> list[Instruction]:
     if not 0 < snaplen <= 0xFFFFFFFF:
         raise UsageError(f"snap length {snaplen}: expected a positive byte count")
     # (code, jump-if-true label, jump-if-false label, k); a None label means the next instruction.
+    direction = [(LD_W_ABS, None, None, SKF_AD_PKTTYPE), (JEQ_K, _DROP, None, PACKET_OUTGOING)]
     program: list[tuple[int, str | None, str | None, int] | str] = [
+        *(direction if skip_outgoing else []),
         (LD_H_ABS, None, None, 12),
         (JEQ_K, None, _IPV6, ETHERTYPE_IPV4),
         (LD_B_ABS, None, None, 23),

@@ -1,10 +1,11 @@
 """Live capture from a network interface through a raw AF_PACKET socket, without libpcap.
 
-The socket starts bound to no protocol (it receives nothing), gets the BPF port filter, and only
-then is bound to the interface for every protocol, so no unfiltered frame ever sits in its queue.
-Both directions are kept (PACKET_IGNORE_OUTGOING stays off): on a production host we want the
-clients' requests and the server's responses. On a loopback interface the kernel shows each packet
-twice, once leaving and once arriving; the leaving copy is skipped, as libpcap does.
+The socket is first bound to the interface for no protocol (it receives nothing; this tells us the
+link type), gets the BPF port filter, and only then is bound for every protocol, so no unfiltered
+frame ever sits in its queue. Both directions are kept (PACKET_IGNORE_OUTGOING stays off): on a
+production host we want the clients' requests and the server's responses. On a loopback interface
+the kernel shows each packet twice, leaving and arriving; the filter drops the leaving copy (libpcap
+skips it in user space).
 
 Timestamps are the kernel's receive times (SO_TIMESTAMPNS ancillary data). The kernel's counters
 (PACKET_STATISTICS) reset when read, so they are accumulated here.
@@ -31,7 +32,6 @@ PACKET_STATISTICS = 6
 SO_ATTACH_FILTER = 26
 SO_TIMESTAMPNS = 35
 SO_RCVBUFFORCE = 33
-PACKET_OUTGOING = 4
 ARPHRD_ETHER = 1
 ARPHRD_LOOPBACK = 772
 
@@ -44,8 +44,7 @@ DEFAULT_SNAPLEN = 65535
 
 @dataclass(slots=True)
 class LiveCounters:
-    frames: int = 0  # frames read from the socket (the loopback's leaving copies included)
-    loopback_duplicates: int = 0  # leaving copies on a loopback interface, skipped
+    frames: int = 0  # frames read from the socket
     not_ip: int = 0  # frames without an IPv4/IPv6 header (the filter lets none through)
     kernel_packets: int = 0  # frames the filter passed, by the kernel's count (dropped ones included)
     kernel_dropped: int = 0  # frames the kernel dropped because the socket's buffer was full
@@ -80,31 +79,22 @@ class LiveCapture:
         self.snaplen = snaplen
         self.counters = LiveCounters()
         self.decoder = PacketDecoder(self.ports)
-        program = bpf.tcp_ports_filter(self.ports, snaplen)
+        bpf.tcp_ports_filter(self.ports, snaplen)  # bad ports or snap length: UsageError before any socket
         try:
             self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         except PermissionError:
-            raise EnvironmentProblem(
-                f"live capture on {iface} needs CAP_NET_RAW (run as root)"
-            ) from None
+            raise EnvironmentProblem(f"live capture on {iface} needs CAP_NET_RAW (run as root)") from None
         try:
-            self._setup(program, bufsize)
+            self._setup(bufsize)
         except BaseException:
             self._sock.close()
             raise
         self._index = 0
 
-    def _setup(self, program: list[bpf.Instruction], bufsize: int) -> None:
+    def _setup(self, bufsize: int) -> None:
         sock = self._sock
-        fprog, _keep = bpf.sock_fprog(program)
-        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, bufsize)
-        except PermissionError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, bufsize)
-        try:
-            sock.bind((self.iface, ETH_P_ALL))
+            sock.bind((self.iface, 0))  # protocol 0: nothing is received yet
         except OSError as exc:
             raise EnvironmentProblem(
                 f"cannot capture on interface {self.iface!r}: {exc.strerror or exc}; "
@@ -117,6 +107,15 @@ class LiveCapture:
                 "framing only (Ethernet, veth, bridges, loopback)"
             )
         self.loopback = hatype == ARPHRD_LOOPBACK
+        program = bpf.tcp_ports_filter(self.ports, self.snaplen, skip_outgoing=self.loopback)
+        fprog, _keep = bpf.sock_fprog(program)
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, bufsize)
+        except PermissionError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, bufsize)
+        sock.bind((self.iface, ETH_P_ALL))
         sock.setblocking(False)
 
     def fileno(self) -> int:
@@ -128,16 +127,12 @@ class LiveCapture:
         recvmsg = self._sock.recvmsg
         snaplen = self.snaplen
         counters = self.counters
-        loopback = self.loopback
         for _ in range(max_n):
             try:
-                frame, ancillary, _flags, address = recvmsg(snaplen, _ANCILLARY)
+                frame, ancillary, _flags, _address = recvmsg(snaplen, _ANCILLARY)
             except (BlockingIOError, InterruptedError):
                 break
             counters.frames += 1
-            if loopback and address[2] == PACKET_OUTGOING:
-                counters.loopback_duplicates += 1
-                continue
             version, offset = ethernet(frame)
             if version <= 0:
                 counters.not_ip += 1

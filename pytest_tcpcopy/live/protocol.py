@@ -186,7 +186,9 @@ def _decode_packets(body: bytes) -> Packets:
         ts_ns, n = unpack(body, pos)
         pos += _RECORD.size
         if n == 0 or pos + n > end:
-            raise MirrorProtocolError(f"PACKETS record at byte {pos - _RECORD.size} claims {n} bytes; {end - pos} remain")
+            raise MirrorProtocolError(
+                f"PACKETS record at byte {pos - _RECORD.size} claims {n} bytes; {end - pos} remain"
+            )
         records.append((ts_ns, body[pos : pos + n]))
         pos += n
     return Packets(tuple(records))
@@ -234,7 +236,9 @@ class FrameReader:
                 if flags:
                     raise MirrorProtocolError(f"{FrameType(kind).name} frame has reserved flags 0x{flags:02x} set")
                 if length > MAX_BODY:
-                    raise MirrorProtocolError(f"{FrameType(kind).name} frame of {length} bytes; at most {MAX_BODY} allowed")
+                    raise MirrorProtocolError(
+                        f"{FrameType(kind).name} frame of {length} bytes; at most {MAX_BODY} allowed"
+                    )
                 start = pos + _HEADER.size
                 if end - start < length:
                     break

@@ -113,6 +113,20 @@ class SessionTranslator:
     After each call, drain `packets_to_send` (IPv4 packets for the raw socket) and `events`.
     """
 
+    # Slots: with this many attributes an instance dict stops sharing its keys, and every
+    # attribute access on the per-segment path becomes a dict lookup.
+    __slots__ = (
+        "_ack_pending", "_baseline_ack", "_builder", "_cap_closed", "_cap_next", "_capture_done",
+        "_closed_first", "_dupacks", "_establish_at", "_events", "_fake_syn", "_gap",
+        "_gate_blocked", "_held", "_inflight", "_ip_id", "_isn", "_last_full", "_last_progress",
+        "_last_sut_data", "_linger_at", "_old_ack", "_out", "_prev_cap_ack", "_quiet", "_rcv_mss",
+        "_rcv_nxt", "_reconnects", "_recover", "_resp_base", "_resp_since_req", "_rto", "_rto_at",
+        "_sm", "_smss", "_snd_nxt", "_snd_una", "_snd_wnd", "_sut_fin", "_sut_held", "_sut_isn",
+        "_sut_reset", "_sut_ws", "_syn", "_syn_bytes", "_syn_off", "_syn_opts", "_ts_last",
+        "_ts_ok", "_ts_recent", "_unsent", "_window_blocked", "client", "config", "copy",
+        "counters", "session_id", "target",
+    )  # fmt: skip
+
     def __init__(
         self, config: TranslatorConfig, client: Endpoint, target: Endpoint,
         *, session_id: int, copy: int = 0,

@@ -31,8 +31,8 @@ from pytest_tcpcopy.docker.runs import RUN_LABEL, RunLabels, owner_gone
 from pytest_tcpcopy.errors import EnvironmentProblem, SutError
 
 docker = pytest.importorskip("docker")
-from pytest_tcpcopy.backends.docker import DockerBackend, pair_results  # noqa: E402 - needs the SDK
-from pytest_tcpcopy.commands import docker_run  # noqa: E402
+from pytest_tcpcopy.backends.docker import DockerBackend, pair_results
+from pytest_tcpcopy.commands import docker_run
 
 PORT = 8080
 REPLAY_NET = "198.18.0.0/15"
@@ -209,9 +209,8 @@ def test_side_by_side_replays_the_same_sessions_into_each_sut(client, agent_imag
 
 
 def test_a_sut_that_exits_at_start_fails_fast_with_its_logs(client, agent_image):
-    with pytest.raises(SutError) as caught:
-        with DockerBackend(client=client, agent_image=agent_image) as run:
-            run.start_sut(agent_image, PORT, command=["sh", "-c", "echo no-config-found >&2; exit 3"], ready_timeout=300)
+    with pytest.raises(SutError) as caught, DockerBackend(client=client, agent_image=agent_image) as run:
+        run.start_sut(agent_image, PORT, command=["sh", "-c", "echo no-config-found >&2; exit 3"], ready_timeout=300)
     message = str(caught.value)
     assert "exited with code 3 before accepting connections" in message  # not the 300 s timeout
     assert "no-config-found" in caught.value.logs
@@ -219,18 +218,17 @@ def test_a_sut_that_exits_at_start_fails_fast_with_its_logs(client, agent_image)
 
 
 def test_a_sut_that_never_listens_times_out_with_its_logs(client, agent_image):
-    with pytest.raises(SutError) as caught:
-        with DockerBackend(client=client, agent_image=agent_image) as run:
-            run.start_sut(agent_image, PORT, command=["sh", "-c", "echo warming-up; exec sleep 600"], ready_timeout=1)
+    with pytest.raises(SutError) as caught, DockerBackend(client=client, agent_image=agent_image) as run:
+        run.start_sut(agent_image, PORT, command=["sh", "-c", "echo warming-up; exec sleep 600"], ready_timeout=1)
     assert "not ready" in str(caught.value) and "probed from inside the run's network" in str(caught.value)
     assert "warming-up" in caught.value.logs
     assert _left(client, run.run_id) == []
 
 
 def test_cleanup_when_setup_fails_leaves_nothing(client, sut_image):
-    with pytest.raises(EnvironmentProblem, match="agent image"):
-        with DockerBackend(client=client, agent_image="pytest-tcpcopy-agent:no-such-tag") as run:
-            run.start_sut(sut_image, PORT)  # the SUT starts, then its probe cannot
+    run = DockerBackend(client=client, agent_image="pytest-tcpcopy-agent:no-such-tag")
+    with pytest.raises(EnvironmentProblem, match="agent image"), run:
+        run.start_sut(sut_image, PORT)  # the SUT starts, then its probe cannot
     assert _left(client, run.run_id) == []
 
 
@@ -246,8 +244,10 @@ def test_the_run_network_is_internal_and_replay_traffic_stays_in_the_sut(client,
         bridge = f"br-{run.network.id[:12]}"
         dump = subprocess.Popen(
             ["tcpdump", "-n", "-i", bridge, "-l", f"net {REPLAY_NET}"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             while "listening on" not in (line := dump.stderr.readline()):
                 assert line, "tcpdump exited before listening"
@@ -256,7 +256,22 @@ def test_the_run_network_is_internal_and_replay_traffic_stays_in_the_sut(client,
             dump.send_signal(signal.SIGINT)
             leaked, _ = dump.communicate(timeout=10)
     assert doc["totals"]["completed"] == doc["totals"]["sessions"] > 0
-    assert leaked == ""
+    assert leaked.strip() == ""
+
+
+def test_the_agent_runs_our_commands_without_the_host_only_packages(client, agent_image):
+    script = (
+        "import importlib.util, sys\n"
+        "from pytest_tcpcopy import cli\n"
+        "for name in ('build_base_image', 'docker_run', *cli.COMMANDS):\n"
+        "    __import__(f'pytest_tcpcopy.commands.{name}')\n"
+        "import netfilterqueue\n"
+        "print(sorted(m for m in ('pytest', 'scapy', 'docker', 'deepdiff') if importlib.util.find_spec(m)))\n"
+    )
+    out = client.containers.run(
+        agent_image, ["python3", "-c", script], remove=True, network_mode="none", labels={IMAGE_LABEL: "1"}
+    )
+    assert out.decode().strip() == "[]"
 
 
 _KILLED_RUN = """
@@ -273,8 +288,11 @@ def test_reap_removes_what_a_killed_run_left(client, agent_image, sut_image):
     run_id = f"killed{os.getpid()}"
     victim = subprocess.Popen(
         [sys.executable, "-c", _KILLED_RUN.format(port=PORT), agent_image, run_id, sut_image],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = victim.stdout.readline()
         assert line == "up\n", victim.stderr.read() if not line else line
@@ -293,9 +311,22 @@ def test_docker_run_command_prints_one_document_per_sut(client, agent_image, sut
     parser = argparse.ArgumentParser()
     docker_run.register(parser.add_subparsers())
     args = parser.parse_args(
-        ["docker-run", str(capture), "--image", sut_image, "--baseline-image", sut_image, "--port", str(PORT),
-         "--agent-image", agent_image, "--json", "--max-duration", "60"]
-    )  # fmt: skip
+        [
+            "docker-run",
+            str(capture),
+            "--image",
+            sut_image,
+            "--baseline-image",
+            sut_image,
+            "--port",
+            str(PORT),
+            "--agent-image",
+            agent_image,
+            "--json",
+            "--max-duration",
+            "60",
+        ]
+    )
     args.command_after_dashes = []
     assert args.func(args) == 0
     docs = json.loads(capsys.readouterr().out)

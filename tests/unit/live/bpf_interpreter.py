@@ -1,6 +1,7 @@
 """A tiny classic-BPF interpreter: enough of the instruction set for tcpdump's and our programs.
 
-Loads past the end of the frame end the program with 0 (drop), as the kernel does.
+Loads past the end of the frame end the program with 0 (drop), as the kernel does. Of the
+kernel's ancillary loads only the packet type (direction) is known: pass it as ``pkttype``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ def _load(frame: bytes, at: int, size: int) -> int | None:
     return int.from_bytes(frame[at : at + width], "big")
 
 
-def run(program: list[tuple[int, int, int, int]], frame: bytes, max_steps: int = 4096) -> int:
+_SKF_AD_PKTTYPE = 0xFFFFF004
+PACKET_HOST, PACKET_OUTGOING = 0, 4
+
+
+def run(
+    program: list[tuple[int, int, int, int]], frame: bytes, pkttype: int = PACKET_HOST, max_steps: int = 4096
+) -> int:
     """The program's return value for ``frame`` (0: drop; else bytes to keep)."""
     a = x = 0
     pc = 0
@@ -40,6 +47,11 @@ def run(program: list[tuple[int, int, int, int]], frame: bytes, max_steps: int =
             mode = code & _MODE
             if mode == _IMM:
                 a = k
+                continue
+            if mode == _ABS and k >= 0xFFFFF000:
+                if k != _SKF_AD_PKTTYPE:
+                    raise ValueError(f"ancillary load 0x{k:x} not interpreted")
+                a = pkttype
                 continue
             value = _load(frame, k if mode == _ABS else x + k, code & _SIZE)
             if value is None:

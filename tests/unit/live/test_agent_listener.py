@@ -55,7 +55,9 @@ class DatagramSource:
     def send(self, n: int, first_seq: int = 0) -> list[int]:
         seqs = list(range(first_seq, first_seq + n))
         for seq in seqs:
-            self.feed_end.send(bytes(IP(src="10.1.0.1", dst="10.1.0.2") / TCP(sport=40000, dport=PORT, seq=seq, flags="A") / b"data"))
+            self.feed_end.send(
+                bytes(IP(src="10.1.0.1", dst="10.1.0.2") / TCP(sport=40000, dport=PORT, seq=seq, flags="A") / b"data")
+            )
         return seqs
 
     def close(self) -> None:
@@ -261,7 +263,11 @@ def test_packets_of_other_ports_and_non_tcp_are_counted_not_returned():
         with socket.create_connection(("127.0.0.1", listener.address.port), timeout=5) as sock:
             sock.sendall(data)
             got: list = []
-            until(lambda: listener.counters.agents.get("one") and listener.counters.agents["one"].records == 3, listener, got)
+            until(
+                lambda: listener.counters.agents.get("one") and listener.counters.agents["one"].records == 3,
+                listener,
+                got,
+            )
         assert [p.sport for p in got] == [1]
         assert listener.counters.agents["one"].undecodable == 2
     finally:
@@ -279,3 +285,19 @@ def test_listening_on_a_busy_address_says_so():
         listener.close()
 
 
+def test_mirror_source_is_finished_after_its_duration_and_records_to_pcap(source, tmp_path):
+    from pytest_tcpcopy.capture import open_capture
+    from pytest_tcpcopy.live import MirrorSource, record_to_pcap
+
+    mirror = MirrorSource(Endpoint(LOOPBACK, 0), duration=1.0)
+    try:
+        running = RunningAgent(source, mirror.listener.address.port)
+        sent = source.send(40)
+        recording = record_to_pcap(mirror, tmp_path / "mirror.pcap", duration=30)
+        assert mirror.finished
+        running.stop(mirror.listener, [])
+    finally:
+        mirror.close()
+    assert recording.packets == 40 and recording.seconds < 30
+    with open_capture(tmp_path / "mirror.pcap") as reader:
+        assert [p.seq for p in reader] == sent

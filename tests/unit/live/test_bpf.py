@@ -3,11 +3,11 @@ expected verdicts and tcpdump's own program for the same expression (``tcpdump -
 
 from __future__ import annotations
 
-import shutil
+import functools
 import subprocess
 
 import pytest
-from bpf_interpreter import from_bytes, parse_dd, run
+from bpf_interpreter import PACKET_HOST, PACKET_OUTGOING, from_bytes, parse_dd, run
 from conftest import require_tools
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -67,6 +67,16 @@ def test_drops_everything_else(name):
     assert verdict(DROPPED[name]) == 0
 
 
+def test_loopback_filter_skips_the_leaving_copy_of_each_packet():
+    frame = KEPT["ipv4 to the port"]
+    loopback = bpf.tcp_ports_filter(PORTS, SNAPLEN, skip_outgoing=True)
+    ethernet = bpf.tcp_ports_filter(PORTS, SNAPLEN)
+    assert run(loopback, frame, PACKET_HOST) == SNAPLEN
+    assert run(loopback, frame, PACKET_OUTGOING) == 0
+    assert run(loopback, DROPPED["ipv4 other port"], PACKET_HOST) == 0
+    assert run(ethernet, frame, PACKET_OUTGOING) == SNAPLEN  # both directions on a real link
+
+
 def test_return_value_is_the_snap_length():
     program = bpf.tcp_ports_filter([8080], 96)
     assert run(program, KEPT["ipv4 to the port"]) == 96
@@ -96,7 +106,8 @@ def test_the_most_ports_still_fit_the_jumps():
     assert run(program, eth(V4 / TCP(dport=999))) == 0
 
 
-def _tcpdump_program(ports) -> list:
+@functools.lru_cache
+def _tcpdump_program(ports: tuple[int, ...]) -> list:
     expression = "tcp and (" + " or ".join(f"port {p}" for p in ports) + ")"
     done = subprocess.run(["tcpdump", "-dd", "-s", str(SNAPLEN), expression],
                           capture_output=True, text=True, check=True)  # fmt: skip
@@ -135,13 +146,9 @@ _frames = st.builds(
 @settings(max_examples=200, deadline=None)
 @given(frame=_frames, cut=st.integers(min_value=0, max_value=80))
 def test_agrees_with_tcpdump_on_generated_frames(frame, cut):
-    if shutil.which("tcpdump") is None:
-        require_tools("tcpdump")
-    theirs = _TCPDUMP_CACHE.setdefault(PORTS, _tcpdump_program(PORTS))
+    require_tools("tcpdump")
+    theirs = _tcpdump_program(PORTS)
     frame = frame[: len(frame) - cut] if cut < len(frame) else frame
     if _later_fragment(frame):
         return
     assert bool(run(theirs, frame)) == bool(verdict(frame))
-
-
-_TCPDUMP_CACHE: dict = {}

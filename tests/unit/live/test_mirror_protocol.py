@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_tcpcopy.live.protocol import (
-    MAX_BODY,
     MAGIC,
+    MAX_BODY,
     PROTOCOL_VERSION,
     Bye,
     Error,
