@@ -153,7 +153,7 @@ class TcpcopyRunner:
         self.settings = settings
         self._context = context  # per-call settings from outside (the running test's markers)
         self._on_run = on_run  # told of every finished replay (the plugin's reports)
-        self.diff = diff or DiffConfig()
+        self.diff = diff or DiffConfig(ignore_paths=settings.ignore)
         self.log = log
         self._indexes: dict[Path, CaptureIndex] = {}
 

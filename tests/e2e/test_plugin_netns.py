@@ -122,3 +122,8 @@ def test_no_summary_when_nothing_to_say(pytester):
     result = pytester.runpytest("--tcpcopy-command", V1, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=54)
     assert "= tcpcopy =" not in result.stdout.str()
+
+
+def test_ignored_paths_are_not_differences(pytester):
+    result = pytester.runpytest("--tcpcopy-command", V2, "--tcpcopy-ignore", "body.plan", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=54)
