@@ -22,9 +22,10 @@ import tempfile
 import time
 
 from pytest_tcpcopy.capture import open_capture
+from shared_captures import bench_dir
 from pytest_tcpcopy.flows import assemble_sessions
 
-BENCH = "/work/shared/bench"
+BENCH = str(bench_dir())
 _RECORD = struct.Struct("<IIII")
 
 

@@ -22,7 +22,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-DEFAULT_SOURCE = Path("/work/shared/bench/short.pcap.gz")
+from shared_captures import bench_dir
+
+DEFAULT_SOURCE = bench_dir() / "short.pcap.gz"
 RECORD = struct.Struct("<IIII")
 
 
