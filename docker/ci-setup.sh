@@ -16,7 +16,7 @@ die() { echo "ci-setup: error: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (apt-get, dockerd and debootstrap need it)"
 
 missing=""
-command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
+{ command -v dockerd && command -v docker; } >/dev/null 2>&1 || missing="$missing docker.io"
 command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
 if [ -n "$missing" ]; then
     say "installing$missing"
@@ -29,8 +29,13 @@ if docker info >/dev/null 2>&1; then
 else
     say "starting dockerd (log: $DOCKERD_LOG)"
     setsid dockerd >"$DOCKERD_LOG" 2>&1 < /dev/null &
+    dockerd_pid=$!
     tries=0
     until docker info >/dev/null 2>&1; do
+        if ! kill -0 "$dockerd_pid" 2>/dev/null; then
+            tail -n 30 "$DOCKERD_LOG" >&2 || true
+            die "dockerd exited at start (see $DOCKERD_LOG above)"
+        fi
         tries=$((tries + 1))
         if [ "$tries" -ge 60 ]; then
             tail -n 30 "$DOCKERD_LOG" >&2 || true

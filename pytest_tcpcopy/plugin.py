@@ -47,6 +47,9 @@ OPTIONS = {
     "ready_timeout": ("seconds the SUT may take to accept connections (default 30)", "value"),
     "http_path": ("HTTP path that must answer below 400 before the SUT counts as ready", "value"),
     "ignore": ("diff paths to ignore, one per line, e.g. root['body']['timestamp']", "list"),
+    "live": ("capture live traffic on this interface for --tcpcopy-duration, then replay it (root)", "value"),
+    "mirror_listen": ("receive traffic from `pytest-tcpcopy mirror` agents on ADDR:PORT, then replay it", "value"),
+    "duration": ("seconds of live or mirrored traffic to take (default 10)", "value"),
 }
 
 
@@ -131,6 +134,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state.report_path = write_report(settings.report, state.all_runs, redaction=state.runner.diff.redaction)
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None and not state.settings.keep:
+        import shutil
+
+        for folder in state.scratch:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def pytest_report_header(config: pytest.Config) -> str | None:
     settings = config.stash.get(SETTINGS_KEY, None)
     if settings is None or not (settings.pcap or settings.image or settings.command):
@@ -149,6 +161,7 @@ class TcpcopyState:
         self.marker_settings: dict = {}  # the running test's tcpcopy/amplify markers
         self.fixture_runs: list[ReplayRun] = []  # replays made through the ``tcpcopy`` fixture
         self.report_path: Path | None = None
+        self.scratch: list[Path] = []  # recordings of live traffic, removed at the end unless kept
 
     @property
     def all_runs(self) -> list["ReplayRun"]:
@@ -279,7 +292,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not settings.configured:
         return
     traffic = []
-    for capture in settings.pcap:
+    for capture in [*settings.pcap, *_record_live(settings, config)]:
         path = capture.resolve()
         nodeid = bestrelpath(config.rootpath, path) if path.is_relative_to(config.rootpath) else str(path)
         collector = CaptureCollector.from_parent(session, path=path, name=capture.name, nodeid=nodeid)
@@ -306,6 +319,38 @@ def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, righ
                 lines.append(f"... and {len(side) - 20} more")
             return lines
     return None
+
+
+def _record_live(settings: Settings, config: pytest.Config) -> list[Path]:
+    """Live traffic (an interface, or mirror agents) recorded for ``duration`` into a capture
+    that is then replayed like any other; production's responses in it are the baseline."""
+    import tempfile
+
+    from .endpoint import Endpoint
+    from .live import LiveSource, MirrorSource, record_to_pcap
+
+    sources = []
+    if settings.live is not None:
+        ports = settings.filter.ports or (settings.port,)
+        sources.append((f"live-{settings.live}.pcap", lambda: LiveSource(settings.live, ports, settings.duration)))
+    if settings.mirror_listen is not None:
+        listen = Endpoint.parse(settings.mirror_listen)
+        sources.append(("mirror.pcap", lambda: MirrorSource(listen, settings.duration)))
+    if not sources:
+        return []
+    folder = Path(tempfile.mkdtemp(prefix="tcpcopy-live-"))
+    config.stash[STATE_KEY].scratch.append(folder)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    recorded = []
+    for name, make in sources:
+        if reporter is not None:
+            reporter.write_line(f"tcpcopy: taking {settings.duration:g} s of traffic into {folder / name}")
+        source = make()
+        try:
+            recorded.append(record_to_pcap(source, folder / name, settings.duration).path)
+        finally:
+            source.close()
+    return [Path(p) for p in recorded]
 
 
 # -- fixtures ------------------------------------------------------------------------------

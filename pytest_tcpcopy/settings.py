@@ -72,6 +72,9 @@ class Settings:
     http_path: str | None = None
     ignore: tuple[str, ...] = field(default=())
     noise: bool = False  # run a second baseline instance; what differs between the two is noise
+    live: str | None = None  # capture live traffic on this interface (AF_PACKET, root)
+    mirror_listen: str | None = None  # receive live traffic from mirror agents here (ADDR:PORT)
+    duration: float = 10.0  # seconds of live traffic to take
 
     def with_overrides(self, overrides: Mapping[str, Any], source: str) -> "Settings":
         """A copy with raw values applied (strings parsed, other values validated), as from ``source``."""
@@ -85,13 +88,15 @@ class Settings:
 
     @property
     def configured(self) -> bool:
-        """True when there is something to replay into: a capture and a SUT."""
-        return bool(self.pcap) and (self.image is not None or bool(self.command)) and self.port is not None
+        """True when there is traffic (a capture or a live source) and a SUT to replay it into."""
+        traffic = bool(self.pcap) or self.live is not None or self.mirror_listen is not None
+        return traffic and (self.image is not None or bool(self.command)) and self.port is not None
 
     def describe(self) -> str:
         """One line for pytest's report header."""
         sut = self.image if self.backend == "docker" else " ".join(self.command)
-        captures = ", ".join(p.name for p in self.pcap) or "none"
+        captures = ", ".join([p.name for p in self.pcap] + [f"live:{s}" for s in (self.live, self.mirror_listen) if s])
+        captures = captures or "none"
         speed = "max" if self.speed is None else f"x{self.speed:g}"
         parts = [f"captures: {captures}", f"backend: {self.backend}", f"sut: {sut or 'none'}:{self.port or '?'}",
                  f"baseline: {self.baseline}", f"speed: {speed}"]  # fmt: skip
@@ -212,6 +217,14 @@ def _positive_float(value: Any) -> float:
     return number
 
 
+def _endpoint(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    from .endpoint import Endpoint
+
+    return str(Endpoint.parse(str(value)))
+
+
 def _optional_str(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
@@ -244,6 +257,9 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "http_path": _optional_str,
     "ignore": _strings,
     "noise": _bool,
+    "live": _optional_str,
+    "mirror_listen": _endpoint,
+    "duration": _positive_float,
 }
 
 

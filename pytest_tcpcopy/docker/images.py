@@ -104,12 +104,14 @@ def build_base_image(client, tag: str = BASE_IMAGE, *, mirror: str | None = None
         archive = os.path.join(work, "rootfs.tar")
         with tarfile.open(archive, "w") as tar:
             tar.add(rootfs, arcname=".")
-        repository, _, version = tag.rpartition(":") if ":" in tag else (tag, "", "latest")
+        from docker.utils import parse_repository_tag
+
+        repository, version = parse_repository_tag(tag)
         log(f"importing {archive} as {tag}")
         client.api.import_image_from_file(
             archive,
             repository=repository,
-            tag=version,
+            tag=version or "latest",
             changes=['CMD ["/bin/bash"]', f"LABEL {IMAGE_LABEL}=1"],
         )
     return client.images.get(tag).id

@@ -17,7 +17,7 @@ import socket
 import struct
 import time
 from collections.abc import Collection
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from ..capture.linktypes import ethernet
 from ..capture.packet import Packet
@@ -48,9 +48,6 @@ class LiveCounters:
     not_ip: int = 0  # frames without an IPv4/IPv6 header (the filter lets none through)
     kernel_packets: int = 0  # frames the filter passed, by the kernel's count (dropped ones included)
     kernel_dropped: int = 0  # frames the kernel dropped because the socket's buffer was full
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
 
 
 def seconds(ts_ns: int) -> float:

@@ -34,7 +34,7 @@ _HEARTBEAT = 1.0
 # seconds); with the default young-generation threshold (700) they are traversed by several
 # collections before they die, a fifth of the copier's CPU. None of them forms cycles on the
 # hot path, so collections can be rare.
-_GC_YOUNG_THRESHOLD = 50_000
+_GC_YOUNG_THRESHOLD = 200_000
 
 
 @dataclass(frozen=True, slots=True)

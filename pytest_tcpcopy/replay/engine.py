@@ -13,8 +13,8 @@ beyond it wait, their captured packets buffered, until a slot frees. The shell d
 Inputs only mark the translators they touched; their packets, events and timers are collected
 when an output is asked for (`packets_to_send`, `next_timer`, `on_timer`, ...). The shell feeds a
 batch (captured packets, or the intercept records of one read) at one `now`, so each touched
-translator is drained once per batch, and an ack the SUT's segments of one batch call for goes
-out once, on the next segment or as one pure ACK.
+translator is drained once per batch and answers the SUT's segments of the batch together
+(the FIN that acks the SUT's response and FIN at once, instead of a FIN and then an ACK).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from ..capture.packet import Packet
 from ..endpoint import Endpoint
 from ..flows.assembler import FlowAssembler
 from ..tcp.events import (
-    AbortReason,
     Aborted,
+    AbortReason,
     Closed,
     Established,
     Reconnected,
@@ -44,6 +44,8 @@ _OUTCOME_BY_REASON = {
     AbortReason.NOT_ESTABLISHED: Outcome.NOT_ESTABLISHED,
     AbortReason.IDLE_TIMEOUT: Outcome.TIMEOUT,
 }
+
+_DEFAULT_CONFIG = TranslatorConfig()
 
 # Maps (captured client endpoint, copy number) to the client endpoint the SUT will see.
 ClientMapper = Callable[[Endpoint, int], Endpoint]
@@ -73,7 +75,7 @@ class ReplayEngine:
         target: Endpoint,
         client_mapper: ClientMapper,
         *,
-        config: TranslatorConfig = TranslatorConfig(),
+        config: TranslatorConfig = _DEFAULT_CONFIG,
         server_ports: Collection[int] = (),
         amplify: int = 1,
         max_active: int = 10_000,
@@ -268,14 +270,12 @@ class ReplayEngine:
             dirty[id(copy)] = copy
 
     def _drain_dirty(self) -> None:
-        """Drain every copy fed since the last drain (draining may start waiting sessions,
-        whose copies are drained at once)."""
+        """Drain every copy fed since the last drain, in the order they were first fed (a
+        retiring copy may start waiting sessions; those are fed and drained on the spot)."""
+        dirty, self._dirty = self._dirty, {}
         now = self._now
-        while self._dirty:
-            dirty = self._dirty
-            self._dirty = {}
-            for copy in dirty.values():
-                self._drain(copy, now)
+        for copy in dirty.values():
+            self._drain(copy, now)
 
     def _drain(self, copy: _Copy, now: float) -> None:
         """Collect a translator's packets, events and timer after any call into it."""

@@ -48,7 +48,7 @@ class RawSender:
     def close(self) -> None:
         self._sock.close()
 
-    def __enter__(self) -> "RawSender":
+    def __enter__(self) -> RawSender:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -119,13 +119,13 @@ class SessionTranslator:
         "_ack_pending", "_baseline_ack", "_builder", "_cap_closed", "_cap_next", "_capture_done",
         "_closed_first", "_dupacks", "_establish_at", "_events", "_fake_syn", "_gap",
         "_gate_blocked", "_held", "_inflight", "_ip_id", "_isn", "_last_full", "_last_progress",
-        "_last_sut_data", "_linger_at", "_old_ack", "_out", "_prev_cap_ack", "_quiet", "_rcv_mss",
-        "_rcv_nxt", "_reconnects", "_recover", "_resp_base", "_resp_since_req", "_rto", "_rto_at",
-        "_sm", "_smss", "_snd_nxt", "_snd_una", "_snd_wnd", "_sut_fin", "_sut_held", "_sut_isn",
-        "_sut_reset", "_sut_ws", "_syn", "_syn_bytes", "_syn_off", "_syn_opts", "_ts_last",
-        "_ts_ok", "_ts_recent", "_unsent", "_window_blocked", "client", "config", "copy",
-        "counters", "session_id", "target",
-    )  # fmt: skip
+        "_last_sut_data", "_linger_at", "_old_ack", "_out", "_prev_cap_ack", "_pump_at", "_quiet",
+        "_rcv_mss", "_rcv_nxt", "_reconnects", "_recover", "_resp_base", "_resp_since_req", "_rto",
+        "_rto_at", "_sm", "_smss", "_snd_nxt", "_snd_una", "_snd_wnd", "_sut_fin", "_sut_held",
+        "_sut_isn", "_sut_reset", "_sut_ws", "_syn", "_syn_bytes", "_syn_off", "_syn_opts",
+        "_ts_last", "_ts_ok", "_ts_recent", "_unsent", "_window_blocked", "client", "config",
+        "copy", "counters", "session_id", "target",
+    )
 
     def __init__(
         self, config: TranslatorConfig, client: Endpoint, target: Endpoint,
@@ -199,15 +199,21 @@ class SessionTranslator:
         self._gate_blocked = False
         self._last_progress = 0.0
         self._linger_at: float | None = None
+        # `now` of a send decision that feed_sut deferred (see `_settle`), or None.
+        self._pump_at: float | None = None
 
     # ----------------------------------------------------------------------------- inputs
 
     @property
     def state(self) -> SessionState:
+        if self._pump_at is not None:
+            self._settle()
         return self._sm.state
 
     @property
     def finished(self) -> bool:
+        if self._pump_at is not None:
+            self._settle()
         return self._sm.terminal
 
     def feed_client(self, pkt: Packet, now: float) -> bool:
@@ -218,6 +224,8 @@ class SessionTranslator:
         ACK is known (tcpcopy drops those as well; this translator makes its own acks, and
         whatever a later moment could release, the timers release at their deadlines).
         """
+        if self._pump_at is not None:
+            self._settle()
         if self._sm.terminal:
             return False
         if self._cap_closed:
@@ -263,6 +271,8 @@ class SessionTranslator:
 
     def end_of_capture(self, now: float) -> None:
         """No more client segments will come for this session."""
+        if self._pump_at is not None:
+            self._settle()
         if self._capture_done:
             return
         self._capture_done = True
@@ -275,10 +285,17 @@ class SessionTranslator:
         self._pump(now)
 
     def feed_sut(self, seg: SutSegment, now: float) -> None:
-        """Take a segment the SUT sent to this session's client endpoint."""
+        """Take a segment the SUT sent to this session's client endpoint.
+
+        What the segment lets us send is decided when an output is asked for (or any other
+        input arrives), so that the SUT segments of one batch (say a response and the FIN
+        right behind it) are answered together: one FIN acking both, not a FIN and an ACK.
+        """
         self.counters.sut_segments += 1
-        state = self._sm.state
         flags = seg.flags
+        if self._pump_at is not None and (flags & (SYN | RST) or not self._sm.connected):
+            self._settle()  # only plain ACK, data and FIN segments of a connection are batched
+        state = self._sm.state
         if self._sm.terminal:
             if not flags & RST:  # a late segment of a connection we released: release it again
                 self._emit_raw(seg.ack, 0, RST)
@@ -318,10 +335,12 @@ class SessionTranslator:
                 self._ts_recent = ts[0]
         if seg.payload_len or flags & FIN:
             self._receive(seg, now)
-        self._pump(now)
+        self._pump_at = now
 
     def next_timer(self) -> float | None:
         """When `on_timer` must be called next, or None when nothing is pending."""
+        if self._pump_at is not None:
+            self._settle()
         sm = self._sm
         if sm.terminal:
             return None
@@ -347,7 +366,7 @@ class SessionTranslator:
 
     def on_timer(self, now: float) -> None:
         """Run whatever is due at ``now`` (retransmission, deadlines, the response gate)."""
-        if self.finished:
+        if self.finished:  # settles a deferred send decision first
             return
         if self._establish_at is not None and now >= self._establish_at:
             self._abort(
@@ -368,6 +387,8 @@ class SessionTranslator:
 
     def packets_to_send(self) -> list[bytes]:
         """Drain the IPv4 packets ready to send, in order."""
+        if self._pump_at is not None:
+            self._settle()
         if self._ack_pending and self._sut_isn is not None:
             self._send(self._wire(self._snd_nxt), ACK)
         out, self._out = self._out, []
@@ -375,6 +396,8 @@ class SessionTranslator:
 
     def events(self) -> list[Event]:
         """Drain the events produced since the last call."""
+        if self._pump_at is not None:
+            self._settle()
         out, self._events = self._events, []
         return out
 
@@ -561,6 +584,11 @@ class SessionTranslator:
             self._rto_at = None
 
     # -------------------------------------------------------------------------- sending
+
+    def _settle(self) -> None:
+        """Make the send decision feed_sut deferred, at the time of the segment that asked."""
+        now, self._pump_at = self._pump_at, None
+        self._pump(now)  # type: ignore[arg-type]
 
     def _pump(self, now: float) -> None:
         """Send whatever the state, the request gate and the SUT's window allow."""

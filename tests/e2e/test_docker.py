@@ -26,13 +26,12 @@ import pytest
 from conftest import require, require_root, require_tools
 from replay_support import RECORDING_SERVER, captured_sessions, make_capture, recorded_connections
 
-from pytest_tcpcopy.docker.images import IMAGE_LABEL, apt_mirror, default_base_image, ensure_agent_image
-from pytest_tcpcopy.docker.runs import RUN_LABEL, RunLabels, owner_gone
-from pytest_tcpcopy.errors import EnvironmentProblem, SutError
-
-docker = pytest.importorskip("docker")
+import docker
 from pytest_tcpcopy.backends.docker import DockerBackend, pair_results
 from pytest_tcpcopy.commands import docker_run
+from pytest_tcpcopy.docker.images import IMAGE_LABEL, apt_mirror, default_base_image, ensure_agent_image
+from pytest_tcpcopy.docker.runs import RUN_LABEL, RunLabels, owner_gone, reap
+from pytest_tcpcopy.errors import EnvironmentProblem, SutError
 
 PORT = 8080
 REPLAY_NET = "198.18.0.0/15"
@@ -217,6 +216,28 @@ def test_a_sut_that_exits_at_start_fails_fast_with_its_logs(client, agent_image)
     assert _left(client, run.run_id) == []
 
 
+_DIES_ON_FIRST_REPLAYED_CLIENT = f"""
+import socket, sys
+listener = socket.create_server(("0.0.0.0", {PORT}))
+while True:
+    conn, peer = listener.accept()
+    if peer[0].startswith(("198.18.", "198.19.")):
+        print("crashing on", peer[0], flush=True)
+        sys.exit(7)
+    conn.close()
+"""
+
+
+def test_a_sut_that_dies_during_the_replay_is_noted_with_its_logs(client, agent_image, sut_image, capture):
+    with DockerBackend(client=client, agent_image=agent_image) as run:
+        sut = run.start_sut(sut_image, PORT, command=["python3", "-u", "-c", _DIES_ON_FIRST_REPLAYED_CLIENT])
+        [doc] = run.replay(capture, [sut], "--max-duration", "10")
+    assert "the SUT 'candidate' exited with code 7 during the replay" in doc["notes"]
+    assert "crashing on 198.1" in doc["sut_logs"]
+    assert doc["totals"]["completed"] < doc["totals"]["sessions"]
+    assert _left(client, run.run_id) == []
+
+
 def test_a_sut_that_never_listens_times_out_with_its_logs(client, agent_image):
     with pytest.raises(SutError) as caught, DockerBackend(client=client, agent_image=agent_image) as run:
         run.start_sut(agent_image, PORT, command=["sh", "-c", "echo warming-up; exec sleep 600"], ready_timeout=1)
@@ -274,6 +295,55 @@ def test_the_agent_runs_our_commands_without_the_host_only_packages(client, agen
     assert out.decode().strip() == "[]"
 
 
+_INTERRUPTED_RUN = """
+import sys, time
+from pytest_tcpcopy.backends.docker import DockerBackend
+with DockerBackend(agent_image=sys.argv[1], run_id=sys.argv[2]) as run:
+    run.start_sut(sys.argv[3], {port})
+    print("up", flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_removes_everything(client, agent_image, sut_image, signum):
+    run_id = f"interrupted{os.getpid()}{int(signum)}"
+    victim = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPTED_RUN.format(port=PORT), agent_image, run_id, sut_image],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = victim.stdout.readline()
+        assert line == "up\n", victim.stderr.read() if not line else line
+        assert len(_left(client, run_id)) == 4
+        victim.send_signal(signum)
+        _, err = victim.communicate(timeout=60)
+    finally:
+        victim.kill()
+        victim.wait()
+    assert "KeyboardInterrupt" in err
+    assert _left(client, run_id) == []
+
+
+def test_keep_leaves_the_run_up_and_says_how_to_reach_it(client, agent_image, sut_image):
+    lines = []
+    try:
+        with DockerBackend(client=client, agent_image=agent_image, keep=True, log=lines.append) as run:
+            sut = run.start_sut(sut_image, PORT)
+        kept = _left(client, run.run_id)
+        assert len(kept) == 4, kept
+        assert any(f"docker exec -it {sut.container.name} sh" in line for line in lines), lines
+        assert any(run.network_name in line for line in lines), lines
+        assert sut.alive
+        assert not [r for r in reap(client) if run.run_id in r]  # a kept run is not a leftover
+    finally:
+        for container in client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run.run_id}"}):
+            container.remove(force=True)
+        client.networks.get(run.network_name).remove()
+
+
 _KILLED_RUN = """
 import sys
 from pytest_tcpcopy.backends.docker import DockerBackend
@@ -300,8 +370,6 @@ def test_reap_removes_what_a_killed_run_left(client, agent_image, sut_image):
     finally:
         victim.kill()
         victim.wait()
-    from pytest_tcpcopy.docker.runs import reap
-
     removed = reap(client)
     assert _left(client, run_id) == []
     assert sum(run_id in r for r in removed) == 4, removed

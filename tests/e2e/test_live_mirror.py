@@ -25,9 +25,8 @@ from pathlib import Path
 import pytest
 from conftest import require_root, require_tools
 
-from pytest_tcpcopy import cli
 from pytest_tcpcopy.capture import open_capture
-from pytest_tcpcopy.capture.packet import SYN
+from pytest_tcpcopy.capture.packet import FIN, SYN
 from pytest_tcpcopy.endpoint import Endpoint, parse_addr
 from pytest_tcpcopy.flows.assembler import assemble_sessions
 from pytest_tcpcopy.live import LiveCapture, LiveSource, MirrorListener, record_to_pcap
@@ -104,8 +103,7 @@ def poll(condition: Callable[[], bool], read: Callable[[], None] = lambda: None,
 
 
 def mirror_argv() -> list[str]:
-    module = "pytest_tcpcopy" if "mirror" in cli.COMMANDS else "pytest_tcpcopy.live"
-    return [sys.executable, "-m", module, "mirror"]
+    return [sys.executable, "-m", "pytest_tcpcopy", "mirror"]
 
 
 class Agent:
@@ -338,3 +336,31 @@ def test_live_source_recorded_to_pcap_replays_like_tcpdump(rig, tmp_path):
     assert same_segments(recorded) == same_segments(reference)
     (session,) = sessions_by_client(recorded).values()
     assert session.server_stream.data().endswith(PAGES["big.bin"])
+
+
+def test_loopback_frames_are_ethernet_framed_and_each_packet_is_seen_once(rig):
+    capture = in_netns(rig.sut_ns, lambda: LiveCapture("lo", [OTHER_PORT]))
+
+    def exchange() -> None:
+        server = socket.create_server(("127.0.0.1", OTHER_PORT))
+        with server, socket.create_connection(("127.0.0.1", OTHER_PORT), timeout=5) as client:
+            peer, _ = server.accept()
+            client.sendall(b"question")
+            assert peer.recv(100) == b"question"
+            peer.sendall(b"answer")
+            assert client.recv(100) == b"answer"
+            peer.close()
+
+    try:
+        assert capture.loopback
+        in_netns(rig.sut_ns, exchange)
+        got: list = []
+        poll(lambda: sum(p.flags & FIN != 0 for p in got) == 2, lambda: got.extend(capture.read_packets()))
+        got += capture.read_packets()
+    finally:
+        capture.close()
+    payloads = [p.payload for p in got if p.payload]
+    assert payloads == [b"question", b"answer"]
+    assert len({(p.src, p.sport, p.seq, p.ack, p.flags) for p in got}) == len(got)  # no duplicate copies
+    assert capture.counters.frames == len(got)
+    assert sum(p.flags & SYN != 0 for p in got) == 2  # the SYN and the SYN-ACK: both directions

@@ -131,6 +131,8 @@ def test_streams_every_packet_then_says_bye(source):
         assert agent.reported == stats
         assert (stats.captured, stats.sent, stats.buffer_dropped, stats.connections) == (300, 300, 0, 1)
         assert listener.counters.received == 300 and listener.counters.agent_dropped == 0
+        report = listener.counters.as_dict()
+        assert report["agent_dropped"] == 0 and report["agents"]["unit-agent"]["reported"]["sent"] == 300
         assert got[0].dport == PORT and got[0].payload == b"data"
     finally:
         listener.close()

@@ -7,9 +7,8 @@ import sys
 
 import pytest
 
-from pytest_tcpcopy import cli
 
-MIRROR = [sys.executable, "-m", "pytest_tcpcopy" if "mirror" in cli.COMMANDS else "pytest_tcpcopy.live", "mirror"]
+MIRROR = [sys.executable, "-m", "pytest_tcpcopy", "mirror"]
 
 
 @pytest.mark.parametrize(
