@@ -12,6 +12,15 @@ REQ = b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n"
 RESP = b"HTTP/1.1 200 OK\r\n\r\n" + b"r" * 1000
 
 
+def sut_reply(s):
+    """The server's answer to the request: its ack, the response, then its FIN right behind it
+    (as nginx does for a `Connection: close` request)."""
+    ack, response, fin = s.out
+    s.out.clear()
+    assert [decode_and_check(p).flags & (FIN | ACK) for p in (ack, response, fin)] == [ACK, ACK, FIN | ACK]
+    return ack, response, fin
+
+
 def handshake(t, s, pkts, now=1.0):
     """Feed the captured SYN, pass our SYN to the server and its SYN-ACK back."""
     assert t.feed_client(pkts[0], now) is True
@@ -45,8 +54,8 @@ def test_response_and_fin_fed_together_are_answered_by_one_fin():
         t.feed_client(pkt, 1.0)
     (request,) = t.packets_to_send()
     s.receive(request, 1.001)
-    response, sut_fin = s.out  # nginx-like: the response, then its FIN right behind it
-    assert decode_and_check(sut_fin).flags & FIN
+    ack, response, sut_fin = sut_reply(s)
+    t.feed_sut(parse_sut_segment(ack), 1.002)
     t.feed_sut(parse_sut_segment(response), 1.002)
     t.feed_sut(parse_sut_segment(sut_fin), 1.002)
     (fin,) = (decode_and_check(p) for p in t.packets_to_send())
@@ -64,7 +73,8 @@ def test_response_and_fin_fed_apart_still_close_cleanly():
         t.feed_client(pkt, 1.0)
     (request,) = t.packets_to_send()
     s.receive(request, 1.001)
-    response, sut_fin = s.out
+    ack, response, sut_fin = sut_reply(s)
+    t.feed_sut(parse_sut_segment(ack), 1.002)
     t.feed_sut(parse_sut_segment(response), 1.002)
     (fin,) = (decode_and_check(p) for p in t.packets_to_send())  # the captured FIN, at once
     assert fin.flags == FIN | ACK and t.state is SessionState.CLOSING
