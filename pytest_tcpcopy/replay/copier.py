@@ -32,8 +32,8 @@ _MAX_WAITING = 20_000  # sessions buffered beyond max_active before reading the 
 _HEARTBEAT = 1.0
 # Every session allocates a few dozen objects that live for its lifetime (milliseconds to
 # seconds); with the default young-generation threshold (700) they are traversed by several
-# collections before they die, a fifth of the copier's CPU. None of them forms cycles on the
-# hot path, so collections can be rare.
+# collections before they die: 10-20% of the copier's CPU. The hot path makes no reference
+# cycles, so collections can be rare (restored when the replay ends).
 _GC_YOUNG_THRESHOLD = 200_000
 
 
