@@ -43,4 +43,4 @@ def unwrap(seq: int, base: int, near: int) -> int:
     ``near`` is an offset known to be within 2**31 of the answer (the current expected
     position); the result is the offset congruent to ``seq - base`` closest to it.
     """
-    return near + seq_diff(seq, (base + near) & MASK)
+    return near + ((seq - base - near + _HALF) & MASK) - _HALF  # seq_diff(seq, base + near), inlined
