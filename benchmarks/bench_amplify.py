@@ -17,7 +17,19 @@ import argparse
 
 from bench_replay import find_shared, run_once
 
+from pytest_tcpcopy.capture import open_capture
+
 TARGET_PCT = 99.9
+
+
+def capture_span(path) -> float:
+    """Seconds from the capture's first packet to its last."""
+    first = last = None
+    with open_capture(path) as reader:
+        for pkt in reader:
+            first = pkt.ts if first is None else first
+            last = pkt.ts
+    return (last - first) if first is not None else 0.0
 
 
 def main() -> None:
@@ -32,13 +44,18 @@ def main() -> None:
     for name in ("short", "keepalive"):
         if args.only and name != args.only:
             continue
-        print(f"\n{name} at speed {args.speed}")
-        print(f"  {'factor':>6} {'delivered %':>12} {'requests/s':>11} {'copier CPU %':>13} {'aborted':>8}")
+        capture = shared / "bench" / f"{name}.pcap.gz"
+        span = capture_span(capture)
+        print(f"\n{name} at speed {args.speed} (capture spans {span:.2f} s)")
+        print(f"  {'factor':>6} {'delivered %':>12} {'requests/s':>11} {'achieved/offered':>17} "
+              f"{'copier CPU %':>13} {'aborted':>8}")  # fmt: skip
         best = None
         for factor in factors:
-            r = run_once(shared / "bench" / f"{name}.pcap.gz", 10_000, factor, args.speed)
+            r = run_once(capture, 10_000, factor, args.speed)
             aborted = sum(r["aborted"].values())
-            print(f"  {factor:>6} {r['delivered_pct']:>12.2f} {r['requests_per_s']:>11.0f} "
+            offered = 10_000 * factor * float(args.speed) / span if args.speed != "max" and span else None
+            ratio = f"{r['requests_per_s'] / offered:.3f}" if offered else "n/a (max)"
+            print(f"  {factor:>6} {r['delivered_pct']:>12.2f} {r['requests_per_s']:>11.0f} {ratio:>17} "
                   f"{r['copier_cpu_pct']:>13.0f} {aborted:>8}")  # fmt: skip
             if r["delivered_pct"] < TARGET_PCT:
                 break
