@@ -1,5 +1,5 @@
-"""The Internet checksum (RFC 1071), computed as partial sums that combine, and updated
-incrementally (RFC 1624).
+"""The Internet checksum (RFC 1071), computed as partial sums that combine: a payload's sum is
+computed once and reused by every segment (and retransmission) that carries it.
 
 A partial sum here is the ones'-complement sum of 16-bit words reduced modulo 0xFFFF (65536 is
 1 modulo 0xFFFF, so a big-endian integer of an even-aligned byte string is congruent to the sum
@@ -34,9 +34,3 @@ def internet_checksum(data: bytes | memoryview) -> int:
 def verify(data: bytes | memoryview) -> bool:
     """True when ``data``, checksum field included, sums to ones'-complement zero."""
     return partial_sum(data) == 0
-
-
-def adjust(checksum: int, old: bytes, new: bytes) -> int:
-    """RFC 1624 eqn. 3 (HC' = ~(~HC + ~m + m')): the checksum after the even-aligned bytes
-    ``old`` of the covered data became ``new``, without summing the rest again."""
-    return (checksum + partial_sum(old) - partial_sum(new)) % _M
