@@ -149,8 +149,10 @@ class TcpcopyRunner:
 
     def __init__(self, settings: Settings, *, diff: DiffConfig | None = None,
                  log: Callable[[str], None] = print, context: Callable[[], dict] | None = None,
-                 on_run: Callable[[ReplayRun], None] | None = None) -> None:  # fmt: skip
+                 on_run: Callable[[ReplayRun], None] | None = None,
+                 progress: Callable[[str, dict], None] | None = None) -> None:  # fmt: skip
         self.settings = settings
+        self._progress = progress  # told (SUT name, copier progress report) about every second of a replay
         self._context = context  # per-call settings from outside (the running test's markers)
         self._on_run = on_run  # told of every finished replay (the plugin's reports)
         self.diff = diff or DiffConfig(ignore_paths=settings.ignore)
@@ -229,7 +231,9 @@ class TcpcopyRunner:
             for backend in backends:
                 entered.append(backend.__enter__())
             with concurrent.futures.ThreadPoolExecutor(len(entered)) as pool:
-                futures = [pool.submit(b.replay, index.path, *copier_args) for b in entered]
+                names = self._side_by_side(settings)
+                futures = [pool.submit(b.replay, index.path, *copier_args, progress=self._progress_of(name))
+                           for b, name in zip(entered, names)]  # fmt: skip
                 return [f.result() for f in futures]
         finally:
             for backend in reversed(entered):
@@ -245,7 +249,12 @@ class TcpcopyRunner:
             suts = [backend.start_sut(image, settings.port, name=name, ready_timeout=settings.ready_timeout,
                                       http_path=settings.http_path)
                     for image, name in zip(images, self._side_by_side(settings))]  # fmt: skip
-            return backend.replay(index.path, suts, *copier_args)
+            return backend.replay(index.path, suts, *copier_args, progress=self._progress)
+
+    def _progress_of(self, name: str) -> Callable[[dict], None] | None:
+        """The progress callback of one SUT's copier, or None."""
+        progress = self._progress
+        return None if progress is None else lambda report: progress(name, report)
 
     def _judge(self, run: ReplayRun) -> None:
         settings, index = run.settings, run.capture

@@ -44,6 +44,7 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
 from ..channel.protocol import DEFAULT_PORT
+from ..commands.replay import parse_progress_line
 from ..docker.images import ensure_agent_image
 from ..docker.runs import RunLabels, docker_client, reap
 from ..errors import EnvironmentProblem, SutError, UsageError
@@ -312,11 +313,14 @@ class DockerBackend:
     # --- replay ---------------------------------------------------------------------------------
 
     def replay(
-        self, capture: str | os.PathLike, suts: Sequence[DockerSut], *copier_args: str, timeout: float = 3700.0
+        self, capture: str | os.PathLike, suts: Sequence[DockerSut], *copier_args: str, timeout: float = 3700.0,
+        progress: Callable[[str, dict], None] | None = None,
     ) -> list[dict]:
         """Replay ``capture`` into every SUT of ``suts`` concurrently, one copier container each.
 
         ``copier_args`` are extra ``pytest-tcpcopy replay`` options (``--speed``, ``--amplify`` ...).
+        With ``progress``, each copier reports progress: ``progress(sut_name, report)`` gets every
+        report (a dict, see ``commands.replay.progress_printer``) about every second, from other threads.
         Returns one copier JSON document per SUT, in order, each with ``"sut"`` (name, image) added;
         a SUT that died during the replay is noted in ``notes`` and its logs are in ``sut_logs``.
         """
@@ -330,12 +334,19 @@ class DockerBackend:
             with tempfile.TemporaryFile() as archive:
                 with tarfile.open(fileobj=archive, mode="w") as tar:
                     tar.add(path, arcname=path.name)
+                if progress is not None and "--progress" not in copier_args:
+                    copier_args = (*copier_args, "--progress")
                 for sut in suts:
                     copiers.append(self._copier(sut, path.name, archive, copier_args))
             for copier in copiers:  # all uploaded first, so that the replays start together
                 copier.start()
+            readers = [] if progress is None else [_ProgressReader(copier, sut.name, progress)
+                                                   for sut, copier in zip(suts, copiers)]  # fmt: skip
             deadline = time.monotonic() + timeout
-            return [self._copier_result(sut, copier, deadline) for sut, copier in zip(suts, copiers)]
+            results = [self._copier_result(sut, copier, deadline) for sut, copier in zip(suts, copiers)]
+            for reader in readers:
+                reader.finish()
+            return results
         finally:
             if not self.keep:
                 for copier in copiers:
@@ -446,6 +457,45 @@ class DockerBackend:
             f"  remove with: docker rm -f $(docker ps -aq --filter label=pytest-tcpcopy.run={self.run_id}); "
             f"docker network rm {self.network_name}"
         )
+
+
+class _ProgressReader:
+    """Follows a copier container's stderr in a thread, handing its progress lines to ``progress``.
+
+    An exception raised by ``progress`` stops the reports; ``finish()`` raises it."""
+
+    def __init__(self, copier, name: str, progress: Callable[[str, dict], None]) -> None:
+        self._copier = copier
+        self._name = name
+        self._progress = progress
+        self._failed: list[BaseException] = []
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        pending = b""
+        try:
+            for chunk in self._copier.logs(stream=True, follow=True, stdout=False, stderr=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    self._report(parse_progress_line(line.decode(errors="replace")))
+        except (docker.errors.APIError, RequestsConnectionError, ReadTimeout):
+            return  # the copier is gone: its result (or failure) is read elsewhere
+
+    def _report(self, doc: dict | None) -> None:
+        if doc is None or self._failed:
+            return
+        try:
+            self._progress(self._name, doc)
+        except BaseException as exc:  # re-raised by finish(), in the caller's thread
+            self._failed.append(exc)
+
+    def finish(self) -> None:
+        """Wait for the stream to end (the copier has exited) and raise what ``progress`` raised."""
+        self._thread.join(timeout=5.0)
+        if self._failed:
+            raise self._failed[0]
 
 
 def pair_results(docs: Sequence[dict]) -> dict[tuple[int, int], list[dict | None]]:

@@ -1,8 +1,9 @@
 """The ``netns`` backend: a SUT run as a local command in a fresh network namespace, as root.
 
 ``NetnsBackend`` brings up the rig (client and SUT namespaces on a veth pair), starts the SUT and
-the intercept beside it, and replays captures with the copier in the client namespace, each run
-as a subprocess of ours (``ip netns exec``) so this process never changes namespace. Leaving the
+the intercept beside it, and replays captures (or live traffic, ``replay_live``) with the copier
+in the client namespace, each run as a subprocess of ours (``ip netns exec``) so this process
+never changes namespace. Leaving the
 ``with`` block stops everything and removes the namespaces, also on error and Ctrl-C.
 """
 
@@ -14,9 +15,11 @@ import select
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 from ..channel.protocol import DEFAULT_PORT
+from ..commands.replay import parse_progress_line
 from ..errors import EnvironmentProblem, SutError
 from ..netns import NetnsRig, SutProcess
 
@@ -87,21 +90,43 @@ class NetnsBackend:
         self._intercept_log.seek(0)
         return self._intercept_log.read()
 
-    def replay(self, capture: str | os.PathLike, *copier_args: str, timeout: float = 3700.0) -> dict:
+    def replay(self, capture: str | os.PathLike, *copier_args: str, timeout: float = 3700.0,
+               progress: Callable[[dict], None] | None = None) -> dict:  # fmt: skip
         """Replay ``capture`` into the SUT; return the copier's JSON result document.
 
         ``copier_args`` are extra ``pytest-tcpcopy replay`` options (``--speed``, ``--amplify`` ...).
+        With ``progress``, the copier reports progress and ``progress`` gets each report (a dict,
+        see ``commands.replay.progress_printer``) about every second, from another thread.
         A SUT that died during the replay is noted in the result, with its logs.
         """
-        argv = [sys.executable, "-m", "pytest_tcpcopy", "replay", os.fspath(capture), "--json",
+        return self._copy([os.fspath(capture)], copier_args, timeout, progress)
+
+    def replay_live(self, source_args: Sequence[str], *copier_args: str, timeout: float = 3700.0) -> dict:
+        """Replay live traffic into the SUT as it arrives, like ``replay``; ``source_args`` name the
+        source: ``["--mirror-listen", "ADDR:PORT", "--duration", "S"]`` or ``["--live", IFACE, ...]``.
+
+        The copier runs in the rig's client namespace: a mirror listener there is reachable at the
+        rig's ``client_addr`` from its SUT namespace only, so agents must be routed into it.
+        """
+        return self._copy(list(source_args), copier_args, timeout)
+
+    def _copy(self, source_args: list[str], copier_args: Sequence[str], timeout: float,
+              progress: Callable[[dict], None] | None = None) -> dict:  # fmt: skip
+        argv = [sys.executable, "-m", "pytest_tcpcopy", "replay", *source_args, "--json",
                 "--target", self.target, "--intercept", self.intercept_at, *copier_args]  # fmt: skip
         if self.capture_responses and "--capture-responses" not in copier_args:
             argv.append("--capture-responses")
+        if progress is not None and "--progress" not in copier_args:
+            argv.append("--progress")
         copier = self.rig.run_in("client", argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            out, err = copier.communicate(timeout=timeout)
+            if progress is None:
+                out, err = copier.communicate(timeout=timeout)
+            else:
+                out, err = _communicate_with_progress(copier, timeout, progress)
         except subprocess.TimeoutExpired:
             copier.kill()
+            copier.wait()
             raise SutError(f"the copier did not finish within {timeout:g} s") from None
         if copier.returncode != 0:
             raise EnvironmentProblem(f"copier failed (exit {copier.returncode}): {(err or out).strip()[-2000:]}")
@@ -111,3 +136,40 @@ class NetnsBackend:
             data["notes"].append(f"the SUT exited with code {self.sut.returncode} during the replay")
             data["sut_logs"] = self.sut.logs()[-8000:]
         return data
+
+
+def _communicate_with_progress(
+    copier: subprocess.Popen, timeout: float, progress: Callable[[dict], None]
+) -> tuple[str, str]:
+    """``copier.communicate(timeout)``, handing each progress line of its stderr to ``progress``
+    as it comes; the other stderr lines are returned as usual. An exception raised by
+    ``progress`` stops the reports (the output is still drained) and is raised at the end."""
+    out: list[str] = []
+    err: list[str] = []
+    failed: list[BaseException] = []
+
+    def read_stdout() -> None:
+        assert copier.stdout is not None
+        out.append(copier.stdout.read())
+
+    def read_stderr() -> None:
+        assert copier.stderr is not None
+        for line in copier.stderr:
+            doc = None if failed else parse_progress_line(line)
+            if doc is None:
+                err.append(line)
+                continue
+            try:
+                progress(doc)
+            except BaseException as exc:  # re-raised in the caller's thread
+                failed.append(exc)
+
+    readers = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr, daemon=True)]
+    for reader in readers:
+        reader.start()
+    copier.wait(timeout=timeout)
+    for reader in readers:
+        reader.join()
+    if failed:
+        raise failed[0]
+    return "".join(out), "".join(err)

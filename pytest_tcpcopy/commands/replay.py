@@ -1,13 +1,19 @@
-"""``pytest-tcpcopy replay``: the copier side, replaying a capture into a target via raw sockets."""
+"""``pytest-tcpcopy replay``: the copier side, replaying a capture (or live traffic, as it arrives)
+into a target via raw sockets."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
+from collections.abc import Callable
 
 from ..endpoint import Endpoint
-from ..replay.copier import ReplayOptions, replay_capture
+from ..errors import UsageError
+from ..live import LiveSource, MirrorSource, PacketSource
+from ..replay.copier import ReplayOptions, replay_capture, replay_source
+from ..replay.engine import ReplayEngine
 from ..tcp.translator import TranslatorConfig
 
 
@@ -80,6 +86,8 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sessions", type=session_list, default=None, metavar="LIST",
                         help="replay only these captured sessions (indexes as `inspect` shows them): 0,4,10-20")
     parser.add_argument("--json", action="store_true", help="print per-session results and totals as JSON")
+    parser.add_argument("--progress", action="store_true",
+                        help='write a JSON progress line ({"event": "progress", ...}) to stderr every second')
 
 
 def copier_arguments(args: argparse.Namespace) -> list[str]:
@@ -92,6 +100,8 @@ def copier_arguments(args: argparse.Namespace) -> list[str]:
         argv.append("--capture-responses")
     if args.sessions is not None:
         argv += ["--sessions", format_session_list(args.sessions)]
+    if args.progress:
+        argv.append("--progress")
     return argv
 
 
@@ -99,14 +109,73 @@ def translator_config(args: argparse.Namespace) -> TranslatorConfig:
     return TranslatorConfig(pipeline=args.pipeline, capture_payload=args.capture_responses)
 
 
+DEFAULT_LIVE_DURATION = 60.0  # seconds of live traffic --live / --mirror-listen take by default
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def progress_printer(out=None, clock: Callable[[], float] = time.monotonic) -> Callable[[ReplayEngine], None]:
+    """A replay progress callback writing one JSON line per call to ``out`` (default stderr):
+    session copies done of the total (null until known), active, waiting, requests sent, errors,
+    and the rate of copies done per second since the previous line."""
+    last = [clock(), 0]
+
+    def report(engine: ReplayEngine) -> None:
+        now, done = clock(), engine.sessions_done
+        interval = now - last[0]
+        rate = (done - last[1]) / interval if interval > 0 else 0.0
+        last[:] = [now, done]
+        line = {"event": "progress", "sessions_done": done, "sessions_total": engine.sessions_total,
+                "active": engine.active, "waiting": engine.waiting, "requests": engine.requests,
+                "rate": round(rate, 1), "errors": engine.errors}  # fmt: skip
+        stream = out or sys.stderr
+        stream.write(json.dumps(line) + "\n")
+        stream.flush()
+
+    return report
+
+
+def parse_progress_line(line: str) -> dict | None:
+    """The progress document of a ``--progress`` stderr line, or None for any other line."""
+    if not line.startswith('{"event": "progress"'):
+        return None
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def progress_callback(args: argparse.Namespace) -> Callable[[ReplayEngine], None] | None:
+    """The progress callback ``--progress`` asks for, or None."""
+    return progress_printer() if args.progress else None
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "replay",
-        help="replay a capture into a target (copier side; needs CAP_NET_RAW and a running intercept)",
+        help="replay a capture or live traffic into a target (copier side; needs CAP_NET_RAW and a running intercept)",
         description="Replay every TCP session of CAPTURE into --target through a raw socket. "
-        "Responses are reported by `pytest-tcpcopy intercept` running in the target's network namespace.",
+        "Responses are reported by `pytest-tcpcopy intercept` running in the target's network namespace. "
+        "Instead of CAPTURE, --live or --mirror-listen replays live traffic as it arrives, for --duration seconds; "
+        "the sessions still open then are played to their end.",
     )
-    parser.add_argument("capture", metavar="CAPTURE")
+    parser.add_argument("capture", metavar="CAPTURE", nargs="?", help="pcap/pcapng file (optionally gzipped)")
+    parser.add_argument("--live", metavar="IFACE",
+                        help="instead of CAPTURE: capture on this interface (needs --port) and replay as it arrives")
+    parser.add_argument("--mirror-listen", type=parse_endpoint, metavar="ADDR:PORT",
+                        help="instead of CAPTURE: receive from `pytest-tcpcopy mirror` agents on ADDR:PORT "
+                        "(in this process's network namespace) and replay as it arrives")
+    parser.add_argument("--duration", type=positive_float, default=None, metavar="SECONDS",
+                        help=f"how long to take live traffic (default {DEFAULT_LIVE_DURATION:g})")
     parser.add_argument("--target", type=parse_endpoint, required=True, metavar="IP:PORT")
     parser.add_argument("--intercept", action="append", required=True, metavar="ADDR:PORT",
                         help="an intercept to use (repeatable; port 36524 by default)")
@@ -128,9 +197,38 @@ def run(args: argparse.Namespace) -> int:
         max_duration=args.max_duration,
         only_sessions=args.sessions,
     )
-    result = replay_capture(args.capture, options)
+    source = live_source(args)
+    if source is None:
+        result = replay_capture(args.capture, options, progress=progress_callback(args))
+    else:
+        try:
+            result = replay_source(source, options, progress=progress_callback(args))
+        finally:
+            source.close()
     print_result(result.to_json(), as_json=args.json)
     return 0
+
+
+def live_source(args: argparse.Namespace) -> PacketSource | None:
+    """The live source ``--live`` / ``--mirror-listen`` ask for, or None for CAPTURE; UsageError
+    for anything but exactly one of the three."""
+    given = [name for name, value in (("CAPTURE", args.capture), ("--live", args.live),
+                                      ("--mirror-listen", args.mirror_listen)) if value is not None]  # fmt: skip
+    if len(given) != 1:
+        problem = f"got {' and '.join(given)}" if given else "got none"
+        raise UsageError(f"replay needs exactly one of CAPTURE, --live IFACE, --mirror-listen ADDR:PORT ({problem})")
+    if args.capture is not None:
+        if args.duration is not None:
+            raise UsageError("--duration applies to --live and --mirror-listen; a capture file is replayed whole")
+        return None
+    if args.speed is not None:
+        raise UsageError("--speed applies to capture files: live traffic is replayed as it arrives (drop --speed)")
+    duration = DEFAULT_LIVE_DURATION if args.duration is None else args.duration
+    if args.live is not None:
+        if not args.port:
+            raise UsageError("--live needs the service's --port N (the capture filter)")
+        return LiveSource(args.live, args.port, duration)
+    return MirrorSource(args.mirror_listen, duration)
 
 
 def print_result(data: dict, *, as_json: bool, out=None) -> None:

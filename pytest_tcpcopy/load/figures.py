@@ -13,6 +13,12 @@
   elapsed time (from its first captured packet fed to its end).
 - **latency**: per request (see ``samples``), time to first byte (``ttfb``: first response byte
   minus the request's first byte sent) and response time (last response byte minus the same).
+  Both are *service* times: they start when the copier sent the request. A paced replay also
+  records when the capture's schedule wanted each request sent; then **corrected** latency (last
+  response byte minus the scheduled time) is free of coordinated omission, and **schedule lag**
+  (sent minus scheduled) shows how far the copier fell behind the schedule.
+- **delayed starts**: sessions that waited for a slot under the bound on active sessions; they
+  started behind the schedule, so the offered rate was not met.
 - **percentiles**: nearest rank. The p-th percentile of n values is the value of rank
   ``ceil(p * n / 100)`` in ascending order (rank 1 for p = 0): the smallest measured value that at
   least p % of the values do not exceed. It is always a measured value, never interpolated; p100
@@ -86,6 +92,8 @@ class EndpointLoad:
     answered: int  # of them, those that got at least one response byte
     ttfb: Latency
     response: Latency
+    corrected: Latency  # scheduled time -> last response byte (paced replays only)
+    lag: Latency  # scheduled time -> request's first byte sent, over every request sent
 
     @classmethod
     def of(cls, endpoint: str, requests: int, samples: list[RequestSample]) -> EndpointLoad:
@@ -96,11 +104,14 @@ class EndpointLoad:
             sum(s.requests for s in answered),
             Latency.of(s.ttfb for s in answered),
             Latency.of(s.response_time for s in answered if s.response_time is not None),
+            Latency.of(s.corrected_time for s in answered if s.corrected_time is not None),
+            Latency.of(s.schedule_lag for s in samples if s.schedule_lag is not None),
         )
 
     def to_json(self) -> dict:
         return {"endpoint": self.endpoint, "requests": self.requests, "answered": self.answered,
-                "ttfb": self.ttfb.to_json(), "response": self.response.to_json()}  # fmt: skip
+                "ttfb": self.ttfb.to_json(), "response": self.response.to_json(),
+                "corrected": self.corrected.to_json(), "schedule_lag": self.lag.to_json()}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +138,7 @@ class LoadReport:
     resends: int  # requests sent again after a reconnect
     overall: EndpointLoad
     endpoints: tuple[EndpointLoad, ...]  # by endpoint name
+    delayed_starts: int = 0  # sessions that waited for a slot: the schedule was not kept
 
     @classmethod
     def from_run(cls, run: ReplayRun) -> LoadReport:
@@ -173,6 +185,7 @@ class LoadReport:
             resends=resends,
             overall=EndpointLoad.of("all", sum(sent.values()), samples),
             endpoints=tuple(EndpointLoad.of(e, sent[e], by_endpoint[e]) for e in sorted(sent)),
+            delayed_starts=int(document.get("totals", {}).get("delayed_starts", 0)),
         )
 
     # -- counts ---------------------------------------------------------------------------------
@@ -270,9 +283,16 @@ class LoadReport:
         kinds = [f"{self.outcomes[k]} {k.replace('_', ' ')}" for k in failed]
         lines.append(f"  errors: {self.errors} of {self.copies} copies ({percent(self.error_rate)})"
                      + (": " + ", ".join(kinds) if kinds else ""))  # fmt: skip
+        if self.delayed_starts:
+            lines.append(f"  offered load not met: {self.delayed_starts} sessions waited for a free slot "
+                         "(bound on active sessions) and started behind the schedule")  # fmt: skip
         header = ["latency ms", "n", "ttfb p50", "p90", "p99", "max", "response p50", "p90", "p99", "max"]
         rows = [_latency_row(self.overall)] + [_latency_row(e) for e in self.endpoints]
         lines += format_table(header, rows, "  ")
+        if self.overall.lag.count:
+            header = ["from schedule ms", "n", "corrected p50", "p90", "p99", "max", "lag p50", "p99", "max"]
+            rows = [_schedule_row(self.overall)] + [_schedule_row(e) for e in self.endpoints]
+            lines += format_table(header, rows, "  ")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -292,6 +312,7 @@ class LoadReport:
             "errors": self.errors,
             "error_rate": self.error_rate,
             "resends": self.resends,
+            "delayed_starts": self.delayed_starts,
             "overall": self.overall.to_json(),
             "endpoints": [e.to_json() for e in self.endpoints],
         }
@@ -308,3 +329,9 @@ def _latency_row(figures: EndpointLoad) -> list[str]:
     t, r = figures.ttfb, figures.response
     return [figures.endpoint, str(figures.answered), ms(t.p50), ms(t.p90), ms(t.p99), ms(t.max),
             ms(r.p50), ms(r.p90), ms(r.p99), ms(r.max)]  # fmt: skip
+
+
+def _schedule_row(figures: EndpointLoad) -> list[str]:
+    c, lag = figures.corrected, figures.lag
+    return [figures.endpoint, str(c.count), ms(c.p50), ms(c.p90), ms(c.p99), ms(c.max),
+            ms(lag.p50), ms(lag.p99), ms(lag.max)]  # fmt: skip

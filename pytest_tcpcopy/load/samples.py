@@ -15,6 +15,11 @@ the latest burst. A burst is mapped to the captured request holding its first by
 - requests whose first byte travelled in a burst opened by an earlier request (pipelining) are
   sent, but share that burst's sample: their latencies cannot be told apart.
 
+A timing's ``scheduled_at`` (when the capture's schedule wanted the burst sent; absent when the
+replay was unpaced) goes with the sample its burst opens: latency measured from it is *corrected*
+for coordinated omission (a request the copier sent late, because the SUT was slow with the
+ones before it, is charged for the wait).
+
 Endpoints are ``"METHOD /path"`` (no query string) for HTTP requests and ``"raw"`` otherwise.
 """
 
@@ -33,7 +38,8 @@ class RequestSample:
     """One captured request (with any pipelined followers) as one session copy sent it.
 
     Times are seconds from the replay's start; ``requests`` counts the captured requests whose
-    first byte went out in this sample's bursts (1, or more when pipelined).
+    first byte went out in this sample's bursts (1, or more when pipelined); ``scheduled_at`` is
+    when the capture's schedule wanted the request sent (None when unpaced).
     """
 
     session: int
@@ -44,6 +50,7 @@ class RequestSample:
     last_response_at: float | None
     response_bytes: int
     requests: int = 1
+    scheduled_at: float | None = None
 
     @property
     def answered(self) -> bool:
@@ -58,6 +65,19 @@ class RequestSample:
     def response_time(self) -> float | None:
         """Seconds from the request's first byte sent to the last response byte."""
         return None if self.last_response_at is None else self.last_response_at - self.sent_at
+
+    @property
+    def corrected_time(self) -> float | None:
+        """Seconds from the request's scheduled time to the last response byte (free of
+        coordinated omission); None when unpaced or unanswered."""
+        if self.last_response_at is None or self.scheduled_at is None:
+            return None
+        return self.last_response_at - self.scheduled_at
+
+    @property
+    def schedule_lag(self) -> float | None:
+        """Seconds the request's first byte went out after its scheduled time; None when unpaced."""
+        return None if self.scheduled_at is None else self.sent_at - self.scheduled_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +126,11 @@ def _has_bytes(request: object) -> bool:
 class _Open:
     """A sample being built from the bursts of one request."""
 
-    __slots__ = ("first", "last", "nbytes", "sent_at")
+    __slots__ = ("first", "last", "nbytes", "scheduled_at", "sent_at")
 
-    def __init__(self, sent_at: float) -> None:
+    def __init__(self, sent_at: float, scheduled_at: float | None) -> None:
         self.sent_at = sent_at
+        self.scheduled_at = scheduled_at
         self.first: float | None = None
         self.last: float | None = None
         self.nbytes = 0
@@ -138,7 +159,7 @@ def session_samples(result: dict, requests: RequestMap) -> SessionSamples:
         if begins or owner not in opened:
             if begins and owner in carrier:
                 resends += 1
-            opened[owner] = _Open(timing["sent_at"])
+            opened[owner] = _Open(timing["sent_at"], timing.get("scheduled_at"))
             carrier[owner] = owner
         for k in requests.starting_in(offset, length):
             carrier[k] = owner
@@ -150,7 +171,8 @@ def session_samples(result: dict, requests: RequestMap) -> SessionSamples:
         per_endpoint[requests.endpoints[k]] = per_endpoint.get(requests.endpoints[k], 0) + 1
     session, copy = result["session"], result["copy"]
     samples = tuple(
-        RequestSample(session, copy, requests.endpoints[k], o.sent_at, o.first, o.last, o.nbytes, carried[k])
+        RequestSample(session, copy, requests.endpoints[k], o.sent_at, o.first, o.last, o.nbytes, carried[k],
+                      o.scheduled_at)  # fmt: skip
         for k, o in sorted(opened.items())
         if k in carried  # else every request it carried was sent again in a later sample
     )

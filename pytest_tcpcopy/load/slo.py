@@ -28,9 +28,19 @@ class LatencyKind(enum.Enum):
 
     RESPONSE = "response"  # request's first byte sent -> last response byte
     TTFB = "ttfb"  # request's first byte sent -> first response byte
+    CORRECTED = "corrected"  # request's scheduled time -> last response byte (paced replays)
 
     def of(self, figures: EndpointLoad) -> Latency:
-        return figures.response if self is LatencyKind.RESPONSE else figures.ttfb
+        if self is LatencyKind.RESPONSE:
+            return figures.response
+        return figures.ttfb if self is LatencyKind.TTFB else figures.corrected
+
+    @property
+    def basis(self) -> str:
+        if self is LatencyKind.CORRECTED:
+            return "request's scheduled time to last response byte"
+        what = "first response byte" if self is LatencyKind.TTFB else "last response byte"
+        return f"request's first byte sent to {what}"
 
 
 class Verdict(enum.Enum):
@@ -94,9 +104,8 @@ class SloCheck:
 
     def render(self) -> str:
         judged = [r for r in self.rows if r.judged]
-        what = "first response byte" if self.latency is LatencyKind.TTFB else "last response byte"
         title = "SLO met" if self.passed else f"SLO not met: {len(self.broken)} of {len(judged)} limits broken"
-        basis = f"latency: request's first byte sent to {what}, nearest-rank percentiles"
+        basis = f"latency: {self.latency.basis}, nearest-rank percentiles"
         lines = [f"{title} ({basis} over {self.samples} answered requests)"]
         header = ["scope", "metric", "limit", "measured", "verdict"]
         lines += format_table(header, [r.cells() for r in self.rows], align="llrrl")
@@ -112,7 +121,9 @@ def check_slo(report: LoadReport, latency_limits: dict[str, float | None], error
     try:
         kind = LatencyKind(latency)
     except ValueError:
-        raise UsageError(f"latency={latency!r}: expected 'response' or 'ttfb'") from None
+        raise UsageError(f"latency={latency!r}: expected 'response', 'ttfb' or 'corrected'") from None
+    if kind is LatencyKind.CORRECTED and report.speed is None:
+        raise UsageError("latency='corrected' needs a paced replay (a speed): at speed max nothing is scheduled")
     limits = {m: v for m, v in latency_limits.items() if v is not None}
     for metric, value in limits.items():
         if not value >= 0:

@@ -1,9 +1,12 @@
-"""The copier's I/O shell: capture file in, raw packets out, intercept records back in.
+"""The copier's I/O shell: capture file (or live packet source) in, raw packets out, intercept
+records back in.
 
 A single-threaded loop: feed the captured packets that pacing says are due, fire due timers, flush
 registrations to the intercept(s) before the packets that need them, send, then wait on the
-intercept channel until the next capture packet or timer is due. Every protocol decision lives in
-``ReplayEngine`` and the translators; this module only moves bytes and reads the clock.
+intercept channel until the next capture packet or timer is due. A live source is fed as its
+packets arrive: its descriptors wait in the same selector as the intercept's. Every protocol
+decision lives in ``ReplayEngine`` and the translators; this module only moves bytes and reads
+the clock.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from ..capture import open_capture
 from ..channel.client import InterceptClient
 from ..channel.protocol import Capability
 from ..endpoint import Endpoint
-from ..errors import EnvironmentProblem
+from ..errors import EnvironmentProblem, UsageError
+from ..live.source import PacketSource
 from ..tcp.addressing import ClientAllocator
 from ..tcp.pacing import CapturePacer
 from ..tcp.translator import TranslatorConfig
@@ -30,6 +34,8 @@ from .results import ReplayResult
 _FEED_BATCH = 256  # captured packets fed per loop turn, so SUT records are read in between
 _MAX_WAITING = 20_000  # sessions buffered beyond max_active before reading the capture pauses
 _HEARTBEAT = 1.0
+_SOURCE_POLL = 0.1  # how often a live source is asked whether it has finished
+_FROM_SUT, _FROM_SOURCE = "sut", "source"  # selector keys' data in the live loop
 # Every session allocates a few dozen objects that live for its lifetime (milliseconds to
 # seconds); with the default young-generation threshold (700) they are traversed by several
 # collections before they die: 10-20% of the copier's CPU. The hot path makes no reference
@@ -58,6 +64,39 @@ def replay_capture(
     progress: Callable[[ReplayEngine], None] | None = None,
 ) -> ReplayResult:
     """Replay every TCP session of ``capture`` into ``options.target``; return per-session results."""
+
+    def loop(engine, sender, intercept, notes) -> None:
+        try:
+            _run(reader, engine, sender, intercept, options, notes, progress)
+        finally:
+            if reader.stats.truncated_tail:
+                notes.append(f"capture ends mid-record: {reader.stats.truncated_tail}")
+
+    with open_capture(capture) as reader:
+        return _replay(options, loop)
+
+
+def replay_source(
+    source: PacketSource,
+    options: ReplayOptions,
+    *,
+    progress: Callable[[ReplayEngine], None] | None = None,
+) -> ReplayResult:
+    """Replay the TCP sessions of live traffic as its packets arrive (arrival is the pace;
+    ``options.speed`` must be None); the sessions still open when ``source`` is finished are
+    played to their end, within ``options.max_duration``. The caller closes ``source``."""
+    if options.speed is not None:
+        raise UsageError("live traffic is replayed as it arrives: a speed applies to capture files only")
+
+    def loop(engine, sender, intercept, notes) -> None:
+        _run_live(source, engine, sender, intercept, options, notes, progress)
+
+    return _replay(options, loop)
+
+
+def _replay(options: ReplayOptions, loop: Callable[..., None]) -> ReplayResult:
+    """Set up the engine, raw sender and intercept channel, run ``loop(engine, sender,
+    intercept, notes)`` and return the engine's result."""
     allocator = ClientAllocator(options.amplify, options.client_network)
     engine = ReplayEngine(
         options.target,
@@ -71,16 +110,12 @@ def replay_capture(
     capabilities = Capability.RESPONSE_PAYLOAD if options.translator.capture_payload else Capability.NONE
     notes: list[str] = []
     thresholds = gc.get_threshold()
-    with open_capture(capture) as reader, RawSender(options.target) as sender, InterceptClient(
-        options.intercepts, capabilities=capabilities
-    ) as intercept:
+    with RawSender(options.target) as sender, InterceptClient(options.intercepts, capabilities=capabilities) as intercept:
         try:
             gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
-            _run(reader, engine, sender, intercept, options, notes, progress)
+            loop(engine, sender, intercept, notes)
         finally:
             gc.set_threshold(*thresholds)
-            if reader.stats.truncated_tail:
-                notes.append(f"capture ends mid-record: {reader.stats.truncated_tail}")
             if sender.send_errors:
                 notes.append(f"{sender.send_errors} packets could not be sent (kernel buffers full)")
         return engine.result(time.monotonic(), notes)
@@ -133,6 +168,60 @@ def _run(reader, engine, sender, intercept, options, notes, progress) -> None:
             if fed == _FEED_BATCH:
                 timeout = 0.0
             if selector.select(timeout):
+                now = time.monotonic()
+                for record in intercept.read_records():
+                    engine.feed_sut(record, now)
+                _send(engine, sender, intercept)
+    except EnvironmentProblem as exc:
+        notes.append(f"replay stopped early: {exc}")
+    finally:
+        selector.close()
+
+
+def _run_live(source, engine, sender, intercept, options, notes, progress) -> None:
+    """The loop of ``replay_source``: the source's descriptors and the intercept's share one
+    selector; what the source has is fed as soon as it is read, at the time it is read."""
+    selector = selectors.DefaultSelector()
+    for fd in intercept.filenos():
+        selector.register(fd, selectors.EVENT_READ, _FROM_SUT)
+    for fd in source.filenos():
+        selector.register(fd, selectors.EVENT_READ, _FROM_SOURCE)
+    start = time.monotonic()
+    stop_at = start + options.max_duration
+    next_heartbeat = start + _HEARTBEAT
+    source_done = False
+    try:
+        while True:
+            now = time.monotonic()
+            if not source_done:
+                ending = source.finished  # before the read, so the last packets are fed too
+                for packet in source.read_packets():
+                    engine.feed_capture(packet, now)
+                if ending:
+                    engine.capture_done(now)
+                    source_done = True
+                    for fd in source.filenos():
+                        selector.unregister(fd)
+            engine.on_timer(now)
+            _send(engine, sender, intercept)
+            if engine.finished:
+                return
+            if now >= stop_at:
+                notes.append(f"replay stopped at its time limit ({options.max_duration:g} s)")
+                return
+            if now >= next_heartbeat:
+                intercept.heartbeat()
+                next_heartbeat = now + _HEARTBEAT
+                if progress is not None:
+                    progress(engine)
+            wake = min(next_heartbeat, stop_at)
+            if not source_done:
+                wake = min(wake, now + _SOURCE_POLL)  # the source's end is not selectable
+            timer = engine.next_timer()
+            if timer is not None:
+                wake = min(wake, timer)
+            ready = selector.select(max(0.0, wake - time.monotonic()))
+            if any(key.data is _FROM_SUT for key, _ in ready):
                 now = time.monotonic()
                 for record in intercept.read_records():
                     engine.feed_sut(record, now)

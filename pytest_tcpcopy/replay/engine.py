@@ -8,7 +8,16 @@ of all translators in one heap, and turns translator events into ``SessionResult
 
 A bound on concurrently active sessions keeps the SUT's backlog and our memory in check: sessions
 beyond it wait, their captured packets buffered, until a slot frees. The shell decides when to feed
-(pacing) and does all I/O.
+(pacing) and does all I/O. A session that waited started later than the capture's schedule says:
+those are counted (``delayed_starts``), since they mean the offered load was not met.
+
+With a ``speed``, every request also gets its *scheduled* time: the capture timestamp of the
+captured client segment holding its first byte, mapped onto replay time as the shell's
+``CapturePacer`` maps it. Latency measured from there is free of coordinated omission: a slow SUT
+that delays later requests is charged for the delay.
+
+Counters for progress reports (``sessions_done``, ``requests``, ``errors``, ``delayed_starts``,
+``active``, ``waiting``) are kept up to date as events arrive.
 
 Inputs only mark the translators they touched; their packets, events and timers are collected
 when an output is asked for (`packets_to_send`, `next_timer`, `on_timer`, ...). The shell feeds a
@@ -20,10 +29,11 @@ translator is drained once per batch and answers the SUT's segments of the batch
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_right
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from ..capture.packet import Packet
+from ..capture.packet import SYN, Packet
 from ..endpoint import Endpoint
 from ..flows.assembler import FlowAssembler
 from ..tcp.events import (
@@ -35,6 +45,8 @@ from ..tcp.events import (
     RequestSent,
     ResponseData,
 )
+from ..tcp.pacing import CapturePacer
+from ..tcp.seq import unwrap
 from ..tcp.translator import SessionTranslator, TranslatorConfig
 from ..tcp.wire import parse_sut_segment
 from .results import ExchangeTiming, Outcome, ReplayResult, SessionResult
@@ -61,6 +73,41 @@ class _Copy:
     timer: float | None = None
 
 
+class _Schedule:
+    """When the captured client sent each new byte of one session, in replay time: client-stream
+    offsets (from the byte after the ISN, as the translator counts) to scheduled times."""
+
+    __slots__ = ("_isn", "_starts", "_times", "_high")
+
+    def __init__(self) -> None:
+        self._isn: int | None = None
+        self._starts: list[int] = []  # offset of the first new byte of each captured data segment
+        self._times: list[float] = []
+        self._high = 0  # end of the bytes seen so far
+
+    def add(self, pkt: Packet, scheduled: float) -> None:
+        if pkt.flags & SYN:
+            if self._isn is None:
+                self._isn = pkt.seq
+            return
+        if not pkt.payload_len:
+            return
+        if self._isn is None:
+            self._isn = (pkt.seq - 1) & 0xFFFFFFFF  # no SYN captured: the translator's rule too
+        off = unwrap(pkt.seq, self._isn + 1, self._high)
+        end = off + pkt.payload_len
+        if end <= self._high:
+            return  # a retransmission: the bytes were scheduled when first captured
+        self._starts.append(max(off, self._high))
+        self._times.append(scheduled)
+        self._high = end
+
+    def at(self, offset: int) -> float | None:
+        """Scheduled time of the captured segment holding client byte ``offset``."""
+        i = bisect_right(self._starts, offset) - 1
+        return self._times[max(i, 0)] if self._times else None
+
+
 @dataclass(slots=True)
 class _Waiting:
     """A captured session waiting for a free slot, with its packets so far."""
@@ -80,7 +127,9 @@ class ReplayEngine:
         amplify: int = 1,
         max_active: int = 10_000,
         only_sessions: Collection[int] | None = None,
+        speed: float | None = None,
     ) -> None:
+        """``speed`` is the shell's pacing factor (None: unpaced, so no request has a scheduled time)."""
         if amplify < 1:
             raise ValueError("amplify must be at least 1")
         self.target = target
@@ -107,6 +156,12 @@ class ReplayEngine:
         self._dirty: dict[int, _Copy] = {}  # id -> copy fed since the last drain, in feed order
         self._now = 0.0  # the `now` of the latest input, for draining the copies it touched
         self.unrouted_sut_segments = 0
+        self._pacer = None if speed is None else CapturePacer(speed)
+        self._schedules: dict[int, _Schedule] = {}  # captured session index -> its schedule
+        self._sessions_seen = 0
+        self.requests = 0  # RequestSent events so far, over every copy
+        self.errors = 0  # copies that ended other than COMPLETE
+        self.delayed_starts = 0  # sessions that had to wait for a slot (max_active) to start
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -114,6 +169,8 @@ class ReplayEngine:
         """The next captured packet, in capture order, when pacing says it is due."""
         if self._epoch is None:
             self._epoch = now
+            if self._pacer is not None:
+                self._pacer.due(pkt.ts, 0.0)  # anchors the capture's first timestamp at replay time 0
         self._now = now
         route = self._flows.feed(pkt)
         if route is not None:
@@ -192,6 +249,19 @@ class ReplayEngine:
         return len(self._waiting)
 
     @property
+    def sessions_done(self) -> int:
+        """Session copies that ended."""
+        return len(self._done)
+
+    @property
+    def sessions_total(self) -> int | None:
+        """Session copies this replay will run: known once the capture is read through (or from
+        ``only_sessions``); None before."""
+        if self._capture_done:
+            return self._sessions_seen * self._amplify
+        return None if self._only is None else len(self._only) * self._amplify
+
+    @property
     def finished(self) -> bool:
         if self._dirty:
             self._drain_dirty()
@@ -206,9 +276,14 @@ class ReplayEngine:
             sessions.extend(c.result for c in copies)
         elapsed = 0.0 if self._epoch is None else now - self._epoch
         notes = list(notes or [])
+        if self.delayed_starts:
+            notes.append(
+                f"{self.delayed_starts} sessions waited for a free slot (max {self._max_active} active): "
+                "they started later than the capture's schedule, so the offered load was not met"
+            )
         if self.unrouted_sut_segments:
             notes.append(f"{self.unrouted_sut_segments} SUT segments matched no live session")
-        return ReplayResult(sessions, elapsed, notes)
+        return ReplayResult(sessions, elapsed, notes, delayed_starts=self.delayed_starts)
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -217,19 +292,33 @@ class ReplayEngine:
         if copies is None:
             if index in self._ended_early:
                 return  # every copy already ended (e.g. refused); the rest of its capture is moot
+            self._add_to_schedule(index, pkt)
             waiting = self._waiting.get(index)
             if waiting is not None:
                 waiting.packets.append(pkt)
                 return
+            self._sessions_seen += 1
             clients = self._free_clients(captured_client)
             if clients is None:
+                if self._active >= self._max_active:
+                    self.delayed_starts += 1
                 self._waiting[index] = _Waiting([pkt])
                 return
             copies = self._start(index, captured_client, clients, now)
+        else:
+            self._add_to_schedule(index, pkt)
         dirty = self._dirty
         for copy in copies:
             if copy.translator.feed_client(pkt, now):
                 dirty[id(copy)] = copy
+
+    def _add_to_schedule(self, index: int, pkt: Packet) -> None:
+        if self._pacer is None:
+            return
+        schedule = self._schedules.get(index)
+        if schedule is None:
+            schedule = self._schedules[index] = _Schedule()
+        schedule.add(pkt, self._pacer.due(pkt.ts, 0.0))
 
     def _free_clients(self, captured_client: Endpoint) -> list[Endpoint] | None:
         """The replay client endpoints of a session's copies when it can start: a free slot, and
@@ -285,7 +374,7 @@ class ReplayEngine:
             self._out.extend(packets)
         events = translator.events()
         if events:
-            self._record(copy.result, events, now - (self._epoch or now))
+            self._record(copy.result, events, now - (self._epoch or now), self._schedules.get(copy.result.session))
         if translator.finished:
             self._retire(copy, now)
             return
@@ -296,8 +385,7 @@ class ReplayEngine:
                 self._timer_seq += 1
                 heapq.heappush(self._timers, (deadline, self._timer_seq, 0, copy))
 
-    @staticmethod
-    def _record(result: SessionResult, events: list, rel: float) -> None:
+    def _record(self, result: SessionResult, events: list, rel: float, schedule: _Schedule | None) -> None:
         for event in events:
             kind = type(event)
             if kind is ResponseData:
@@ -311,9 +399,11 @@ class ReplayEngine:
                 if event.data is not None:
                     result.response_chunks[event.offset] = event.data
             elif kind is RequestSent:
+                self.requests += 1
                 result.requests_sent += 1
                 result.request_bytes += event.length
-                result.exchanges.append(ExchangeTiming(event.offset, event.length, rel))
+                scheduled = None if schedule is None else schedule.at(event.offset)
+                result.exchanges.append(ExchangeTiming(event.offset, event.length, rel, scheduled_at=scheduled))
             elif kind is Established:
                 if result.established_at is None:
                     result.established_at = rel
@@ -337,8 +427,11 @@ class ReplayEngine:
         copies = self._copies[index]
         copies.remove(copy)
         self._done.append(result)
+        if result.outcome is not Outcome.COMPLETE:
+            self.errors += 1
         if not copies:
             del self._copies[index]
+            self._schedules.pop(index, None)
             self._ended_early.add(index)
             self._active -= 1
             self._start_waiting(now)

@@ -24,7 +24,11 @@ class Outcome(enum.Enum):
 
 @dataclass(slots=True)
 class ExchangeTiming:
-    """One request as sent, and when its response started and ended (seconds from replay start)."""
+    """One request as sent, and when its response started and ended (seconds from replay start).
+
+    ``scheduled_at`` is when the capture's schedule wanted it sent: the capture time of the
+    captured segment holding its first byte, at the replay's speed (None when unpaced).
+    """
 
     request_offset: int
     request_bytes: int
@@ -32,11 +36,13 @@ class ExchangeTiming:
     first_response_at: float | None = None
     last_response_at: float | None = None
     response_bytes: int = 0
+    scheduled_at: float | None = None
 
     def to_json(self) -> dict:
         return {
             "request_offset": self.request_offset,
             "request_bytes": self.request_bytes,
+            "scheduled_at": _r(self.scheduled_at),
             "sent_at": _r(self.sent_at),
             "first_response_at": _r(self.first_response_at),
             "last_response_at": _r(self.last_response_at),
@@ -116,6 +122,7 @@ class ReplayResult:
     sessions: list[SessionResult]
     elapsed: float
     notes: list[str] = field(default_factory=list)
+    delayed_starts: int = 0  # sessions that waited for a slot: started behind the capture's schedule
 
     def totals(self) -> dict:
         aborted: dict[str, int] = {}
@@ -131,6 +138,7 @@ class ReplayResult:
             "request_bytes": sum(s.request_bytes for s in self.sessions),
             "response_bytes": sum(s.response_bytes for s in self.sessions),
             "aborted": aborted,
+            "delayed_starts": self.delayed_starts,
             "elapsed": round(self.elapsed, 3),
         }
 
