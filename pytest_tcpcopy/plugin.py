@@ -12,6 +12,11 @@ modes each worker replays the captures its items need: correct, but repeated wor
 
 from __future__ import annotations
 
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -134,6 +139,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state.report_path = write_report(settings.report, state.all_runs, redaction=state.runner.diff.redaction)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Show the progress of long replays on a terminal (never when output goes to a file or pipe)."""
+    state = session.config.stash.get(STATE_KEY, None)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if state is not None and reporter is not None and reporter.isatty():
+        state.progress = ReplayProgressLine(reporter, session.config.pluginmanager.get_plugin("capturemanager"))
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
     if state is not None and not state.settings.keep:
@@ -150,6 +163,55 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return settings.describe()
 
 
+def render_progress(reports: dict[str, dict]) -> str:
+    """One terminal line from the latest copier progress report of each SUT (by SUT name; the
+    name is shown only when there are several)."""
+    parts = []
+    for name, report in reports.items():
+        done, total = report.get("sessions_done", 0), report.get("sessions_total")
+        sessions = f"{done} sessions" if total is None else f"{done}/{total} sessions"
+        if total:
+            sessions += f" ({100 * done // total}%)"
+        text = (f"{sessions}, {report.get('active', 0)} active, {report.get('waiting', 0)} waiting, "
+                f"{report.get('requests', 0)} requests, {report.get('rate', 0.0):g} sessions/s, "
+                f"{report.get('errors', 0)} errors")  # fmt: skip
+        parts.append(f"{name}: {text}" if len(reports) > 1 else text)
+    return "tcpcopy replay: " + " | ".join(parts)
+
+
+class ReplayProgressLine:
+    """A runner progress callback: one terminal line, rewritten in place at most once per
+    ``interval`` while a replay runs. Reports come from the backends' threads; the line is
+    written with output capture suspended, after a newline that ends any line pytest started,
+    and pytest's next item report starts a new line of its own (the line is then left as it was)."""
+
+    _STALE = 3.0  # seconds after which a SUT's last report no longer shows (its replay is over)
+
+    def __init__(self, reporter, capture_manager=None, *, interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self._reporter = reporter
+        self._capture = capture_manager
+        self._interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._latest: dict[str, tuple[float, dict]] = {}
+        self._next = 0.0
+
+    def __call__(self, name: str, report: dict) -> None:
+        with self._lock:
+            now = self._clock()
+            self._latest[name] = (now, report)
+            if now < self._next:
+                return
+            self._next = now + self._interval
+            current = {n: r for n, (at, r) in self._latest.items() if now - at <= self._STALE}
+            suspended = self._capture.global_and_fixture_disabled() if self._capture is not None else nullcontext()
+            with suspended:
+                self._reporter.ensure_newline()
+                width = shutil.get_terminal_size().columns
+                self._reporter.rewrite(render_progress(current)[: width - 1], erase=True)
+
+
 class TcpcopyState:
     """Plugin state for one pytest run: the runner and the replays done so far, by capture."""
 
@@ -162,6 +224,7 @@ class TcpcopyState:
         self.fixture_runs: list[ReplayRun] = []  # replays made through the ``tcpcopy`` fixture
         self.report_path: Path | None = None
         self.scratch: list[Path] = []  # recordings of live traffic, removed at the end unless kept
+        self.progress: ReplayProgressLine | None = None  # set when the terminal is a tty
 
     @property
     def all_runs(self) -> list["ReplayRun"]:
@@ -172,7 +235,7 @@ class TcpcopyState:
         if self._runner is None:
             from .runner import TcpcopyRunner
 
-            self._runner = TcpcopyRunner(self.settings)
+            self._runner = TcpcopyRunner(self.settings, progress=self.progress)
         return self._runner
 
     def run_for(self, capture: Path) -> "ReplayRun":
@@ -387,7 +450,8 @@ def tcpcopy(pytestconfig, tcpcopy_capture, tcpcopy_sut, tcpcopy_baseline) -> "Tc
     from .runner import TcpcopyRunner
 
     state = pytestconfig.stash[STATE_KEY]
-    return TcpcopyRunner(settings, context=lambda: state.marker_settings, on_run=state.fixture_runs.append)
+    return TcpcopyRunner(settings, context=lambda: state.marker_settings, on_run=state.fixture_runs.append,
+                         progress=state.progress)  # fmt: skip
 
 
 def marker_overrides(item: pytest.Item) -> dict:

@@ -3,8 +3,8 @@
 ``NetnsBackend`` brings up the rig (client and SUT namespaces on a veth pair), starts the SUT and
 the intercept beside it, and replays captures (or live traffic, ``replay_live``) with the copier
 in the client namespace, each run as a subprocess of ours (``ip netns exec``) so this process
-never changes namespace. Leaving the
-``with`` block stops everything and removes the namespaces, also on error and Ctrl-C.
+never changes namespace. Leaving the ``with`` block stops everything and removes the namespaces,
+also on error and Ctrl-C.
 """
 
 from __future__ import annotations
