@@ -147,6 +147,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         state.progress = ReplayProgressLine(reporter, session.config.pluginmanager.get_plugin("capturemanager"))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> None:
+    """End a progress line that a replay in this phase of ``item`` left, before it is reported."""
+    state = item.config.stash.get(STATE_KEY, None)
+    if state is not None and state.progress is not None:
+        state.progress.finish(item.nodeid)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
     if state is not None and not state.settings.keep:
@@ -182,8 +190,8 @@ def render_progress(reports: dict[str, dict]) -> str:
 class ReplayProgressLine:
     """A runner progress callback: one terminal line, rewritten in place at most once per
     ``interval`` while a replay runs. Reports come from the backends' threads; the line is
-    written with output capture suspended, after a newline that ends any line pytest started,
-    and pytest's next item report starts a new line of its own (the line is then left as it was)."""
+    written with output capture suspended, after a newline that ends any line pytest started.
+    ``finish`` ends it before pytest reports the item that ran the replay."""
 
     _STALE = 3.0  # seconds after which a SUT's last report no longer shows (its replay is over)
 
@@ -196,6 +204,7 @@ class ReplayProgressLine:
         self._lock = threading.Lock()
         self._latest: dict[str, tuple[float, dict]] = {}
         self._next = 0.0
+        self._open = False  # a progress line is on the terminal, not yet ended
 
     def __call__(self, name: str, report: dict) -> None:
         with self._lock:
@@ -210,6 +219,18 @@ class ReplayProgressLine:
                 self._reporter.ensure_newline()
                 width = shutil.get_terminal_size().columns
                 self._reporter.rewrite(render_progress(current)[: width - 1], erase=True)
+                self._open = True
+
+    def finish(self, nodeid: str) -> None:
+        """End the progress line, if one is shown, before pytest reports on ``nodeid``: in the
+        short format pytest writes the item's letter on the current line, so its file's prefix
+        is written again first (the long format starts a line of its own)."""
+        with self._lock:
+            if not self._open:
+                return
+            self._open = False
+            if self._reporter.verbosity <= 0:
+                self._reporter.write_fspath_result(nodeid, "")
 
 
 class TcpcopyState:

@@ -468,7 +468,7 @@ class _ProgressReader:
         self._copier = copier
         self._name = name
         self._progress = progress
-        self._failed: list[BaseException] = []
+        self._failed: list[Exception] = []
         self._thread = threading.Thread(target=self._follow, daemon=True)
         self._thread.start()
 
@@ -488,7 +488,7 @@ class _ProgressReader:
             return
         try:
             self._progress(self._name, doc)
-        except BaseException as exc:  # re-raised by finish(), in the caller's thread
+        except Exception as exc:  # re-raised by finish(), in the caller's thread
             self._failed.append(exc)
 
     def finish(self) -> None:

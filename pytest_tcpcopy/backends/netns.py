@@ -146,7 +146,7 @@ def _communicate_with_progress(
     ``progress`` stops the reports (the output is still drained) and is raised at the end."""
     out: list[str] = []
     err: list[str] = []
-    failed: list[BaseException] = []
+    failed: list[Exception] = []
 
     def read_stdout() -> None:
         assert copier.stdout is not None
@@ -161,7 +161,7 @@ def _communicate_with_progress(
                 continue
             try:
                 progress(doc)
-            except BaseException as exc:  # re-raised in the caller's thread
+            except Exception as exc:  # re-raised in the caller's thread
                 failed.append(exc)
 
     readers = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr, daemon=True)]

@@ -171,8 +171,9 @@ def session_samples(result: dict, requests: RequestMap) -> SessionSamples:
         per_endpoint[requests.endpoints[k]] = per_endpoint.get(requests.endpoints[k], 0) + 1
     session, copy = result["session"], result["copy"]
     samples = tuple(
-        RequestSample(session, copy, requests.endpoints[k], o.sent_at, o.first, o.last, o.nbytes, carried[k],
-                      o.scheduled_at)  # fmt: skip
+        RequestSample(
+            session, copy, requests.endpoints[k], o.sent_at, o.first, o.last, o.nbytes, carried[k], o.scheduled_at
+        )
         for k, o in sorted(opened.items())
         if k in carried  # else every request it carried was sent again in a later sample
     )

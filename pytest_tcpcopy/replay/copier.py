@@ -106,11 +106,14 @@ def _replay(options: ReplayOptions, loop: Callable[..., None]) -> ReplayResult:
         amplify=options.amplify,
         max_active=options.max_active,
         only_sessions=options.only_sessions,
+        speed=options.speed,
     )
     capabilities = Capability.RESPONSE_PAYLOAD if options.translator.capture_payload else Capability.NONE
     notes: list[str] = []
     thresholds = gc.get_threshold()
-    with RawSender(options.target) as sender, InterceptClient(options.intercepts, capabilities=capabilities) as intercept:
+    with RawSender(options.target) as sender, InterceptClient(
+        options.intercepts, capabilities=capabilities
+    ) as intercept:
         try:
             gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
             loop(engine, sender, intercept, notes)

@@ -77,7 +77,7 @@ class _Schedule:
     """When the captured client sent each new byte of one session, in replay time: client-stream
     offsets (from the byte after the ISN, as the translator counts) to scheduled times."""
 
-    __slots__ = ("_isn", "_starts", "_times", "_high")
+    __slots__ = ("_high", "_isn", "_starts", "_times")
 
     def __init__(self) -> None:
         self._isn: int | None = None

@@ -45,6 +45,12 @@ def received(record: Path) -> Counter:
     return Counter(filter(None, (base64.b64decode(json.loads(line)["received"]) for line in lines)))
 
 
+def by_peer(record: Path) -> dict[str, bytes]:
+    """What a recording server received, by client endpoint."""
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    return {line["peer"]: base64.b64decode(line["received"]) for line in lines if line["received"]}
+
+
 def wait_until(condition, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition() and time.monotonic() < deadline:
@@ -121,6 +127,13 @@ def test_live_traffic_reaches_the_sut_before_the_window_ends_and_every_session_c
     totals = result["totals"]
     assert totals["sessions"] == SESSIONS and totals["completed"] == SESSIONS, result
     assert received(sut_record) == production
+    # Session by session: each replayed session carried what its production client sent.
+    production_by_client, sut_by_client = by_peer(production_record), by_peer(sut_record)
+    sessions = result["sessions"]
+    assert {s["captured_client"] for s in sessions} == production_by_client.keys()
+    assert sorted(s["session"] for s in sessions) == list(range(SESSIONS))
+    for s in sessions:
+        assert sut_by_client[s["client"]] == production_by_client[s["captured_client"]], s
 
 
 @pytest.mark.parametrize(
