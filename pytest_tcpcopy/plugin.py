@@ -406,12 +406,15 @@ def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, righ
 
 
 def _record_live(settings: Settings, config: pytest.Config) -> list[Path]:
-    """Live traffic (an interface, or mirror agents) recorded for ``duration`` into a capture
-    that is then replayed like any other; production's responses in it are the baseline."""
+    """Live traffic (an interface, or mirror agents) replayed into the SUT as it arrives, for
+    ``duration`` s, and recorded into a capture whose exchanges become the items; production's
+    responses in it are the baseline. The replay is stored as that capture's run, so the items
+    judge it without replaying again (see ``TcpcopyRunner.replay_live`` for when the replay has
+    to wait for the end of the recording)."""
     import tempfile
 
     from .endpoint import Endpoint
-    from .live import LiveSource, MirrorSource, record_to_pcap
+    from .live import LiveSource, MirrorSource
 
     sources = []
     if settings.live is not None:
@@ -422,19 +425,29 @@ def _record_live(settings: Settings, config: pytest.Config) -> list[Path]:
         sources.append(("mirror.pcap", lambda: MirrorSource(listen, settings.duration)))
     if not sources:
         return []
-    folder = Path(tempfile.mkdtemp(prefix="tcpcopy-live-"))
-    config.stash[STATE_KEY].scratch.append(folder)
+    folder = Path(tempfile.mkdtemp(prefix="tcpcopy-live-")).resolve()  # resolved: the collector's path is the key
+    state = config.stash[STATE_KEY]
+    state.scratch.append(folder)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    runner, log = state.runner, state.runner.log
+    if reporter is not None:
+        runner.log = reporter.write_line  # the fallback's notice shows during collection
     recorded = []
-    for name, make in sources:
-        if reporter is not None:
-            reporter.write_line(f"tcpcopy: taking {settings.duration:g} s of traffic into {folder / name}")
-        source = make()
-        try:
-            recorded.append(record_to_pcap(source, folder / name, settings.duration).path)
-        finally:
-            source.close()
-    return [Path(p) for p in recorded]
+    try:
+        for name, make in sources:
+            path = folder / name
+            if reporter is not None:
+                reporter.write_line(f"tcpcopy: replaying {settings.duration:g} s of live traffic, recorded into {path}")
+            try:
+                state.runs[path] = runner.replay_live(make, path)
+            except TcpcopyError as exc:
+                if not path.exists():
+                    raise
+                state.failed[path] = f"live replay of {path} failed: {exc}"
+            recorded.append(path)
+    finally:
+        runner.log = log
+    return recorded
 
 
 # -- fixtures ------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from .recorded import RecordedBaseline
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .live import PacketSource
     from .load import LoadReport
 
 
@@ -197,6 +198,48 @@ class TcpcopyRunner:
             self._on_run(run)
         return run
 
+    def replay_live(self, source_factory: Callable[[], "PacketSource"], recording: str | Path) -> ReplayRun:
+        """Replay live traffic into the SUT as it arrives, recording it into ``recording`` at the
+        same time, then judge the recording's exchanges against production's responses in it.
+
+        ``source_factory()`` opens the source (``live.MirrorSource`` / ``live.LiveSource``); it is
+        read for ``settings.duration`` seconds. Every session is replayed (the copier cannot know
+        the sample and filter before the end); they select what is judged, as in ``replay``.
+        Real time needs the netns backend and a single SUT: with the docker backend or a
+        side-by-side baseline, the traffic is recorded first and then replayed (said in the log).
+        """
+        settings = self.settings
+        recording = Path(recording)
+        if settings.port is None:
+            raise UsageError("no SUT port: set --tcpcopy-port / tcpcopy_port")
+        if settings.backend != "netns" or len(self._side_by_side(settings)) > 1:
+            why = ("the docker backend" if settings.backend != "netns"
+                   else f"a side-by-side baseline ({settings.baseline})")  # fmt: skip
+            self.log(f"tcpcopy: with {why}, live traffic is recorded for {settings.duration:g} s and replayed after")
+            _record(source_factory, recording, settings.duration)
+            return self.replay(recording)
+        if not settings.command:
+            raise UsageError("the netns backend runs a SUT command: set --tcpcopy-command / tcpcopy_command")
+        from .backends.netns import NetnsBackend
+        from .live import record_to_pcap
+
+        copier_args = ["--amplify", str(settings.amplify), *(f"--port={port}" for port in settings.filter.ports)]
+        source = source_factory()  # open (agents may connect) while the SUT starts; its window runs from now
+        try:
+            with NetnsBackend(settings.command, settings.port, ready_timeout=settings.ready_timeout,
+                              http_path=settings.http_path) as backend:  # fmt: skip
+                candidate = backend.replay_stream(
+                    lambda stream: record_to_pcap(source, recording, settings.duration, also=(stream,)),
+                    *copier_args, progress=self._progress_of("candidate"),
+                )  # fmt: skip
+        finally:
+            source.close()
+        run = ReplayRun(self.index(recording), settings, candidate)
+        self._judge(run)
+        if self._on_run is not None:
+            self._on_run(run)
+        return run
+
     @staticmethod
     def _copier_args(settings: Settings, index: CaptureIndex) -> list[str]:
         args = ["--speed", "max" if settings.speed is None else repr(settings.speed),
@@ -288,6 +331,18 @@ class TcpcopyRunner:
                     run.comparisons[(s, exchange.number)] = comparison
         if recorded is not None and settings.update_baseline:
             recorded.update(candidate, index)
+
+
+def _record(source_factory: Callable[[], "PacketSource"], recording: Path, duration: float, *also) -> None:
+    """Record what the source opened by ``source_factory`` produces into ``recording`` (and to the
+    streams ``also``), then close it."""
+    from .live import record_to_pcap
+
+    source = source_factory()
+    try:
+        record_to_pcap(source, recording, duration, also=also)
+    finally:
+        source.close()
 
 
 def _by_session(doc: dict) -> dict[int, dict]:

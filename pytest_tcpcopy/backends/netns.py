@@ -1,7 +1,8 @@
 """The ``netns`` backend: a SUT run as a local command in a fresh network namespace, as root.
 
 ``NetnsBackend`` brings up the rig (client and SUT namespaces on a veth pair), starts the SUT and
-the intercept beside it, and replays captures (or live traffic, ``replay_live``) with the copier
+the intercept beside it, and replays captures (or live traffic: ``replay_live`` from a source the
+copier opens itself, ``replay_stream`` from a pcap stream this process writes) with the copier
 in the client namespace, each run as a subprocess of ours (``ip netns exec``) so this process
 never changes namespace. Leaving the ``with`` block stops everything and removes the namespaces,
 also on error and Ctrl-C.
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
+from typing import BinaryIO
 
 from ..channel.protocol import DEFAULT_PORT
 from ..commands.replay import parse_progress_line
@@ -110,20 +112,64 @@ class NetnsBackend:
         """
         return self._copy(list(source_args), copier_args, timeout)
 
+    def replay_stream(self, feed: Callable[[BinaryIO], None], *copier_args: str, timeout: float = 3700.0,
+                      progress: Callable[[dict], None] | None = None) -> dict:  # fmt: skip
+        """Replay live traffic that this process streams to the copier, as it arrives; like ``replay``.
+
+        ``feed(stream)`` runs in another thread and writes a classic pcap stream (``live.PcapWriter``)
+        to the copier's stdin as the packets come; the stream is closed when ``feed`` returns, which
+        ends the copier's live window (the sessions still open are played to their end). An
+        exception of ``feed`` is raised here once the copier is done.
+        """
+        read_end, write_end = os.pipe()  # both non-inheritable: only the copier's stdin holds the read end
+        failed: list[BaseException] = []
+
+        def run_feed() -> None:
+            try:
+                with open(write_end, "wb") as stream:
+                    feed(stream)
+            except BrokenPipeError:
+                failed.append(EnvironmentProblem("the copier stopped reading the live stream"))
+            except Exception as exc:  # re-raised in the caller's thread
+                failed.append(exc)
+
+        feeder = threading.Thread(target=run_feed, name="tcpcopy-feed", daemon=True)
+        try:
+            copier = self._start_copier(["--stdin-stream"], copier_args, progress, stdin=read_end)
+        except BaseException:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+        feeder.start()
+        try:
+            data = self._finish_copier(copier, timeout, progress)
+        finally:
+            feeder.join()  # the copier is gone: a feed blocked on its stdin fails (EPIPE) and returns
+        if failed:
+            raise failed[0]
+        return data
+
     def _copy(self, source_args: list[str], copier_args: Sequence[str], timeout: float,
               progress: Callable[[dict], None] | None = None) -> dict:  # fmt: skip
+        copier = self._start_copier(source_args, copier_args, progress)
+        return self._finish_copier(copier, timeout, progress)
+
+    def _start_copier(self, source_args: list[str], copier_args: Sequence[str],
+                      progress: Callable[[dict], None] | None, stdin: int | None = None) -> subprocess.Popen:  # fmt: skip
         argv = [sys.executable, "-m", "pytest_tcpcopy", "replay", *source_args, "--json",
                 "--target", self.target, "--intercept", self.intercept_at, *copier_args]  # fmt: skip
         if self.capture_responses and "--capture-responses" not in copier_args:
             argv.append("--capture-responses")
         if progress is not None and "--progress" not in copier_args:
             argv.append("--progress")
-        copier = self.rig.run_in("client", argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return self.rig.run_in("client", argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def _finish_copier(self, copier: subprocess.Popen, timeout: float,
+                       progress: Callable[[dict], None] | None) -> dict:  # fmt: skip
+        """Wait for the copier; its JSON document, with a note if the SUT died meanwhile."""
         try:
-            if progress is None:
-                out, err = copier.communicate(timeout=timeout)
-            else:
-                out, err = _communicate_with_progress(copier, timeout, progress)
+            out, err = _communicate_with_progress(copier, timeout, progress)
         except subprocess.TimeoutExpired:
             copier.kill()
             copier.wait()
@@ -139,11 +185,12 @@ class NetnsBackend:
 
 
 def _communicate_with_progress(
-    copier: subprocess.Popen, timeout: float, progress: Callable[[dict], None]
+    copier: subprocess.Popen, timeout: float, progress: Callable[[dict], None] | None
 ) -> tuple[str, str]:
-    """``copier.communicate(timeout)``, handing each progress line of its stderr to ``progress``
-    as it comes; the other stderr lines are returned as usual. An exception raised by
-    ``progress`` stops the reports (the output is still drained) and is raised at the end."""
+    """``copier.communicate(timeout)`` without touching its stdin (a live feed may own it),
+    handing each progress line of its stderr to ``progress`` (if any) as it comes; the other
+    stderr lines are returned as usual. An exception raised by ``progress`` stops the reports
+    (the output is still drained) and is raised at the end."""
     out: list[str] = []
     err: list[str] = []
     failed: list[Exception] = []
@@ -155,7 +202,7 @@ def _communicate_with_progress(
     def read_stderr() -> None:
         assert copier.stderr is not None
         for line in copier.stderr:
-            doc = None if failed else parse_progress_line(line)
+            doc = None if failed or progress is None else parse_progress_line(line)
             if doc is None:
                 err.append(line)
                 continue

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from ..endpoint import Endpoint
 from ..errors import UsageError
 from ..live import LiveSource, MirrorSource, PacketSource
+from ..live.stream import PcapStreamSource
 from ..replay.copier import ReplayOptions, replay_capture, replay_source
 from ..replay.engine import ReplayEngine
 from ..tcp.translator import TranslatorConfig
@@ -165,7 +166,8 @@ def register(subparsers) -> None:
         help="replay a capture or live traffic into a target (copier side; needs CAP_NET_RAW and a running intercept)",
         description="Replay every TCP session of CAPTURE into --target through a raw socket. "
         "Responses are reported by `pytest-tcpcopy intercept` running in the target's network namespace. "
-        "Instead of CAPTURE, --live or --mirror-listen replays live traffic as it arrives, for --duration seconds; "
+        "Instead of CAPTURE, --live, --mirror-listen or --stdin-stream replays live traffic as it arrives, for "
+        "--duration seconds (a stdin stream: until it ends); "
         "the sessions still open then are played to their end.",
     )
     parser.add_argument("capture", metavar="CAPTURE", nargs="?", help="pcap/pcapng file (optionally gzipped)")
@@ -174,6 +176,9 @@ def register(subparsers) -> None:
     parser.add_argument("--mirror-listen", type=parse_endpoint, metavar="ADDR:PORT",
                         help="instead of CAPTURE: receive from `pytest-tcpcopy mirror` agents on ADDR:PORT "
                         "(in this process's network namespace) and replay as it arrives")
+    parser.add_argument("--stdin-stream", action="store_true",
+                        help="instead of CAPTURE: read a classic pcap stream from stdin and replay it as it "
+                        "arrives, until the stream ends (or --duration)")
     parser.add_argument("--duration", type=positive_float, default=None, metavar="SECONDS",
                         help=f"how long to take live traffic (default {DEFAULT_LIVE_DURATION:g})")
     parser.add_argument("--target", type=parse_endpoint, required=True, metavar="IP:PORT")
@@ -210,19 +215,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def live_source(args: argparse.Namespace) -> PacketSource | None:
-    """The live source ``--live`` / ``--mirror-listen`` ask for, or None for CAPTURE; UsageError
-    for anything but exactly one of the three."""
+    """The live source ``--live`` / ``--mirror-listen`` / ``--stdin-stream`` ask for, or None for
+    CAPTURE; UsageError for anything but exactly one of the four."""
     given = [name for name, value in (("CAPTURE", args.capture), ("--live", args.live),
-                                      ("--mirror-listen", args.mirror_listen)) if value is not None]  # fmt: skip
+                                      ("--mirror-listen", args.mirror_listen),
+                                      ("--stdin-stream", args.stdin_stream or None)) if value is not None]  # fmt: skip
     if len(given) != 1:
         problem = f"got {' and '.join(given)}" if given else "got none"
-        raise UsageError(f"replay needs exactly one of CAPTURE, --live IFACE, --mirror-listen ADDR:PORT ({problem})")
+        raise UsageError("replay needs exactly one of CAPTURE, --live IFACE, --mirror-listen ADDR:PORT, "
+                         f"--stdin-stream ({problem})")  # fmt: skip
     if args.capture is not None:
         if args.duration is not None:
-            raise UsageError("--duration applies to --live and --mirror-listen; a capture file is replayed whole")
+            raise UsageError("--duration applies to live traffic; a capture file is replayed whole")
         return None
     if args.speed is not None:
         raise UsageError("--speed applies to capture files: live traffic is replayed as it arrives (drop --speed)")
+    if args.stdin_stream:
+        return PcapStreamSource(sys.stdin.fileno(), args.duration)
     duration = DEFAULT_LIVE_DURATION if args.duration is None else args.duration
     if args.live is not None:
         if not args.port:

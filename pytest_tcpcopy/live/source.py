@@ -4,7 +4,8 @@ A ``PacketSource`` is selectable (``filenos()`` for the caller's selector), neve
 (``read_packets()`` returns what has arrived, possibly nothing), and says when it is ``finished``
 (its duration has passed). ``LiveSource`` captures on a local interface, ``MirrorSource`` receives
 from mirror agents on production hosts. ``record_to_pcap`` saves what a source produces to a
-classic pcap file (raw IP link type) that ``open_capture`` reads back to the same Packets.
+classic pcap file (raw IP link type) that ``open_capture`` reads back to the same Packets;
+``PcapWriter`` writes that format to any stream (``live.stream`` reads it back from a pipe).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import selectors
 import struct
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -98,42 +99,63 @@ class Recording:
     seconds: float  # how long the source was read
 
 
-def record_to_pcap(source: PacketSource, path: str | os.PathLike[str], duration: float) -> Recording:
+class PcapWriter:
+    """Writes a classic pcap stream of raw IP packets (link type 101, nanosecond timestamps) to
+    every one of ``outs`` alike, header first: a file, a pipe to a copier, or both in one order."""
+
+    def __init__(self, *outs: BinaryIO) -> None:
+        self.outs = outs
+        self.packets = 0
+        self._send(_PCAP_HEADER.pack(_PCAP_MAGIC_NS, 2, 4, 0, 0, _PCAP_SNAPLEN, LINKTYPE_RAW))
+
+    def write(self, packets: Iterable[Packet]) -> None:
+        """Append ``packets`` as records, in order, and flush them to every output."""
+        records = [_record(packet) for packet in packets]
+        if records:
+            self._send(b"".join(records))
+            self.packets += len(records)
+
+    def _send(self, data: bytes) -> None:
+        for out in self.outs:
+            out.write(data)
+            out.flush()
+
+
+def record_to_pcap(
+    source: PacketSource, path: str | os.PathLike[str], duration: float, *, also: Sequence[BinaryIO] = ()
+) -> Recording:
     """Write every Packet ``source`` produces for ``duration`` seconds (or until it is finished)
-    to a pcap file of raw IP packets (link type 101); the source stays open.
+    to a pcap file of raw IP packets (link type 101); the source stays open. ``also`` get the same
+    pcap stream at the same time, each batch as soon as it is read (a live copier's stdin).
 
     Each packet's IP and TCP headers are rebuilt from the Packet's fields with valid checksums
     (TCP's only when the whole payload was captured; else 0); a cut payload keeps its wire length
     in the IP header and the record's original length, as a snap length would.
     """
     path = os.fspath(path)
-    written = 0
     start = time.monotonic()
     stop_at = start + duration
     with open(path, "wb") as out, selectors.DefaultSelector() as selector:
-        out.write(_PCAP_HEADER.pack(_PCAP_MAGIC_NS, 2, 4, 0, 0, _PCAP_SNAPLEN, LINKTYPE_RAW))
+        writer = PcapWriter(out, *also)
         for fd in source.filenos():
             selector.register(fd, selectors.EVENT_READ)
         while True:
-            for packet in source.read_packets():
-                _write_record(out, packet)
-                written += 1
+            writer.write(source.read_packets())
             now = time.monotonic()
             if now >= stop_at or source.finished:
                 break
             selector.select(min(0.1, stop_at - now))
-    return Recording(path, written, time.monotonic() - start)
+    return Recording(path, writer.packets, time.monotonic() - start)
 
 
-def _write_record(out: BinaryIO, packet: Packet) -> None:
+def _record(packet: Packet) -> bytes:
     ip = ip_bytes(packet)
     wire = len(ip) + packet.payload_len - len(packet.payload)
     whole = int(packet.ts)
     fraction = round((packet.ts - whole) * 1e9)
     if fraction >= 1_000_000_000:
         whole, fraction = whole + 1, fraction - 1_000_000_000
-    out.write(_RECORD.pack(whole, fraction, len(ip), wire))
-    out.write(ip)
+    return _RECORD.pack(whole, fraction, len(ip), wire) + ip
 
 
 def ip_bytes(packet: Packet) -> bytes:

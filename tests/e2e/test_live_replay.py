@@ -139,11 +139,12 @@ def test_live_traffic_reaches_the_sut_before_the_window_ends_and_every_session_c
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "exactly one of CAPTURE, --live IFACE, --mirror-listen ADDR:PORT (got none)"),
+        ([], "exactly one of CAPTURE, --live IFACE, --mirror-listen ADDR:PORT, --stdin-stream (got none)"),
+        (["x.pcap", "--stdin-stream"], "(got CAPTURE and --stdin-stream)"),
         (["x.pcap", "--mirror-listen", "127.0.0.1:36525"], "(got CAPTURE and --mirror-listen)"),
         (["--live", "lo"], "--live needs the service's --port N"),
         (["--mirror-listen", "127.0.0.1:36525", "--speed", "1"], "--speed applies to capture files"),
-        (["x.pcap", "--duration", "5"], "--duration applies to --live and --mirror-listen"),
+        (["x.pcap", "--duration", "5"], "--duration applies to live traffic"),
     ],
 )
 def test_replay_source_usage_errors_say_what_to_change(argv, message, capsys):

@@ -1,7 +1,7 @@
 """Live mirroring through the plugin, for real: a "production" namespace pair with the example
 service and a real client; a mirror agent beside the service streams what it sees to pytest
 (`--tcpcopy-mirror-listen`), which replays it into the SUT and compares with production's own
-responses."""
+responses, in real time: the SUT gets its first request while the mirrored traffic still flows."""
 
 from __future__ import annotations
 
@@ -17,6 +17,26 @@ from pytest_tcpcopy.netns import NetnsRig
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jsonservice"
 PORT, MIRROR_PORT = 8080, 36525
+# The example app, noting (once) when its first request arrives.
+FIRST_REQUEST_SUT = """\
+import sys, time
+sys.path.insert(0, {example!r})
+import app
+
+def noting(handle):
+    def handler(self):
+        try:
+            with open({log!r}, "x") as log:
+                log.write(repr(time.time()))
+        except FileExistsError:
+            pass
+        return handle(self)
+    return handler
+
+app.JsonServiceHandler.do_GET = noting(app.JsonServiceHandler.do_GET)
+app.JsonServiceHandler.do_POST = noting(app.JsonServiceHandler.do_POST)
+sys.exit(app.main())
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +45,11 @@ def _prerequisites():
     require_tools("ip", "iptables", "ethtool")
 
 
-def test_mirrored_production_traffic_is_replayed_and_matches_production(tmp_path):
+def test_mirrored_production_traffic_is_replayed_as_it_arrives_and_matches_production(tmp_path):
     (tmp_path / "test_nothing.py").write_text("def test_placeholder():\n    pass\n")
+    first_request = tmp_path / "first-request"
+    sut = tmp_path / "sut.py"
+    sut.write_text(FIRST_REQUEST_SUT.format(example=str(EXAMPLE), log=str(first_request)))
     with NetnsRig("tcpcp-lvp") as production:
         production.start_sut([sys.executable, str(EXAMPLE / "app.py")], PORT)
         # pytest (with the mirror listener) runs where production's agent can reach it.
@@ -34,22 +57,39 @@ def test_mirrored_production_traffic_is_replayed_and_matches_production(tmp_path
             "client",
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path),
              "--rootdir", str(tmp_path), "--tcpcopy-mirror-listen", f"{production.client_addr}:{MIRROR_PORT}",
-             "--tcpcopy-duration", "5", "--tcpcopy-backend", "netns", "--tcpcopy-port", str(PORT),
-             "--tcpcopy-command", f"{sys.executable} {EXAMPLE / 'app.py'}"],
+             "--tcpcopy-duration", "8", "--tcpcopy-backend", "netns", "--tcpcopy-port", str(PORT),
+             "--tcpcopy-command", f"{sys.executable} {sut}"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
         )  # fmt: skip
+        wait_listening(production.client_ns, MIRROR_PORT, runner)  # the window is open: the agent connects at once
         agent = production.run_in(
             "sut",
             [sys.executable, "-m", "pytest_tcpcopy", "mirror", "--iface", production.sut_if, "--port", str(PORT),
-             "--to", f"{production.client_addr}:{MIRROR_PORT}", "--duration", "6"],
+             "--to", f"{production.client_addr}:{MIRROR_PORT}", "--duration", "5"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
-        time.sleep(1.5)  # the agent has connected (it reconnects anyway) and the window is open
+        time.sleep(1.5)  # the agent has connected and captures
         subprocess.run(["ip", "netns", "exec", production.client_ns, sys.executable, str(EXAMPLE / "client.py"),
                         production.sut_addr, str(PORT)], check=True, timeout=30)  # fmt: skip
-        out, _ = runner.communicate(timeout=120)
         agent.wait(timeout=20)
+        agent_ended = time.time()  # the mirrored traffic has stopped; pytest's 8 s window is still open
+        out, _ = runner.communicate(timeout=120)
     assert runner.returncode == 0, out
     # 54 exchanges of the example client, each its own item, plus the placeholder test.
     assert "55 passed" in out, out
     assert "mirror.pcap" in out
+    # Replayed while it arrived: recorded first and replayed after the window, no request could
+    # reach the SUT before the window (which outlasts the agent) ended.
+    assert float(first_request.read_text()) < agent_ended
+
+
+def wait_listening(namespace: str, port: int, process: subprocess.Popen) -> None:
+    """Return once a TCP socket listens on ``port`` in ``namespace`` (bounded wait)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        listening = subprocess.run(["ip", "netns", "exec", namespace, "ss", "-Hltn", f"sport = :{port}"],
+                                   capture_output=True, text=True, check=True).stdout  # fmt: skip
+        if listening.strip():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on port {port} in {namespace} (pytest exited: {process.poll()})")

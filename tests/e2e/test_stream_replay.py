@@ -1,0 +1,84 @@
+"""Live traffic streamed by this process to the copier (``replay --stdin-stream``) while it is
+recorded: the copier numbers the sessions as the recording's readers (``inspect``, the plugin's
+items) do, and replays every one of them into a real SUT through the real intercept."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import require_root, require_tools
+
+from pytest_tcpcopy.backends.netns import NetnsBackend
+from pytest_tcpcopy.capture import open_capture
+from pytest_tcpcopy.flows import assemble_sessions
+from pytest_tcpcopy.live import record_to_pcap
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jsonservice"
+PORT = 8080
+
+
+@pytest.fixture(autouse=True)
+def _prerequisites():
+    require_root()
+    require_tools("ip", "iptables", "ethtool")
+
+
+class ArrivingSource:
+    """A PacketSource handing out the packets of a capture a few at a time, as if they arrived;
+    the sessions are interleaved (each batch mixes the ends of some with the starts of others)."""
+
+    def __init__(self, packets, batch: int) -> None:
+        self._batches = [packets[i : i + batch] for i in range(0, len(packets), batch)]
+        self._r, self._w = socket.socketpair()
+        self._w.send(b"x")  # always readable: the next batch is there
+
+    @property
+    def finished(self) -> bool:
+        return not self._batches
+
+    def filenos(self) -> list[int]:
+        return [self._r.fileno()]
+
+    def read_packets(self):
+        return self._batches.pop(0) if self._batches else []
+
+    def close(self) -> None:
+        self._r.close()
+        self._w.close()
+
+
+def interleaved(packets):
+    """The capture's packets with its sessions overlapping: session k's packets shifted in."""
+    by_client: dict = {}
+    for p in packets:
+        client = (p.src, p.sport) if p.dport == PORT else (p.dst, p.dport)
+        by_client.setdefault(client, []).append(p)
+    out, queues = [], list(by_client.values())
+    while any(queues):
+        for queue in queues:
+            out.extend(queue[:3])
+            del queue[:3]
+    return out
+
+
+def test_the_copier_numbers_streamed_sessions_as_the_recording_does(tmp_path):
+    with open_capture(EXAMPLE / "traffic.pcap.gz") as reader:
+        packets = interleaved(list(reader))
+    recording = tmp_path / "live.pcap"
+    source = ArrivingSource(packets, batch=7)
+    try:
+        with NetnsBackend([sys.executable, str(EXAMPLE / "app.py")], PORT, prefix="tcpcp-str") as backend:
+            result = backend.replay_stream(
+                lambda stream: record_to_pcap(source, recording, 60, also=(stream,)), f"--port={PORT}"
+            )
+    finally:
+        source.close()
+    with open_capture(recording) as reader:
+        recorded = {s.index: str(s.client) for s in assemble_sessions(reader, (PORT,))}
+    assert len(recorded) > 1
+    assert {s["session"]: s["captured_client"] for s in result["sessions"]} == recorded
+    assert {s["outcome"] for s in result["sessions"]} == {"complete"}, result["sessions"]
+    assert result["totals"]["requests_sent"] > len(recorded)
