@@ -124,17 +124,64 @@ def _replay(options: ReplayOptions, loop: Callable[..., None]) -> ReplayResult:
         return engine.result(time.monotonic(), notes)
 
 
+class _Loop:
+    """What both loops share: timers, sending, the time limit, heartbeats and progress, and
+    waiting on the selector with the intercept's records handled as they come."""
+
+    def __init__(self, engine, sender, intercept, options, notes, progress) -> None:
+        self.engine, self.sender, self.intercept = engine, sender, intercept
+        self.notes, self.progress = notes, progress
+        self.selector = selectors.DefaultSelector()
+        for fd in intercept.filenos():
+            self.selector.register(fd, selectors.EVENT_READ, _FROM_SUT)
+        self.start = time.monotonic()
+        self.stop_at = self.start + options.max_duration
+        self.max_duration = options.max_duration
+        self.next_heartbeat = self.start + _HEARTBEAT
+
+    def turn(self, now: float) -> bool:
+        """Fire due timers and send; False once the replay is over (finished or out of time)."""
+        engine = self.engine
+        engine.on_timer(now)
+        _send(engine, self.sender, self.intercept)
+        if engine.finished:
+            return False
+        if now >= self.stop_at:
+            self.notes.append(f"replay stopped at its time limit ({self.max_duration:g} s)")
+            return False
+        if now >= self.next_heartbeat:
+            self.intercept.heartbeat()
+            self.next_heartbeat = now + _HEARTBEAT
+            if self.progress is not None:
+                self.progress(engine)
+        return True
+
+    def wait(self, wake: float | None) -> list:
+        """Sleep until ``wake`` (or the next timer or heartbeat, if sooner) or until a descriptor
+        is ready; the intercept's records are fed and answered here. Returns the ready keys."""
+        until = min(self.next_heartbeat, self.stop_at)
+        timer = self.engine.next_timer()
+        if timer is not None:
+            until = min(until, timer)
+        if wake is not None:
+            until = min(until, wake)
+        ready = self.selector.select(max(0.0, until - time.monotonic()))
+        if any(key.data is _FROM_SUT for key, _ in ready):
+            now = time.monotonic()
+            for record in self.intercept.read_records():
+                self.engine.feed_sut(record, now)
+            _send(self.engine, self.sender, self.intercept)
+        return ready
+
+
 def _run(reader, engine, sender, intercept, options, notes, progress) -> None:
-    selector = selectors.DefaultSelector()
-    for fd in intercept.filenos():
-        selector.register(fd, selectors.EVENT_READ)
+    """The loop of ``replay_capture``: captured packets are fed when pacing says they are due."""
+    loop = _Loop(engine, sender, intercept, options, notes, progress)
     packets = iter(reader)
     pending = next(packets, None)
     pacer = CapturePacer(options.speed)
     paced = options.speed is not None  # unpaced, every packet is due at once: skip the per-packet call
-    start = time.monotonic()
-    stop_at = start + options.max_duration
-    next_heartbeat = start + _HEARTBEAT
+    start = loop.start
     capture_done = False
     try:
         while True:
@@ -149,49 +196,27 @@ def _run(reader, engine, sender, intercept, options, notes, progress) -> None:
             if pending is None and not capture_done:
                 engine.capture_done(now)
                 capture_done = True
-            engine.on_timer(now)
-            _send(engine, sender, intercept)
-            if engine.finished:
+            if not loop.turn(now):
                 return
-            if now >= stop_at:
-                notes.append(f"replay stopped at its time limit ({options.max_duration:g} s)")
-                return
-            if now >= next_heartbeat:
-                intercept.heartbeat()
-                next_heartbeat = now + _HEARTBEAT
-                if progress is not None:
-                    progress(engine)
-            wake = min(next_heartbeat, stop_at)
-            timer = engine.next_timer()
-            if timer is not None:
-                wake = min(wake, timer)
-            if pending is not None and engine.waiting < _MAX_WAITING:
-                wake = min(wake, pacer.due(pending.ts, start))
-            timeout = max(0.0, wake - time.monotonic())
             if fed == _FEED_BATCH:
-                timeout = 0.0
-            if selector.select(timeout):
-                now = time.monotonic()
-                for record in intercept.read_records():
-                    engine.feed_sut(record, now)
-                _send(engine, sender, intercept)
+                wake = now  # more is due: just look at the intercept in between
+            elif pending is not None and engine.waiting < _MAX_WAITING:
+                wake = pacer.due(pending.ts, start)
+            else:
+                wake = None
+            loop.wait(wake)
     except EnvironmentProblem as exc:
         notes.append(f"replay stopped early: {exc}")
     finally:
-        selector.close()
+        loop.selector.close()
 
 
 def _run_live(source, engine, sender, intercept, options, notes, progress) -> None:
     """The loop of ``replay_source``: the source's descriptors and the intercept's share one
     selector; what the source has is fed as soon as it is read, at the time it is read."""
-    selector = selectors.DefaultSelector()
-    for fd in intercept.filenos():
-        selector.register(fd, selectors.EVENT_READ, _FROM_SUT)
+    loop = _Loop(engine, sender, intercept, options, notes, progress)
     for fd in source.filenos():
-        selector.register(fd, selectors.EVENT_READ, _FROM_SOURCE)
-    start = time.monotonic()
-    stop_at = start + options.max_duration
-    next_heartbeat = start + _HEARTBEAT
+        loop.selector.register(fd, selectors.EVENT_READ, _FROM_SOURCE)
     source_done = False
     try:
         while True:
@@ -204,35 +229,14 @@ def _run_live(source, engine, sender, intercept, options, notes, progress) -> No
                     engine.capture_done(now)
                     source_done = True
                     for fd in source.filenos():
-                        selector.unregister(fd)
-            engine.on_timer(now)
-            _send(engine, sender, intercept)
-            if engine.finished:
+                        loop.selector.unregister(fd)
+            if not loop.turn(now):
                 return
-            if now >= stop_at:
-                notes.append(f"replay stopped at its time limit ({options.max_duration:g} s)")
-                return
-            if now >= next_heartbeat:
-                intercept.heartbeat()
-                next_heartbeat = now + _HEARTBEAT
-                if progress is not None:
-                    progress(engine)
-            wake = min(next_heartbeat, stop_at)
-            if not source_done:
-                wake = min(wake, now + _SOURCE_POLL)  # the source's end is not selectable
-            timer = engine.next_timer()
-            if timer is not None:
-                wake = min(wake, timer)
-            ready = selector.select(max(0.0, wake - time.monotonic()))
-            if any(key.data is _FROM_SUT for key, _ in ready):
-                now = time.monotonic()
-                for record in intercept.read_records():
-                    engine.feed_sut(record, now)
-                _send(engine, sender, intercept)
+            loop.wait(None if source_done else now + _SOURCE_POLL)  # the source's end is not selectable
     except EnvironmentProblem as exc:
         notes.append(f"replay stopped early: {exc}")
     finally:
-        selector.close()
+        loop.selector.close()
 
 
 def _send(engine, sender, intercept) -> None:
