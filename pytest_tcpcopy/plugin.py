@@ -311,11 +311,14 @@ class CaptureCollector(pytest.Collector):
 class ExchangeMismatch(Exception):
     """An exchange of the candidate differs from the baseline."""
 
-    def __init__(self, comparison: "ExchangeComparison", session: dict | None, sut_logs: str | None) -> None:
+    def __init__(self, comparison: "ExchangeComparison", session: dict | None, sut_logs: str | None,
+                 copies: list[int] | tuple = (), amplify: int = 1) -> None:  # fmt: skip
         super().__init__(comparison.id)
         self.comparison = comparison
         self.session = session
         self.sut_logs = sut_logs
+        self.copies = copies  # the amplify copies that differed (empty when not amplified)
+        self.amplify = amplify
 
 
 class ExchangeItem(pytest.Item):
@@ -337,7 +340,9 @@ class ExchangeItem(pytest.Item):
         if comparison.status is ComparisonStatus.SKIPPED:
             pytest.skip(f"not comparable: {comparison.reason}")
         if comparison.failed:
-            raise ExchangeMismatch(comparison, result, run.candidate.get("sut_logs"))
+            copies = run.differing_copies.get((self.session_index, self.number), [])
+            raise ExchangeMismatch(comparison, result, run.candidate.get("sut_logs"),
+                                   copies if run.settings.amplify > 1 else (), run.settings.amplify)  # fmt: skip
 
     def repr_failure(self, excinfo, style=None):
         if excinfo.errisinstance(ExchangeMismatch):
@@ -360,6 +365,10 @@ def render_mismatch(mismatch: ExchangeMismatch) -> str:
     """The failure text of an exchange item: the diff, then what happened to the session."""
     comparison = mismatch.comparison
     lines = [comparison.render() if comparison.baseline or comparison.candidate else comparison.reason or ""]
+    if mismatch.copies:
+        listed = ", ".join(map(str, mismatch.copies))
+        lines.append(f"differs in {len(mismatch.copies)} of {mismatch.amplify} amplified copies ({listed}); "
+                     f"shown: copy {mismatch.copies[0]}")  # fmt: skip
     session = mismatch.session
     if session is not None and session["outcome"] != "complete":
         lines.append(f"session {session['session']} replay outcome: {session['outcome']} ({session['reason']})")

@@ -91,6 +91,8 @@ class ReplayRun:
     candidate: dict
     baselines: list[dict] = field(default_factory=list)
     comparisons: dict[tuple[int, int], ExchangeComparison] = field(default_factory=dict)
+    # (session, exchange) -> the amplify copies whose response differed from the baseline
+    differing_copies: dict[tuple[int, int], list[int]] = field(default_factory=dict)
 
     @property
     def sessions(self) -> dict[int, dict]:
@@ -300,16 +302,17 @@ class TcpcopyRunner:
         return None if progress is None else lambda report: progress(name, report)
 
     def _judge(self, run: ReplayRun) -> None:
+        """Compare every replayed copy of every selected session with the baseline. An exchange's
+        comparison is copy 0's unless another copy differs: then the first differing copy's, so
+        a bug that shows only under load (amplify) fails its item too."""
         settings, index = run.settings, run.capture
-        candidate = _by_session(run.candidate)
+        copies = _copies_by_session(run.candidate)
         baselines = [_by_session(doc) for doc in run.baselines]
         recorded = RecordedBaseline(Path(settings.baseline.ref), index.path) if settings.baseline.kind == "dir" else None
         for s in sorted(index.selected):
             session = index.sessions[s]
-            result = candidate.get(s)
-            if result is None:
+            if s not in copies or settings.baseline.kind == "none":
                 continue
-            mine = exchanges_from_replay(session, result)
             secondary = None
             if settings.baseline.kind == "capture":
                 theirs = index.exchanges[s]
@@ -319,18 +322,22 @@ class TcpcopyRunner:
                 if stored is None:
                     continue  # nothing recorded for this session yet: --tcpcopy-update-baseline records it
                 theirs = exchanges_from_replay(session, stored)
-            elif settings.baseline.kind == "none":
-                continue
             else:
                 theirs = exchanges_from_replay(session, baselines[0][s]) if s in baselines[0] else []
                 if len(baselines) > 1 and s in baselines[1]:
                     secondary = exchanges_from_replay(session, baselines[1][s])
-            for comparison in compare_sessions(theirs, mine, self.diff, secondary):
-                exchange = comparison.baseline or comparison.candidate
-                if exchange.number in index.wanted[s]:
-                    run.comparisons[(s, exchange.number)] = comparison
+            for result in copies[s]:
+                mine = exchanges_from_replay(session, result)
+                for comparison in compare_sessions(theirs, mine, self.diff, secondary):
+                    key = (s, (comparison.baseline or comparison.candidate).number)
+                    if key[1] not in index.wanted[s]:
+                        continue
+                    if comparison.failed:
+                        run.differing_copies.setdefault(key, []).append(result["copy"])
+                    if key not in run.comparisons or (comparison.failed and not run.comparisons[key].failed):
+                        run.comparisons[key] = comparison
         if recorded is not None and settings.update_baseline:
-            recorded.update(candidate, index)
+            recorded.update(_by_session(run.candidate), index)
 
 
 def _record(source_factory: Callable[[], "PacketSource"], recording: Path, duration: float, *also) -> None:
@@ -343,6 +350,14 @@ def _record(source_factory: Callable[[], "PacketSource"], recording: Path, durat
         record_to_pcap(source, recording, duration, also=also)
     finally:
         source.close()
+
+
+def _copies_by_session(doc: dict) -> dict[int, list[dict]]:
+    """Every copy's result, by captured session index, copy 0 first."""
+    out: dict[int, list[dict]] = {}
+    for result in sorted(doc["sessions"], key=lambda r: (r["session"], r["copy"])):
+        out.setdefault(result["session"], []).append(result)
+    return out
 
 
 def _by_session(doc: dict) -> dict[int, dict]:

@@ -127,3 +127,9 @@ def test_no_summary_when_nothing_to_say(pytester):
 def test_ignored_paths_are_not_differences(pytester):
     result = pytester.runpytest("--tcpcopy-command", V2, "--tcpcopy-ignore", "body.plan", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=54)
+
+
+def test_every_amplified_copy_is_compared(pytester):
+    result = pytester.runpytest("--tcpcopy-command", V2, "--tcpcopy-amplify", "3", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=15, passed=39)
+    assert "differs in 3 of 3 amplified copies (0, 1, 2)" in result.stdout.str()
