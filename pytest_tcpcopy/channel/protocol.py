@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ..endpoint import Endpoint
 from ..errors import TcpcopyError
+from ..framing import FrameSplitter
 
 DEFAULT_PORT = 36524
 MAGIC = b"TCPC"
@@ -246,39 +247,14 @@ def _decode(kind: int, body: bytes) -> Event:
     raise ProtocolError(f"unknown frame type {kind}")
 
 
-class FrameReader:
+class FrameReader(FrameSplitter[Event]):
     """Turns a byte stream into events; any amount of bytes may be fed at a time.
 
     After a ProtocolError the stream is unusable and every later ``feed`` raises again.
     """
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._broken: ProtocolError | None = None
-
-    def feed(self, data: bytes) -> list[Event]:
-        if self._broken is not None:
-            raise self._broken
-        buf = self._buf
-        buf += data
-        events: list[Event] = []
-        pos, end = 0, len(buf)
-        try:
-            while end - pos >= 4:
-                kind, flags, length = _HEADER.unpack_from(buf, pos)
-                if flags:
-                    raise ProtocolError(f"frame type {kind} has reserved flags 0x{flags:02x} set")
-                if kind not in _KNOWN:
-                    raise ProtocolError(f"unknown frame type {kind}")
-                if end - pos - 4 < length:
-                    break
-                events.append(_decode(kind, bytes(buf[pos + 4 : pos + 4 + length])))
-                pos += 4 + length
-        except ProtocolError as exc:
-            self._broken = exc
-            raise
-        del buf[:pos]
-        return events
+        super().__init__(_HEADER, _KNOWN, MAX_BODY, _decode, ProtocolError, lambda kind: FrameType(kind).name)
 
 
 _KNOWN = frozenset(FrameType)

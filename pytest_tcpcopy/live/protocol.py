@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import astuple, dataclass
 
 from ..errors import TcpcopyError
+from ..framing import FrameSplitter
 
 DEFAULT_PORT = 36525
 MAGIC = b"TCPM"
@@ -211,44 +212,14 @@ def _decode(kind: int, body: bytes) -> Event:
     return Error(text)
 
 
-class FrameReader:
+class FrameReader(FrameSplitter[Event]):
     """Turns a byte stream into events, fed any amount at a time.
 
     After a MirrorProtocolError the stream is unusable and every later ``feed`` raises again.
     """
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._broken: MirrorProtocolError | None = None
-
-    def feed(self, data: bytes) -> list[Event]:
-        if self._broken is not None:
-            raise self._broken
-        buf = self._buf
-        buf += data
-        events: list[Event] = []
-        pos, end = 0, len(buf)
-        try:
-            while end - pos >= _HEADER.size:
-                kind, flags, length = _HEADER.unpack_from(buf, pos)
-                if kind not in _KNOWN:
-                    raise MirrorProtocolError(f"unknown frame type {kind}")
-                if flags:
-                    raise MirrorProtocolError(f"{FrameType(kind).name} frame has reserved flags 0x{flags:02x} set")
-                if length > MAX_BODY:
-                    raise MirrorProtocolError(
-                        f"{FrameType(kind).name} frame of {length} bytes; at most {MAX_BODY} allowed"
-                    )
-                start = pos + _HEADER.size
-                if end - start < length:
-                    break
-                events.append(_decode(kind, bytes(buf[start : start + length])))
-                pos = start + length
-        except MirrorProtocolError as exc:
-            self._broken = exc
-            raise
-        del buf[:pos]
-        return events
+        super().__init__(_HEADER, _KNOWN, MAX_BODY, _decode, MirrorProtocolError, lambda kind: FrameType(kind).name)
 
 
 _KNOWN = frozenset(FrameType)
