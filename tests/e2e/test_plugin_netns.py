@@ -133,3 +133,14 @@ def test_every_amplified_copy_is_compared(pytester):
     result = pytester.runpytest("--tcpcopy-command", V2, "--tcpcopy-amplify", "3", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=15, passed=39)
     assert "differs in 3 of 3 amplified copies (0, 1, 2)" in result.stdout.str()
+
+
+@pytest.mark.parametrize(("dist", "replays"), [("loadgroup", 1), ("load", 2)])
+def test_xdist_policy(pytester, dist, replays):
+    """Documented policy: with --dist loadgroup a capture is replayed once (all its items on one
+    worker); with other modes each worker replays what its items need."""
+    starts = pytester.path / "starts.txt"
+    sut = f"sh -c 'echo started >> {starts}; exec {V2}'"
+    result = pytester.runpytest("-n", "2", "--dist", dist, "--tcpcopy-command", sut, "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=15, passed=39)
+    assert len(starts.read_text().splitlines()) == replays
