@@ -31,6 +31,15 @@ class Endpoint(NamedTuple):
     def is_ipv6(self) -> bool:
         return len(self.addr) == 16
 
+    @property
+    def host(self) -> str:
+        """The address as text, as sockets take it (no brackets)."""
+        return format_addr(self.addr)
+
+    @property
+    def family(self) -> socket.AddressFamily:
+        return socket.AF_INET6 if self.is_ipv6 else socket.AF_INET
+
     def __str__(self) -> str:
         host = format_addr(self.addr)
         return f"[{host}]:{self.port}" if self.is_ipv6 else f"{host}:{self.port}"
@@ -45,3 +54,17 @@ class Endpoint(NamedTuple):
             return cls(parse_addr(host), int(port))
         except ValueError:
             raise ValueError(f"expected IP:PORT, got {text!r}") from None
+
+
+def open_listener(where: Endpoint, backlog: int) -> socket.socket:
+    """A non-blocking TCP socket listening on ``where``; OSError (closed) when it cannot bind."""
+    sock = socket.socket(where.family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((where.host, where.port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock

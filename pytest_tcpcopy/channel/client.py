@@ -83,12 +83,10 @@ class InterceptClient:
 
     @staticmethod
     def _connect(where: Endpoint, name: str, capabilities: Capability, timeout: float) -> _Link:
-        family = socket.AF_INET6 if where.is_ipv6 else socket.AF_INET
-        host = str(where).rpartition(":")[0].strip("[]")
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(where.family, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
-            sock.connect((host, where.port))
+            sock.connect((where.host, where.port))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             channel = Channel(Role.COPIER, name, capabilities)
             sock.sendall(channel.hello())

@@ -117,20 +117,21 @@ def normalize_body(body: bytes, content_type: str | None) -> object:
     """JSON value, list of text lines, or a size-and-digest string; see the module comment."""
     if not body:
         return ""
-    media, charset = _media_type(content_type)
+    media, charset = media_type(content_type)
     is_json = media == "application/json" or media.endswith("+json")
     if is_json or body.lstrip()[:1] in (b"{", b"["):
         value = _json(body, charset)
         if value is not None:
             return value[0]
-    text = _text(body, charset)
+    text = decode_text(body, charset)
     is_text = media.startswith(_TEXT_TYPES) or media.endswith("+xml") or is_json
     if text is not None and (is_text or not _CONTROL.search(text)):
         return text.splitlines()
     return _digest(body)
 
 
-def _media_type(content_type: str | None) -> tuple[str, str]:
+def media_type(content_type: str | None) -> tuple[str, str]:
+    """The media type (lower case) and charset (default utf-8) of a Content-Type value."""
     if not content_type:
         return "", "utf-8"
     media, *params = content_type.split(";")
@@ -143,7 +144,7 @@ def _media_type(content_type: str | None) -> tuple[str, str]:
 
 
 def _json(body: bytes, charset: str) -> tuple[object] | None:
-    text = _text(body, charset)
+    text = decode_text(body, charset)
     if text is None:
         return None
     try:
@@ -155,9 +156,10 @@ def _json(body: bytes, charset: str) -> tuple[object] | None:
     return (value,)
 
 
-def _text(body: bytes, charset: str) -> str | None:
+def decode_text(body: bytes, charset: str, errors: str = "strict") -> str | None:
+    """``body`` as text in ``charset``, or None when it is not (or the charset is unknown)."""
     try:
-        return body.decode(charset)
+        return body.decode(charset, errors)
     except (UnicodeDecodeError, LookupError):
         return None
 

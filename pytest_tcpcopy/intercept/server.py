@@ -33,7 +33,7 @@ from ..channel.protocol import (
     encode,
     encode_records,
 )
-from ..endpoint import Endpoint
+from ..endpoint import Endpoint, open_listener
 from ..errors import EnvironmentProblem
 from .routing import RouteTable, pair_key, segment_key
 
@@ -107,20 +107,13 @@ class InterceptServer:
         self._dirty: set[_Copier] = set()
         self._stopping = False
         self._sel = selectors.DefaultSelector()
-        family = socket.AF_INET6 if listen.is_ipv6 else socket.AF_INET
-        self._listener = socket.socket(family, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        host = str(listen).rpartition(":")[0].strip("[]")
         try:
-            self._listener.bind((host, listen.port))
+            self._listener = open_listener(listen, 64)
         except OSError as exc:
-            self._listener.close()
             raise EnvironmentProblem(
                 f"cannot listen for copiers on {listen}: {exc.strerror or exc}; is another intercept using it? "
                 "pick another with --listen"
             ) from None
-        self._listener.listen(64)
-        self._listener.setblocking(False)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)

@@ -178,12 +178,10 @@ class MirrorAgent:
         return self._sel.select(timeout)
 
     def _connect(self) -> None:
-        family = socket.AF_INET6 if self.to.is_ipv6 else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(self.to.family, socket.SOCK_STREAM)
         sock.setblocking(False)
         self._link = _Link(sock)
-        host = str(self.to).rpartition(":")[0].strip("[]")
-        code = sock.connect_ex((host, self.to.port))
+        code = sock.connect_ex((self.to.host, self.to.port))
         if code not in (0, errno.EINPROGRESS):
             self._connect_failed(code)
 

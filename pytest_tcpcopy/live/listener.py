@@ -17,7 +17,7 @@ import socket
 from dataclasses import asdict, dataclass, field
 
 from ..capture.packet import Packet
-from ..endpoint import Endpoint
+from ..endpoint import Endpoint, open_listener
 from ..errors import EnvironmentProblem
 from .capture import seconds
 from .decode import PacketDecoder
@@ -86,19 +86,12 @@ class MirrorListener:
 
     def __init__(self, listen: Endpoint, *, backlog: int = 64) -> None:
         self.counters = ListenerCounters()
-        family = socket.AF_INET6 if listen.is_ipv6 else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        host = str(listen).rpartition(":")[0].strip("[]")
         try:
-            self._sock.bind((host, listen.port))
+            self._sock = open_listener(listen, backlog)
         except OSError as exc:
-            self._sock.close()
             raise EnvironmentProblem(
                 f"cannot listen for mirror agents on {listen}: {exc.strerror or exc}; pick another address"
             ) from None
-        self._sock.listen(backlog)
-        self._sock.setblocking(False)
         self._epoll = selectors.EpollSelector()
         self._epoll.register(self._sock, selectors.EVENT_READ, None)
         self._agents: set[_Agent] = set()

@@ -16,6 +16,7 @@ import re
 import zlib
 
 from ..compare import REDACTED, HttpRequest, HttpResponse, RawMessage, Redaction
+from ..compare.normalize import decode_text, header_value, media_type
 
 MAX_BODY_CHARS = 64 * 1024  # characters of body text shown
 MAX_PARSE_BYTES = 8 * 1024 * 1024  # bodies (decoded) larger than this are not parsed
@@ -54,7 +55,9 @@ def _http(start: str, interim: list, headers, body: bytes, trailers, redaction: 
         "start_line": start,
         "interim": interim,
         "headers": headers_model(headers, redaction),
-        "body": body_model(body, _header(headers, "content-type"), _header(headers, "content-encoding"), redaction),
+        "body": body_model(
+            body, header_value(headers, "content-type"), header_value(headers, "content-encoding"), redaction
+        ),
         "trailers": headers_model(trailers, redaction),
     }
 
@@ -81,7 +84,7 @@ def body_model(body: bytes, content_type: str | None, encoding: str | None, reda
         return _opaque("binary", body, note)
     if not decoded:
         return {"kind": "empty", "size": 0, "text": None, "sha256": None, "truncated": False, "note": note}
-    media, charset = _media_type(content_type)
+    media, charset = media_type(content_type)
     is_json = media == "application/json" or media.endswith("+json")
     if len(decoded) > MAX_PARSE_BYTES:
         return _large(decoded, media, charset, is_json, note, redaction)
@@ -89,7 +92,7 @@ def body_model(body: bytes, content_type: str | None, encoding: str | None, reda
         pretty = _pretty_json(decoded, charset, redaction)
         if pretty is not None:
             return _shown("json", decoded, pretty, note)
-    text = _text(decoded, charset)
+    text = decode_text(decoded, charset)
     is_text = media.startswith(_TEXT_TYPES) or media.endswith("+xml") or is_json
     if text is not None and (is_text or not _CONTROL.search(text)):
         return _shown("text", decoded, redaction.scrub(text), note)
@@ -102,7 +105,7 @@ def _large(body: bytes, media: str, charset: str, is_json: bool, note: str | Non
     if is_json or body.lstrip()[:1] in (b"{", b"["):
         return _opaque("withheld", body, _join(note, f"over {MAX_PARSE_BYTES} bytes: too large to redact, not shown"))
     head = body[: MAX_BODY_CHARS * 4]
-    text = _text(head, charset, errors="replace") or head.decode("utf-8", "replace")
+    text = decode_text(head, charset, errors="replace") or head.decode("utf-8", "replace")
     if not (media.startswith(_TEXT_TYPES) or media.endswith("+xml")) and _CONTROL.search(text):
         return _opaque("binary", body, note)
     note = _join(note, f"truncated: first {MAX_BODY_CHARS} characters of a body over {MAX_PARSE_BYTES} bytes shown")
@@ -125,7 +128,7 @@ def _structured_body(message: object, redaction: Redaction) -> dict:
 
 
 def _pretty_json(body: bytes, charset: str, redaction: Redaction) -> str | None:
-    text = _text(body, charset)
+    text = decode_text(body, charset)
     if text is None:
         return None
     try:
@@ -174,30 +177,6 @@ def _decode(body: bytes, encoding: str | None) -> tuple[bytes | None, str | None
 def _inflate(data: bytes, wbits: int) -> bytes:
     inflater = zlib.decompressobj(wbits)
     return inflater.decompress(data, MAX_PARSE_BYTES + 1)
-
-
-def _header(headers, name: str) -> str | None:
-    values = [v for n, v in headers if n.lower() == name]
-    return ", ".join(values) if values else None
-
-
-def _media_type(content_type: str | None) -> tuple[str, str]:
-    if not content_type:
-        return "", "utf-8"
-    media, *params = content_type.split(";")
-    charset = "utf-8"
-    for param in params:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset" and value.strip():
-            charset = value.strip().strip('"')
-    return media.strip().lower(), charset
-
-
-def _text(body: bytes, charset: str, errors: str = "strict") -> str | None:
-    try:
-        return body.decode(charset, errors)
-    except (UnicodeDecodeError, LookupError):
-        return None
 
 
 def _join(first: str | None, second: str) -> str:
