@@ -5,3 +5,8 @@ translator, a raw-socket copier and an NFQUEUE intercept) with a CLI and a pytes
 """
 
 __version__ = "0.1.0"
+
+from .speedups import prefer_source, pure_python_requested
+
+if pure_python_requested():
+    prefer_source()

@@ -23,8 +23,9 @@ RUN set -e; \
     python3 -m venv /opt/tcpcopy
 COPY wheels /wheels
 COPY src /src
-# NetfilterQueue 1.1.0's shipped C predates Python 3.11: it is regenerated with Cython, installed
-# here first with the other build requirements so that the build needs nothing but /wheels.
+# Cython regenerates NetfilterQueue 1.1.0's C (which predates Python 3.11) and compiles the copier's
+# hot path (src/setup.py, pytest_tcpcopy.speedups); it is installed here first with the other build
+# requirements so that the build needs nothing but /wheels.
 RUN set -e; \
     pip="/opt/tcpcopy/bin/pip install --no-cache-dir --disable-pip-version-check --find-links /wheels"; \
     $pip 'setuptools>=64' wheel 'Cython>=3'; \

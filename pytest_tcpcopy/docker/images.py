@@ -37,9 +37,10 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("python3", "python3-venv", "iptables", "iproute2", "ca-certificates")
 AGENT_REQUIREMENTS = ("NetfilterQueue>=1.1",)
 BUILD_REQUIREMENTS = ("setuptools>=64", "wheel")
-# NetfilterQueue 1.1.0's shipped C does not compile for Python 3.11: it is regenerated with
-# Cython, fetched as its pure-Python wheel so that it fits any Python in the image.
-PURE_BUILD_REQUIREMENTS = ("Cython>=3",)
+# Cython regenerates NetfilterQueue 1.1.0's C (which predates Python 3.11) and compiles our hot path
+# (pytest_tcpcopy.speedups). Fetched twice: the compiled wheel for the host's own Python (fast,
+# and used when the image's Python is the same) and the pure-Python one, which fits any.
+CYTHON_REQUIREMENTS = ("Cython>=3",)
 
 _PACKAGE_DIR = Path(pytest_tcpcopy.__file__).parent
 _DOCKERFILE = Path(__file__).with_name("agent.Dockerfile")
@@ -56,7 +57,17 @@ dependencies = {requirements}
 
 [tool.setuptools.packages.find]
 include = ["pytest_tcpcopy*"]
+
+[tool.setuptools.package-data]
+"*" = ["*.pxd"]
 """
+_SETUP_PY = """\
+from pathlib import Path
+from runpy import run_path
+from setuptools import setup
+setup(ext_modules=run_path("pytest_tcpcopy/speedups.py")["extensions"](Path.cwd()))
+"""
+_BUILD_ARTEFACTS = {".pyc", ".so", ".pyd", ".c"}  # made on this host: the image compiles its own
 
 Log = Callable[[str], None]
 
@@ -140,7 +151,10 @@ def agent_image_tag(base_image: str) -> str:
 
 
 def _package_files() -> list[Path]:
-    return [p for p in _PACKAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+    return [
+        p for p in _PACKAGE_DIR.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in _BUILD_ARTEFACTS
+    ]
 
 
 def ensure_agent_image(
@@ -191,6 +205,7 @@ def _make_context(context: Path, *, fetch_wheels: bool, log: Log) -> bool:
     requirements = "[" + ", ".join(f'"{r}"' for r in AGENT_REQUIREMENTS) + "]"
     pyproject = _PYPROJECT.format(version=pytest_tcpcopy.__version__, requirements=requirements)
     (context / "src" / "pyproject.toml").write_text(pyproject)
+    (context / "src" / "setup.py").write_text(_SETUP_PY)
     wheels = context / "wheels"
     wheels.mkdir()
     if not fetch_wheels:
@@ -199,7 +214,8 @@ def _make_context(context: Path, *, fetch_wheels: bool, log: Log) -> bool:
     steps = (
         [*pip, "--no-deps", *(f"--no-binary={_name(r)}" for r in AGENT_REQUIREMENTS), *AGENT_REQUIREMENTS],
         [*pip, "--only-binary", ":all:", *BUILD_REQUIREMENTS],
-        [*pip, "--no-deps", "--only-binary", ":all:", "--platform", "any", *PURE_BUILD_REQUIREMENTS],
+        [*pip, "--no-deps", "--only-binary", ":all:", *CYTHON_REQUIREMENTS],
+        [*pip, "--no-deps", "--only-binary", ":all:", "--platform", "any", *CYTHON_REQUIREMENTS],
     )
     for argv in steps:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)

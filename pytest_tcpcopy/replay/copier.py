@@ -39,7 +39,8 @@ _FROM_SUT, _FROM_SOURCE = "sut", "source"  # selector keys' data in the live loo
 # Every session allocates a few dozen objects that live for its lifetime (milliseconds to
 # seconds); with the default young-generation threshold (700) they are traversed by several
 # collections before they die: 10-20% of the copier's CPU. The hot path makes no reference
-# cycles, so collections can be rare (restored when the replay ends).
+# cycles, so collections can be rare (restored when the replay ends); and what exists before the
+# replay (modules, the interpreter's own objects) is frozen out of the collections that do run.
 _GC_YOUNG_THRESHOLD = 200_000
 
 
@@ -116,8 +117,10 @@ def _replay(options: ReplayOptions, loop: Callable[..., None]) -> ReplayResult:
     ) as intercept:
         try:
             gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
+            gc.freeze()
             loop(engine, sender, intercept, notes)
         finally:
+            gc.unfreeze()
             gc.set_threshold(*thresholds)
             if sender.send_errors:
                 notes.append(f"{sender.send_errors} packets could not be sent (kernel buffers full)")

@@ -27,6 +27,7 @@ from conftest import require, require_root, require_tools
 from replay_support import RECORDING_SERVER, captured_sessions, make_capture, recorded_connections
 
 import docker
+from pytest_tcpcopy import speedups
 from pytest_tcpcopy.backends.docker import DockerBackend, pair_results
 from pytest_tcpcopy.commands import docker_run
 from pytest_tcpcopy.docker.images import IMAGE_LABEL, apt_mirror, default_base_image, ensure_agent_image
@@ -293,6 +294,17 @@ def test_the_agent_runs_our_commands_without_the_host_only_packages(client, agen
         agent_image, ["python3", "-c", script], remove=True, network_mode="none", labels={IMAGE_LABEL: "1"}
     )
     assert out.decode().strip() == "[]"
+
+
+def test_the_agent_runs_the_compiled_hot_path(client, agent_image):
+    script = (
+        "import pytest_tcpcopy.speedups as s\n"
+        "print(s.compilable_modules() == s.compiled_modules(), len(s.compilable_modules()))\n"
+    )
+    out = client.containers.run(
+        agent_image, ["python3", "-c", script], remove=True, network_mode="none", labels={IMAGE_LABEL: "1"}
+    )
+    assert out.decode().split() == ["True", str(len(speedups.compilable_modules()))]
 
 
 _INTERRUPTED_RUN = """

@@ -1,0 +1,30 @@
+# Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
+cdef class _Schedule:
+    cdef object _isn, _starts, _times
+    cdef long long _high
+
+cdef class ReplayEngine:
+    cdef public object target, unrouted_sut_segments, requests, errors, delayed_starts
+    cdef object _target_text, _map_client, _config, _only, _flows, _copies, _by_client, _waiting
+    cdef object _timers, _ended_early, _out, _registrations, _done, _epoch, _dirty, _pacer
+    cdef object _schedules
+    cdef long long _amplify, _max_active, _timer_seq, _active, _sessions_seen
+    cdef bint _capture_done
+    cdef double _now
+
+    cpdef feed_capture(self, pkt, double now)
+    cpdef feed_sut(self, record, double now)
+    cpdef next_timer(self)
+    cpdef on_timer(self, double now)
+    cpdef list packets_to_send(self)
+    cpdef list registrations(self)
+    cdef _client_packet(self, long long index, captured_client, pkt, double now)
+    cdef _add_to_schedule(self, long long index, pkt)
+    cdef _free_clients(self, captured_client)
+    cdef list _start(self, long long index, captured_client, list clients, double now)
+    cdef _capture_ended(self, long long index, double now)
+    cdef _drain_dirty(self)
+    cdef _drain(self, copy, double now)
+    cdef _record(self, result, list events, double rel, schedule)
+    cdef _retire(self, copy, double now)
+    cdef _start_waiting(self, double now)
