@@ -8,12 +8,14 @@ intercept and nginx (user + system, with the system share; the copier's includes
 Medians of --runs runs.
 
     python benchmarks/bench_replay.py [--runs 3] [--amplify 1] [--speed max] [--shared DIR]
+    python benchmarks/bench_replay.py --compare-pure --runs 5   # compiled vs pure-Python copier, interleaved
     python benchmarks/bench_replay.py --only short --profile /tmp/copier.prof   # one cProfile'd run
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pstats
@@ -25,6 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pytest_tcpcopy import speedups
 from pytest_tcpcopy.backends.netns import NetnsBackend
 
 NGINX_CONF = """
@@ -152,6 +155,8 @@ def main() -> None:
     parser.add_argument("--only", choices=["short", "keepalive"])
     parser.add_argument("--profile", metavar="FILE",
                         help="run the copier once under cProfile, write FILE and print its top functions")
+    parser.add_argument("--compare-pure", action="store_true",
+                        help=f"alternate runs of the installed copier and of its pure-Python modules ({speedups.ENV}=1)")
     args = parser.parse_args()
     # An unbuffered stdout (PYTHONUNBUFFERED, set by some shells and CI runners) makes the
     # copier's JSON result a million write() calls: seconds of CPU that are not the replay's.
@@ -167,16 +172,47 @@ def main() -> None:
             print(f"\n{name} x{args.amplify} speed={args.speed}, under cProfile: {run}")
             print_profile(args.profile)
             continue
-        runs = [run_once(capture, expected, args.amplify, args.speed) for _ in range(args.runs)]
-        med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], (int, float))}
-        print(f"\n{name} x{args.amplify} speed={args.speed}: median of {args.runs}")
-        for key in ("sessions", "completed", "requests_logged", "delivered_pct", "unique_pct", "elapsed",
-                    "sessions_per_s", "requests_per_s", "copier_cpu_s", "copier_sys_s", "copier_cpu_pct",
-                    "intercept_cpu_pct", "intercept_sys_pct", "nginx_cpu_pct"):  # fmt: skip
-            print(f"  {key:20s} {med[key]:12.2f}   runs: {[round(r[key], 2) for r in runs]}")
-        for r in runs:
-            if r["aborted"]:
-                print(f"  aborted: {r['aborted']}")
+        modes = ["installed", "pure Python"] if args.compare_pure else ["installed"]
+        runs: dict[str, list[dict]] = {mode: [] for mode in modes}
+        for _ in range(args.runs):  # interleaved, so that a noisy minute hits both alike
+            for mode in modes:
+                with pure_python(mode == "pure Python"):
+                    runs[mode].append(run_once(capture, expected, args.amplify, args.speed))
+        for mode in modes:
+            print_runs(f"{name} x{args.amplify} speed={args.speed}, {describe(mode)}", runs[mode])
+
+
+@contextlib.contextmanager
+def pure_python(on: bool):
+    """The copier (a child process) imports its pure-Python modules while this is on."""
+    before = os.environ.get(speedups.ENV)
+    if on:
+        os.environ[speedups.ENV] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(speedups.ENV, None)
+        if before is not None:
+            os.environ[speedups.ENV] = before
+
+
+def describe(mode: str) -> str:
+    if mode == "pure Python" or speedups.pure_python_requested():
+        return "pure-Python copier"
+    compiled, compilable = speedups.compiled_modules(), speedups.compilable_modules()
+    return f"copier with {len(compiled)} of {len(compilable)} hot-path modules compiled"
+
+
+def print_runs(title: str, runs: list[dict]) -> None:
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], (int, float))}
+    print(f"\n{title}: median of {len(runs)}")
+    for key in ("sessions", "completed", "requests_logged", "delivered_pct", "unique_pct", "elapsed",
+                "sessions_per_s", "requests_per_s", "copier_cpu_s", "copier_sys_s", "copier_cpu_pct",
+                "intercept_cpu_pct", "intercept_sys_pct", "nginx_cpu_pct"):  # fmt: skip
+        print(f"  {key:20s} {med[key]:12.2f}   runs: {[round(r[key], 2) for r in runs]}")
+    for r in runs:
+        if r["aborted"]:
+            print(f"  aborted: {r['aborted']}")
 
 
 if __name__ == "__main__":
