@@ -4,7 +4,8 @@ Replays shared/bench/short.pcap.gz (10,000 one-request sessions) and keepalive.p
 sessions x 50 requests) into nginx-light (one worker, keep-alive, a 987-byte file) in a network
 namespace at --speed max, through the raw-socket copier and the NFQUEUE intercept, and prints
 sessions/s, requests/s, % delivered (unique URLs in nginx's access log) and the CPU of copier,
-intercept and nginx (user + system, with the system share; the copier's includes its start-up).
+intercept and nginx (user + system, with the system share; the copier's includes its start-up, its
+us_per_request only the replay loop).
 Medians of --runs runs.
 
     python benchmarks/bench_replay.py [--runs 3] [--amplify 1] [--speed max] [--shared DIR]
@@ -132,6 +133,8 @@ def run_once(capture: Path, expected: int, amplify: int, speed: str, profile: st
         "requests_per_s": len(urls) / elapsed if elapsed else 0.0,
         "copier_cpu_s": sum(copier),
         "copier_sys_s": copier[1],
+        # The copier's own account of its replay loop: start-up and JSON output excluded.
+        "copier_us_per_request": 1e6 * (totals["cpu_user"] + totals["cpu_system"]) / max(len(urls), 1),
         "copier_cpu_pct": sum(copier) * per_s,
         "intercept_cpu_pct": sum(intercept) * per_s,
         "intercept_sys_pct": intercept[1] * per_s,
@@ -207,7 +210,8 @@ def print_runs(title: str, runs: list[dict]) -> None:
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], (int, float))}
     print(f"\n{title}: median of {len(runs)}")
     for key in ("sessions", "completed", "requests_logged", "delivered_pct", "unique_pct", "elapsed",
-                "sessions_per_s", "requests_per_s", "copier_cpu_s", "copier_sys_s", "copier_cpu_pct",
+                "sessions_per_s", "requests_per_s", "copier_cpu_s", "copier_sys_s", "copier_us_per_request",
+                "copier_cpu_pct",
                 "intercept_cpu_pct", "intercept_sys_pct", "nginx_cpu_pct"):  # fmt: skip
         print(f"  {key:20s} {med[key]:12.2f}   runs: {[round(r[key], 2) for r in runs]}")
     for r in runs:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
+import resource
 import selectors
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -115,16 +116,20 @@ def _replay(options: ReplayOptions, loop: Callable[..., None]) -> ReplayResult:
     with RawSender(options.target) as sender, InterceptClient(
         options.intercepts, capabilities=capabilities
     ) as intercept:
+        gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
+        gc.freeze()
+        cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         try:
-            gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
-            gc.freeze()
             loop(engine, sender, intercept, notes)
         finally:
+            cpu_after = resource.getrusage(resource.RUSAGE_SELF)
             gc.unfreeze()
             gc.set_threshold(*thresholds)
             if sender.send_errors:
                 notes.append(f"{sender.send_errors} packets could not be sent (kernel buffers full)")
-        return engine.result(time.monotonic(), notes)
+        result = engine.result(time.monotonic(), notes)
+    result.cpu = (cpu_after.ru_utime - cpu_before.ru_utime, cpu_after.ru_stime - cpu_before.ru_stime)
+    return result
 
 
 class _Loop:

@@ -123,6 +123,8 @@ class ReplayResult:
     elapsed: float
     notes: list[str] = field(default_factory=list)
     delayed_starts: int = 0  # sessions that waited for a slot: started behind the capture's schedule
+    # The copier's own CPU seconds (user, system) during the replay, start-up and output excluded.
+    cpu: tuple[float, float] | None = None
 
     def totals(self) -> dict:
         aborted: dict[str, int] = {}
@@ -140,6 +142,8 @@ class ReplayResult:
             "aborted": aborted,
             "delayed_starts": self.delayed_starts,
             "elapsed": round(self.elapsed, 3),
+            "cpu_user": None if self.cpu is None else round(self.cpu[0], 3),
+            "cpu_system": None if self.cpu is None else round(self.cpu[1], 3),
         }
 
     def to_json(self) -> dict:

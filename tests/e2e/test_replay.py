@@ -74,6 +74,8 @@ def test_one_request_per_connection(captures, tmp_path):
     result = netns_run(capture, PORT, _server(record))
     _check_delivery(result, capture, record)
     assert result["totals"]["requests_sent"] == 25
+    totals = result["totals"]  # the copier's own CPU during the replay: one thread, so within its wall time
+    assert 0 < totals["cpu_user"] + totals["cpu_system"] <= totals["elapsed"] + 0.01, totals
 
 
 def test_keepalive_many_requests_per_connection(captures, tmp_path):
