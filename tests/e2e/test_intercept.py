@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -32,6 +33,7 @@ from scapy.utils import rdpcap
 
 from pytest_tcpcopy.channel import Capability, InterceptClient
 from pytest_tcpcopy.endpoint import Endpoint
+from pytest_tcpcopy.netns.plumbing import STATE_ROOT
 
 T = TypeVar("T")
 PORT = 8080
@@ -111,6 +113,11 @@ def net() -> Iterator[Net]:
     octet = int(tag[:2], 16)
     n = Net(f"tcpcp-ic-{tag}-sut", f"tcpcp-ic-{tag}-cli", f"ic{tag}s", f"ic{tag}c",
             f"10.213.{octet}.1", f"10.213.{octet}.2")
+    # The owner record NetnsRig keeps too: a concurrent test process (an xdist worker) then knows
+    # these namespaces are another live run's, not leftovers.
+    owner = Path(STATE_ROOT, f"tcpcp-ic-{tag}")
+    owner.mkdir(parents=True)
+    (owner / "owner").write_text(f"{os.getpid()}\n")
     # A SIGTERM (a CI timeout, say) would end the run without this finally; make it unwind instead.
     previous = signal.signal(signal.SIGTERM, _unwind)
     try:
@@ -136,6 +143,7 @@ def net() -> Iterator[Net]:
         for ns in (n.sut, n.cli):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
             shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
+        shutil.rmtree(owner, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
     assert n.sut not in listed and n.cli not in listed
