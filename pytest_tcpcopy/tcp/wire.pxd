@@ -4,5 +4,5 @@ cdef class SegmentBuilder:
     cdef object _addrs, _ports
     cdef long long _ip_base, _tcp_base
 
-    cpdef bytes build(self, long long seq, long long ack, int flags, long long window, bytes options,
-                      bytes payload, long long payload_sum, long long ip_id)
+    cpdef bytes build(self, long long seq, long long ack, int flags, long long window, options,
+                      payload, long long payload_sum, long long ip_id)
