@@ -34,7 +34,11 @@ def pure_python_requested() -> bool:
 
 def compilable_modules() -> list[str]:
     """Modules setup.py compiles when it can: those with a ``.pxd`` beside their ``.py``."""
-    return sorted(_module_name(pxd) for pxd in _ROOT.rglob("*.pxd") if pxd.with_suffix(".py").exists())
+    return [_module_name(source) for source in _compilable_sources(_ROOT)]
+
+
+def _compilable_sources(package: Path) -> list[Path]:
+    return sorted(pxd.with_suffix(".py") for pxd in package.rglob("*.pxd") if pxd.with_suffix(".py").exists())
 
 
 def compiled_modules() -> list[str]:
@@ -62,8 +66,7 @@ def extensions(project: Path) -> list:
         from Cython.Build import cythonize
     except ImportError:
         return []
-    package = project / _PACKAGE
-    sources = sorted(str(pxd.with_suffix(".py").relative_to(project)) for pxd in package.rglob("*.pxd"))
+    sources = [str(source.relative_to(project)) for source in _compilable_sources(project / _PACKAGE)]
     built = cythonize(sources, compiler_directives=_COMPILER_DIRECTIVES, build_dir="build/cython", quiet=True,
                       nthreads=os.cpu_count() or 1)  # fmt: skip
     for extension in built:
@@ -91,5 +94,5 @@ def prefer_source() -> None:
         sys.meta_path.insert(0, _SourceFirst())
 
 
-def _module_name(pxd: Path) -> str:
-    return ".".join((_PACKAGE, *pxd.relative_to(_ROOT).with_suffix("").parts))
+def _module_name(source: Path) -> str:
+    return ".".join((_PACKAGE, *source.relative_to(_ROOT).with_suffix("").parts))

@@ -290,10 +290,7 @@ def test_the_agent_runs_our_commands_without_the_host_only_packages(client, agen
         "import netfilterqueue\n"
         "print(sorted(m for m in ('pytest', 'scapy', 'docker', 'deepdiff') if importlib.util.find_spec(m)))\n"
     )
-    out = client.containers.run(
-        agent_image, ["python3", "-c", script], remove=True, network_mode="none", labels={IMAGE_LABEL: "1"}
-    )
-    assert out.decode().strip() == "[]"
+    assert _python_in_agent(client, agent_image, script) == "[]"
 
 
 def test_the_agent_runs_the_compiled_hot_path(client, agent_image):
@@ -301,10 +298,15 @@ def test_the_agent_runs_the_compiled_hot_path(client, agent_image):
         "import pytest_tcpcopy.speedups as s\n"
         "print(s.compilable_modules() == s.compiled_modules(), len(s.compilable_modules()))\n"
     )
+    assert _python_in_agent(client, agent_image, script).split() == ["True", str(len(speedups.compilable_modules()))]
+
+
+def _python_in_agent(client, agent_image: str, script: str) -> str:
+    """What ``script`` prints, run by the agent image's python3 with no network."""
     out = client.containers.run(
         agent_image, ["python3", "-c", script], remove=True, network_mode="none", labels={IMAGE_LABEL: "1"}
     )
-    assert out.decode().split() == ["True", str(len(speedups.compilable_modules()))]
+    return out.decode().strip()
 
 
 _INTERRUPTED_RUN = """
