@@ -27,6 +27,9 @@ def register(subparsers) -> None:
                         help="the capture's server port(s) (default: from each connection's SYN)")
     parser.add_argument("--ready-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="how long the SUT may take to accept connections (default 10)")
+    parser.add_argument("--steer-receive", action="store_true",
+                        help="pin the copier to one CPU and steer the SUT side's receive processing to "
+                             "the others (faster short sessions, slower keep-alive on 2 CPUs: docs/benchmarks.md)")
     add_replay_arguments(parser)
     parser.set_defaults(func=run, command_after_dashes=[])
     parser.usage = "pytest-tcpcopy netns-run CAPTURE --port N [options] -- SUT_COMMAND..."
@@ -37,7 +40,11 @@ def run(args: argparse.Namespace) -> int:
     if not command:
         raise UsageError("give the SUT command after --, e.g. -- python3 -m http.server 8080")
     with NetnsBackend(
-        command, args.port, capture_responses=args.capture_responses, ready_timeout=args.ready_timeout
+        command,
+        args.port,
+        capture_responses=args.capture_responses,
+        ready_timeout=args.ready_timeout,
+        steer_receive=args.steer_receive,
     ) as backend:
         data = backend.replay(
             args.capture,

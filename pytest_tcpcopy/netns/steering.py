@@ -1,0 +1,45 @@
+"""Keeping the SUT's receive work off the copier's CPU.
+
+A raw send into a veth runs the receiving side's whole network stack (IP, TCP, waking the SUT) at
+once, in the sender's context: without steering, about a tenth of the copier's CPU is the SUT's
+kernel work, billed to the copier's core. Asked to steer, the rig pins the copier to one CPU and
+sets Receive Packet Steering on the SUT side of the veth to the others, so that work is queued to
+them instead. Nothing changes what is sent or received, and nothing changes on a single CPU.
+
+Not the default: it moves work, it does not remove it. On two CPUs it speeds short sessions up by
+about a fifth but slows keep-alive down (the other CPU, shared by the SUT and the intercept, fills
+up, and each round trip waits on it); docs/benchmarks.md has the figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CpuSplit:
+    copier: frozenset[int]  # the CPUs the copier may run on
+    receive: frozenset[int]  # the CPUs that run the SUT side's receive processing
+
+
+def split_cpus(allowed: Collection[int]) -> CpuSplit | None:
+    """The last allowed CPU for the copier, the rest for receiving; None with fewer than two."""
+    cpus = sorted(allowed)
+    if len(cpus) < 2:
+        return None
+    return CpuSplit(copier=frozenset(cpus[-1:]), receive=frozenset(cpus[:-1]))
+
+
+def rps_mask(cpus: Collection[int]) -> str:
+    """``cpus`` as the kernel's rps_cpus bitmap: hex, in comma-separated groups of 32 CPUs."""
+    if not cpus or min(cpus) < 0:
+        raise ValueError(f"an RPS mask needs CPU numbers >= 0, not {sorted(cpus)}")
+    bits = sum(1 << cpu for cpu in set(cpus))
+    groups = []
+    while True:
+        groups.append(bits & 0xFFFFFFFF)
+        bits >>= 32
+        if not bits:
+            break
+    return ",".join([f"{groups[-1]:x}", *(f"{g:08x}" for g in reversed(groups[:-1]))])

@@ -1,0 +1,31 @@
+"""The CPU split and the RPS bitmap of the netns rig's receive steering (pure functions)."""
+
+import pytest
+
+from pytest_tcpcopy.netns.steering import CpuSplit, rps_mask, split_cpus
+
+
+def test_the_copier_gets_the_last_cpu_and_receiving_the_rest():
+    assert split_cpus({0, 1}) == CpuSplit(copier=frozenset({1}), receive=frozenset({0}))
+    assert split_cpus([5, 2, 9]) == CpuSplit(copier=frozenset({9}), receive=frozenset({2, 5}))
+
+
+def test_a_single_cpu_is_not_split():
+    assert split_cpus({3}) is None
+    assert split_cpus(()) is None
+
+
+@pytest.mark.parametrize(
+    ("cpus", "mask"),
+    [({0}, "1"), ({0, 1, 2}, "7"), ({4}, "10"), ({31}, "80000000"), ({32}, "1,00000000"),
+     (set(range(40)), "ff,ffffffff"), ({0, 64}, "1,00000000,00000001")],
+)  # fmt: skip
+def test_rps_masks_are_hex_in_groups_of_32_cpus(cpus, mask):
+    assert rps_mask(cpus) == mask
+
+
+def test_an_empty_or_negative_cpu_set_is_refused():
+    with pytest.raises(ValueError):
+        rps_mask(set())
+    with pytest.raises(ValueError):
+        rps_mask({-1})
