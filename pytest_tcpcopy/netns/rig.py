@@ -3,9 +3,11 @@
 The copier runs in ``client``; the SUT (and its intercept) in ``sut``. The SUT namespace routes the
 replay client range back through the veth, so the SUT answers replayed SYNs; the intercept drops
 those answers before they leave. On request (``steer_receive``), the SUT side's receive
-processing is steered away from the CPU the copier is pinned to (see ``steering``). Everything the rig makes, processes included, goes at exit —
-on success, on an exception, on KeyboardInterrupt, and on SIGTERM (turned into
-KeyboardInterrupt while a rig is up in the main thread, unless someone else handles SIGTERM).
+processing is steered away from the CPU the copier is pinned to (see ``steering``).
+
+Everything the rig makes, processes included, goes at exit — on success, on an exception, on
+KeyboardInterrupt, and on SIGTERM (turned into KeyboardInterrupt while a rig is up in the main
+thread, unless someone else handles SIGTERM).
 A run killed outright is removed by the next rig with the same prefix (see ``plumbing``).
 """
 
