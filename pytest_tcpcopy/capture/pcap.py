@@ -1,15 +1,20 @@
 """Classic libpcap files: both byte orders, microsecond and nanosecond timestamps.
 
-Yields raw records ``(index, ts, linktype, frame, orig_len)`` as plain tuples (the hot path);
-a file that ends inside its last record sets ``stats.truncated_tail`` instead of raising.
+Yields raw records ``(index, ts, linktype, frame, orig_len)`` as plain tuples, or decoded Packets
+with the common case decoded in the read buffer (``inplace``): the hot path. A file that ends inside
+its last record sets ``stats.truncated_tail`` instead of raising.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from struct import Struct
+from typing import Any
 
 from ..errors import CaptureError
+from .inplace import decode_run
+from .linktypes import ETHERNET
+from .packet import Packet
 from .source import CHUNK, ByteSource
 from .stats import CaptureStats
 
@@ -40,10 +45,22 @@ class ClassicPcap:
         self.linktype = network & 0xFFFF  # the upper bits describe FCS presence, not the link
         self._max_record = min(max(snaplen, _STANDARD_MAX_RECORD), _LARGEST_RECORD)
         self._record_header = Struct(order + "IIII")
+        self._little = order == "<"
         self._rest = head[24:]
         stats.link_types.add(self.linktype)
 
     def records(self) -> Iterator[tuple[int, float, int, bytes, int]]:
+        return self._walk(None, _as_record)
+
+    def packets(self, decode_other: Callable[[int, float, int, bytes, int], Packet | None]) -> Iterator[Packet]:
+        """The TCP segments of the file: runs of common-case records decoded in the read buffer
+        (counted in ``stats``), every other record by ``decode_other(index, ts, linktype, frame,
+        orig_len)``, which returns its Packet or None (skipped, and counted by it)."""
+        return self._walk(decode_run if self.linktype == ETHERNET else None, decode_other)
+
+    def _walk(self, fast: Callable[..., tuple[int, int, int]] | None, make: Callable[..., Any]) -> Iterator[Any]:
+        """Each record, as ``make(index, ts, linktype, frame, orig_len)`` returns it (None: none),
+        with, first, the runs of records that ``fast`` decodes in place (``inplace.decode_run``)."""
         source = self._source
         stats = self._stats
         path = source.path
@@ -55,7 +72,17 @@ class ClassicPcap:
         size = len(buf)
         pos = 0
         index = 0
+        little = self._little
+        run: list[Packet] = []
         while True:
+            if fast is not None:
+                pos, after, cut = fast(buf, pos, index, little, units, max_record, run)
+                if run:
+                    stats.records = index = after
+                    stats.tcp_packets += len(run)
+                    stats.truncated_packets += cut
+                    yield from run
+                    run = []
             if size - pos < 16:
                 buf = source.refill(buf, pos, CHUNK)
                 size = len(buf)
@@ -83,6 +110,12 @@ class ClassicPcap:
                     stats.truncated_tail = f"record {index}: header says {captured} bytes, file ends after {size - 16}"
                     return
             stats.records = index + 1
-            yield index, seconds + fraction / units, linktype, buf[start:end], orig_len
+            item = make(index, seconds + fraction / units, linktype, buf[start:end], orig_len)
+            if item is not None:
+                yield item
             pos = end
             index += 1
+
+
+def _as_record(*record: Any) -> tuple[int, float, int, bytes, int]:
+    return record  # type: ignore[return-value]

@@ -102,51 +102,15 @@ class CaptureReader:
     def __iter__(self) -> Iterator[Packet]:
         """Every TCP segment in the file, in file order; a reassembled datagram comes where its last
         fragment was, with the first fragment's record index and the last one's timestamp."""
-        stats = self.stats
-        path = self.path
-        fragments = FragmentTable(stats) if self._reassemble else None
-        unpack_fast = _ETHERNET_IPV4_TCP.unpack_from
-        link_decoders = LINK_DECODERS
-        new_packet = _new_packet
-        records = self._start()
-        fast = fast_truncated = 0  # fast-path counts, added to stats when the pass ends
+        fragments = FragmentTable(self.stats) if self._reassemble else None
+        decode = _GeneralDecoder(self.path, self.stats, fragments)
+        records = self._start()  # checks the one-pass rule before anything is read
         try:
-            for index, ts, linktype, frame, _orig_len in records:
-                captured = len(frame)
-                if linktype == ETHERNET and captured >= 54:
-                    (ethertype, vihl, total, ip_id, frag, ttl, proto, src, dst,
-                     sport, dport, seq, ack, data_offset, flags, window) = unpack_fast(frame)  # fmt: skip
-                    if ethertype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and total >= 40:
-                        data_start = 34 + ((data_offset >> 4) << 2)
-                        end = 14 + total
-                        if 54 <= data_start <= end and data_start <= captured:
-                            payload_len = end - data_start
-                            if captured < end:
-                                fast_truncated += 1
-                            fast += 1
-                            yield new_packet(
-                                Packet,
-                                (index, ts, src, dst, sport, dport, seq, ack, flags, window,
-                                 frame[54:data_start], frame[data_start:end], payload_len, ip_id, ttl),
-                            )  # fmt: skip
-                            continue
-                decode_link = link_decoders.get(linktype)
-                if decode_link is None:
-                    raise CaptureError(path, index, f"unsupported link type {linktype} (supported: "
-                                       f"{', '.join(map(str, sorted(link_decoders)))})")  # fmt: skip
-                version, offset = decode_link(frame)
-                if version <= 0:
-                    if version == NOT_IP:
-                        stats.non_tcp += 1
-                    else:
-                        stats.unparsable += 1
-                    continue
-                packet = decode_ip_tcp(index, ts, frame[offset:], stats, fragments)
-                if packet is not None:
-                    yield packet
+            if isinstance(self._format, ClassicPcap):
+                yield from self._format.packets(decode)
+            else:
+                yield from _decode_frames(records, decode, self.stats)
         finally:
-            stats.tcp_packets += fast
-            stats.truncated_packets += fast_truncated
             self._source.close()
         if fragments is not None:
             fragments.close()
@@ -164,3 +128,61 @@ class CaptureReader:
             stats.truncated_tail = f"record {stats.records}: the gzip stream ends before its end marker"
         if stats.truncated_tail is not None:
             warnings.warn(f"{self.path}: {stats.truncated_tail}", CaptureTruncatedWarning, stacklevel=3)
+
+
+class _GeneralDecoder:
+    """Any record to its Packet (or None, counted in ``stats``): link layer, IPv4 with options or
+    fragmented, IPv6, and what is not TCP at all."""
+
+    def __init__(self, path: str, stats: CaptureStats, fragments: FragmentTable | None) -> None:
+        self.path, self.stats, self.fragments = path, stats, fragments
+
+    def __call__(self, index: int, ts: float, linktype: int, frame: bytes, _orig_len: int) -> Packet | None:
+        decode_link = LINK_DECODERS.get(linktype)
+        if decode_link is None:
+            raise CaptureError(self.path, index, f"unsupported link type {linktype} (supported: "
+                               f"{', '.join(map(str, sorted(LINK_DECODERS)))})")  # fmt: skip
+        version, offset = decode_link(frame)
+        if version <= 0:
+            if version == NOT_IP:
+                self.stats.non_tcp += 1
+            else:
+                self.stats.unparsable += 1
+            return None
+        return decode_ip_tcp(index, ts, frame[offset:], self.stats, self.fragments)
+
+
+def _decode_frames(
+    records: Iterator[tuple[int, float, int, bytes, int]], decode: _GeneralDecoder, stats: CaptureStats
+) -> Iterator[Packet]:
+    """The Packets of records that each hold their frame (pcapng): the common case (Ethernet,
+    IPv4 without options, TCP) in one unpack, the rest by ``decode``."""
+    unpack_fast = _ETHERNET_IPV4_TCP.unpack_from
+    new_packet = _new_packet
+    fast = fast_truncated = 0  # fast-path counts, added to stats when the pass ends
+    try:
+        for index, ts, linktype, frame, orig_len in records:
+            captured = len(frame)
+            if linktype == ETHERNET and captured >= 54:
+                (ethertype, vihl, total, ip_id, frag, ttl, proto, src, dst,
+                 sport, dport, seq, ack, data_offset, flags, window) = unpack_fast(frame)  # fmt: skip
+                if ethertype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and total >= 40:
+                    data_start = 34 + ((data_offset >> 4) << 2)
+                    end = 14 + total
+                    if 54 <= data_start <= end and data_start <= captured:
+                        payload_len = end - data_start
+                        if captured < end:
+                            fast_truncated += 1
+                        fast += 1
+                        yield new_packet(
+                            Packet,
+                            (index, ts, src, dst, sport, dport, seq, ack, flags, window,
+                             frame[54:data_start], frame[data_start:end], payload_len, ip_id, ttl),
+                        )  # fmt: skip
+                        continue
+            packet = decode(index, ts, linktype, frame, orig_len)
+            if packet is not None:
+                yield packet
+    finally:
+        stats.tcp_packets += fast
+        stats.truncated_packets += fast_truncated

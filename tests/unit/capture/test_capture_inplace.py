@@ -1,0 +1,114 @@
+"""The common case decoded in the read buffer (``capture.inplace``): both strategies give the very
+same Packets and stop at the very same records, and the reader's output through them equals the
+general decoder's, record for record, counts included."""
+
+from __future__ import annotations
+
+import random
+import struct
+from pathlib import Path
+
+import pytest
+from capture_helpers import l3_samples
+from scapy.layers.l2 import Dot1Q, Ether
+
+from pytest_tcpcopy.capture import inplace, open_capture
+from pytest_tcpcopy.capture.fragments import FragmentTable
+from pytest_tcpcopy.capture.reader import _GeneralDecoder
+from pytest_tcpcopy.capture.stats import CaptureStats
+
+MAX_RECORD = 262_144
+
+
+def _frames() -> list[bytes]:
+    """Ethernet frames of every shape: the common case, IP options, IPv6, VLAN, non-TCP."""
+    frames = [bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / p) for p in l3_samples()]
+    frames.append(bytes(Ether() / Dot1Q(vlan=7) / l3_samples()[2]))
+    return frames
+
+
+def _records(rng: random.Random, count: int, little: bool) -> tuple[bytes, list[int]]:
+    """A buffer of ``count`` pcap records (after a 24-byte file header) of mutated frames: cut by
+    a snap length, bytes of their headers flipped, padded; and the offset of each record."""
+    order = "<" if little else ">"
+    frames = _frames()
+    out, offsets, pos = [b"\0" * 24], [], 24
+    for _ in range(count):
+        frame = bytearray(rng.choice(frames))
+        mutation = rng.random()
+        if mutation < 0.15:
+            frame = frame[: rng.randrange(0, len(frame) + 1)]  # a snap length
+        elif mutation < 0.3 and len(frame) > 54:
+            frame[rng.randrange(12, 54)] = rng.randrange(256)  # any header field, any value
+        elif mutation < 0.35:
+            frame += b"\0" * rng.randrange(1, 20)  # Ethernet padding beyond the IP datagram
+        seconds, fraction = rng.randrange(1 << 32), rng.randrange(1_000_000)
+        header = struct.pack(order + "IIII", seconds, fraction, len(frame), len(frame) + rng.randrange(3))
+        out.append(header + frame)
+        offsets.append(pos)
+        pos += 16 + len(frame)
+    return b"".join(out), offsets
+
+
+def _walk(decode, buf: bytes, offsets: list[int], little: bool) -> list:
+    """Everything ``decode`` says over the buffer, stepping over each record it stops at."""
+    said, pos, index = [], 24, 0
+    while index < len(offsets):
+        run: list = []
+        pos, index, cut = decode(buf, pos, index, little, 1_000_000, MAX_RECORD, run)
+        said.append((pos, index, cut, run))
+        if index < len(offsets):
+            assert pos == offsets[index]
+            index += 1  # the one it stopped at goes the general way
+            pos = offsets[index] if index < len(offsets) else len(buf)
+    return said
+
+
+@pytest.mark.parametrize("little", [True, False])
+def test_both_strategies_decode_the_same_packets_and_stop_at_the_same_records(little: bool) -> None:
+    buf, offsets = _records(random.Random(7 + little), 3000, little)
+    by_struct = _walk(inplace.decode_run_struct, buf, offsets, little)
+    by_bytes = _walk(inplace.decode_run_bytes, buf, offsets, little)
+    assert by_struct == by_bytes
+    decoded = sum(len(run) for *_, run in by_struct)
+    assert 300 < decoded < 2000  # both the common case and every other kind were there
+    assert sum(cut for _, _, cut, _ in by_struct) > 0
+
+
+def test_a_run_stops_at_a_record_not_wholly_in_the_buffer() -> None:
+    buf, offsets = _records(random.Random(3), 50, True)
+    run: list = []
+    for decode in (inplace.decode_run_struct, inplace.decode_run_bytes):
+        pos, index, _ = decode(buf[: offsets[1] + 20], 24, 0, True, 1_000_000, MAX_RECORD, run)
+        assert (pos, index) in ((24, 0), (offsets[1], 1))  # never past the cut record
+
+
+@pytest.mark.parametrize("little", [True, False])
+def test_the_reader_gives_what_the_general_decoder_gives(tmp_path: Path, little: bool) -> None:
+    buf, offsets = _records(random.Random(11), 2000, little)
+    order = "<" if little else ">"
+    header = struct.pack(order + "IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    path = tmp_path / "mixed.pcap"
+    path.write_bytes(header + buf[24:])
+
+    reader = open_capture(path)
+    with reader:
+        fast = list(reader)
+    general_stats = CaptureStats()
+    raw = open_capture(path)
+    with raw:
+        fragments = FragmentTable(general_stats)
+        decode = _GeneralDecoder(str(path), general_stats, fragments)
+        general = [p for p in (decode(*record) for record in raw.records()) if p is not None]
+        fragments.close()
+    general_stats.records = raw.stats.records
+    general_stats.link_types = raw.stats.link_types
+    # The general decoder counts what it yields in tcp_packets too, as the fast path does.
+    assert fast == general
+    assert reader.stats == general_stats
+    assert len(fast) > 600
+
+
+def test_the_compiled_module_runs_the_byte_strategy() -> None:
+    expected = inplace.decode_run_bytes if inplace.COMPILED else inplace.decode_run_struct
+    assert inplace.decode_run is expected
