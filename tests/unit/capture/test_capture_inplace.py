@@ -85,7 +85,7 @@ def test_a_run_stops_at_a_record_not_wholly_in_the_buffer() -> None:
 
 @pytest.mark.parametrize("little", [True, False])
 def test_the_reader_gives_what_the_general_decoder_gives(tmp_path: Path, little: bool) -> None:
-    buf, offsets = _records(random.Random(11), 2000, little)
+    buf, _offsets = _records(random.Random(11), 2000, little)
     order = "<" if little else ">"
     header = struct.pack(order + "IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
     path = tmp_path / "mixed.pcap"
