@@ -10,7 +10,7 @@ Medians of --runs runs.
 
     python benchmarks/bench_replay.py [--runs 3] [--amplify 1] [--speed max] [--shared DIR]
     python benchmarks/bench_replay.py --compare-pure --runs 5   # compiled vs pure-Python copier, interleaved
-    python benchmarks/bench_replay.py --compare-steering --runs 5   # receive steering off vs on, interleaved
+    python benchmarks/bench_replay.py --compare-steering --runs 5   # with and without receive steering
     python benchmarks/bench_replay.py --only short --profile /tmp/copier.prof   # one cProfile'd run
 """
 
@@ -89,7 +89,7 @@ def profiled_replay(rig: NetnsBackend, capture: Path, profile: str, *args: str) 
     """The copier run under cProfile (writes ``profile``); returns its JSON result document."""
     argv = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "pytest_tcpcopy", "replay", str(capture),
             "--json", "--target", rig.target, "--intercept", rig.intercept_at, *args]  # fmt: skip
-    copier = rig.rig.run_in("client", argv, cpus=rig.rig.copier_cpus, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    copier = rig.rig.run_in("client", argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = copier.communicate(timeout=600)
     if copier.returncode != 0:
         sys.exit(f"copier failed (exit {copier.returncode}): {err.strip()[-2000:]}")
@@ -97,7 +97,7 @@ def profiled_replay(rig: NetnsBackend, capture: Path, profile: str, *args: str) 
 
 
 def run_once(capture: Path, expected: int, amplify: int, speed: str, profile: str | None = None,
-             steer: bool = False) -> dict:  # fmt: skip
+             steer: bool = True) -> dict:  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-nginx-") as tmp:
         os.chmod(tmp, 0o755)  # nginx's worker runs as nobody: else every answer is a 403 page
         Path(tmp, "www").mkdir()
@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--compare-pure", action="store_true",
                         help=f"alternate runs of the installed copier and of its pure-Python modules ({speedups.ENV}=1)")
     parser.add_argument("--compare-steering", action="store_true",
-                        help="alternate runs without and with the rig's receive steering (netns.steering)")
+                        help="alternate runs with and without the rig's receive steering (netns.steering)")
     args = parser.parse_args()
     # An unbuffered stdout (PYTHONUNBUFFERED, set by some shells and CI runners) makes the
     # copier's JSON result a million write() calls: seconds of CPU that are not the replay's.
@@ -182,13 +182,13 @@ def main() -> None:
             continue
         modes = ["installed"]
         modes += ["pure Python"] if args.compare_pure else []
-        modes += ["steered"] if args.compare_steering else []
+        modes += ["unsteered"] if args.compare_steering else []
         runs: dict[str, list[dict]] = {mode: [] for mode in modes}
         for _ in range(args.runs):  # interleaved, so that a noisy minute hits all alike
             for mode in modes:
                 with pure_python(mode == "pure Python"):
                     runs[mode].append(run_once(capture, expected, args.amplify, args.speed,
-                                               steer=mode == "steered"))  # fmt: skip
+                                               steer=mode != "unsteered"))  # fmt: skip
         for mode in modes:
             print_runs(f"{name} x{args.amplify} speed={args.speed}, {describe(mode)}", runs[mode])
 
@@ -208,7 +208,7 @@ def pure_python(on: bool):
 
 
 def describe(mode: str) -> str:
-    steering = ", receive steered off the copier's CPU" if mode == "steered" else ""
+    steering = ", no receive steering" if mode == "unsteered" else ""
     if mode == "pure Python" or speedups.pure_python_requested():
         return "pure-Python copier" + steering
     compiled, compilable = speedups.compiled_modules(), speedups.compilable_modules()
