@@ -163,6 +163,8 @@ def main() -> None:
                         help="run the copier once under cProfile, write FILE and print its top functions")
     parser.add_argument("--compare-pure", action="store_true",
                         help=f"alternate runs of the installed copier and of its pure-Python modules ({speedups.ENV}=1)")
+    parser.add_argument("--no-steering", action="store_true",
+                        help="every run without the rig's receive steering (netns.steering)")
     parser.add_argument("--compare-steering", action="store_true",
                         help="alternate runs with and without the rig's receive steering (netns.steering)")
     args = parser.parse_args()
@@ -188,9 +190,9 @@ def main() -> None:
             for mode in modes:
                 with pure_python(mode == "pure Python"):
                     runs[mode].append(run_once(capture, expected, args.amplify, args.speed,
-                                               steer=mode != "unsteered"))  # fmt: skip
+                                               steer=mode != "unsteered" and not args.no_steering))  # fmt: skip
         for mode in modes:
-            print_runs(f"{name} x{args.amplify} speed={args.speed}, {describe(mode)}", runs[mode])
+            print_runs(f"{name} x{args.amplify} speed={args.speed}, {describe(mode, args.no_steering)}", runs[mode])
 
 
 @contextlib.contextmanager
@@ -207,8 +209,8 @@ def pure_python(on: bool):
             os.environ[speedups.ENV] = before
 
 
-def describe(mode: str) -> str:
-    steering = ", no receive steering" if mode == "unsteered" else ""
+def describe(mode: str, no_steering: bool = False) -> str:
+    steering = ", no receive steering" if mode == "unsteered" or no_steering else ""
     if mode == "pure Python" or speedups.pure_python_requested():
         return "pure-Python copier" + steering
     compiled, compilable = speedups.compiled_modules(), speedups.compilable_modules()

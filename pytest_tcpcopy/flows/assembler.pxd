@@ -1,8 +1,19 @@
 # Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
+cimport cython
+from pytest_tcpcopy.flows.session cimport CapturedSession
+from pytest_tcpcopy.flows.stream cimport ByteStream
+
+# TCP flag bits and add() verdicts as C ints: `flags & SYN` stays in C.
+cdef int ACK, FIN, RST, SYN, _CONTROL, OUT_OF_ORDER, RETRANSMITTED
+
 cdef class FlowAssembler:
     cdef object _server_ports, _routes, _closing, _finished
     cdef bint _keep
     cdef double _linger
     cdef long long _created
 
+    @cython.locals(session=CapturedSession, stream=ByteStream, from_client=bint, flags=int, ts=double,
+                   payload_len=cython.longlong, kind=int)
     cpdef feed(self, pkt)
+    cdef _control(self, CapturedSession session, bint from_client, int flags, seq, long long payload_len,
+                  double ts)

@@ -7,7 +7,6 @@ out once the connection is over; after that nothing changes it.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 
 from ..capture.packet import Packet
 from ..endpoint import Endpoint
@@ -24,7 +23,6 @@ class CloseKind(enum.Enum):
     )
 
 
-@dataclass(slots=True, eq=False)
 class CapturedSession:
     """A TCP connection of the capture.
 
@@ -34,27 +32,53 @@ class CapturedSession:
     segment repeats at least one byte (or a SYN or FIN) already seen; an out-of-order one carries
     only new bytes but starts below the highest byte seen, i.e. it fills a hole. ``handshake`` is
     True when the SYN, the SYN-ACK and the client's ACK of it were all captured.
+
+    A plain class, not a dataclass: compiled (session.pxd) it is a C struct whose fields the
+    assembler updates for every packet without boxing; Cython's dataclasses do not take slots.
     """
 
-    index: int  # creation order in the capture, from 0
-    client: Endpoint
-    server: Endpoint
-    first_ts: float
-    last_ts: float
-    client_segments: list[Packet] = field(default_factory=list)
-    client_stream: ByteStream = field(default_factory=ByteStream)
-    server_stream: ByteStream = field(default_factory=ByteStream)
-    client_isn: int | None = None
-    server_isn: int | None = None
-    handshake: bool = False
-    close: CloseKind = CloseKind.OPEN
-    packets: int = 0
-    retransmitted: int = 0
-    out_of_order: int = 0
-    # Assembler bookkeeping: which FINs were seen (1 client, 2 server), and whether the session
-    # has been handed out already.
-    fins: int = field(default=0, init=False, repr=False)
-    released: bool = field(default=False, init=False, repr=False)
+    __slots__ = (
+        "client", "client_isn", "client_segments", "client_stream", "close", "fins", "first_ts",
+        "handshake", "index", "last_ts", "out_of_order", "packets", "released", "retransmitted",
+        "server", "server_isn", "server_stream",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        index: int,  # creation order in the capture, from 0
+        client: Endpoint,
+        server: Endpoint,
+        first_ts: float,
+        last_ts: float,
+        client_segments: list[Packet] | None = None,
+        client_stream: ByteStream | None = None,
+        server_stream: ByteStream | None = None,
+        client_isn: int | None = None,
+        server_isn: int | None = None,
+        handshake: bool = False,
+        close: CloseKind = CloseKind.OPEN,
+        packets: int = 0,
+        retransmitted: int = 0,
+        out_of_order: int = 0,
+    ) -> None:
+        self.index, self.client, self.server = index, client, server
+        self.first_ts, self.last_ts = first_ts, last_ts
+        self.client_segments: list[Packet] = [] if client_segments is None else client_segments
+        self.client_stream = ByteStream() if client_stream is None else client_stream
+        self.server_stream = ByteStream() if server_stream is None else server_stream
+        self.client_isn, self.server_isn = client_isn, server_isn
+        self.handshake, self.close = handshake, close
+        self.packets, self.retransmitted, self.out_of_order = packets, retransmitted, out_of_order
+        # Assembler bookkeeping: which FINs were seen (1 client, 2 server), and whether the
+        # session has been handed out already.
+        self.fins = 0
+        self.released = False
+
+    def __repr__(self) -> str:
+        return (
+            f"CapturedSession(index={self.index}, client={self.client}, server={self.server}, "
+            f"packets={self.packets}, close={self.close.value}, handshake={self.handshake})"
+        )
 
     @property
     def closed(self) -> bool:

@@ -1,0 +1,10 @@
+# Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
+from pytest_tcpcopy.flows.stream cimport ByteStream
+
+cdef class CapturedSession:
+    cdef public object client, server, client_isn, server_isn, close
+    cdef public list client_segments
+    cdef public ByteStream client_stream, server_stream
+    cdef public long long index, packets, retransmitted, out_of_order, fins
+    cdef public double first_ts, last_ts
+    cdef public bint handshake, released
