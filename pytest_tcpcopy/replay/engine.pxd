@@ -1,4 +1,11 @@
 # Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
+cimport cython
+from pytest_tcpcopy.tcp.translator cimport SessionTranslator
+
+cdef class _Copy:
+    cdef public SessionTranslator translator
+    cdef public object result, client_key, timer
+
 cdef class _Schedule:
     cdef object _isn, _starts, _times
     cdef long long _high
@@ -13,18 +20,24 @@ cdef class ReplayEngine:
     cdef double _now
 
     cpdef feed_capture(self, pkt, double now)
+    @cython.locals(copy=_Copy)
     cpdef feed_sut(self, record, double now)
     cpdef next_timer(self)
+    @cython.locals(copy=_Copy)
     cpdef on_timer(self, double now)
     cpdef list packets_to_send(self)
     cpdef list registrations(self)
+    @cython.locals(copy=_Copy)
     cdef _client_packet(self, long long index, captured_client, pkt, double now)
     cdef _add_to_schedule(self, long long index, pkt)
     cdef _free_clients(self, captured_client)
     cdef list _start(self, long long index, captured_client, list clients, double now)
+    @cython.locals(copy=_Copy)
     cdef _capture_ended(self, long long index, double now)
     cdef _drain_dirty(self)
-    cdef _drain(self, copy, double now)
+    @cython.locals(translator=SessionTranslator)
+    cdef _drain(self, _Copy copy, double now)
     cdef _record(self, result, list events, double rel, schedule)
-    cdef _retire(self, copy, double now)
+    cdef _retire(self, _Copy copy, double now)
+    @cython.locals(copy=_Copy)
     cdef _start_waiting(self, double now)

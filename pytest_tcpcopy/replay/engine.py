@@ -63,14 +63,17 @@ _DEFAULT_CONFIG = TranslatorConfig()
 ClientMapper = Callable[[Endpoint, int], Endpoint]
 
 
-@dataclass(slots=True)
 class _Copy:
-    """One live translator and the result it is building."""
+    """One live translator and the result it is building. (A plain class: compiled, engine.pxd
+    types its translator, so the engine calls the translator's methods in C.)"""
 
-    translator: SessionTranslator
-    result: SessionResult
-    client_key: tuple[bytes, int]  # the replay client endpoint, as SUT segments are routed
-    timer: float | None = None
+    __slots__ = ("client_key", "result", "timer", "translator")
+
+    def __init__(self, translator: SessionTranslator, result: SessionResult, client_key: tuple[bytes, int]) -> None:
+        self.translator = translator
+        self.result = result
+        self.client_key = client_key  # the replay client endpoint, as SUT segments are routed
+        self.timer: float | None = None
 
 
 class _Schedule:

@@ -89,22 +89,42 @@ class Aborted(Event):
     detail: str
 
 
-@dataclass(slots=True)
-class SessionCounters:
-    """Which paths a session's segments took, for statistics and tests."""
+_COUNTERS = (
+    "packets_sent", "bytes_sent", "retransmits", "rto_timeouts", "fast_retransmits", "dup_acks",
+    "window_probes", "sut_segments", "response_bytes", "sut_retransmits", "sut_out_of_order",
+    "ignored_sut_segments", "captured_duplicates", "captured_out_of_order", "reconnects",
+)  # fmt: skip
 
-    packets_sent: int = 0
-    bytes_sent: int = 0  # client payload bytes sent for the first time
-    retransmits: int = 0  # segments sent again (SYN, data or FIN)
-    rto_timeouts: int = 0
-    fast_retransmits: int = 0
-    dup_acks: int = 0
-    window_probes: int = 0
-    sut_segments: int = 0
-    response_bytes: int = 0  # in-order SUT payload bytes
-    sut_retransmits: int = 0  # SUT segments carrying only bytes already received
-    sut_out_of_order: int = 0
-    ignored_sut_segments: int = 0  # stale, unacceptable, or for an older connection
-    captured_duplicates: int = 0  # captured client retransmissions dropped or trimmed
-    captured_out_of_order: int = 0  # captured segments held until a gap filled
-    reconnects: int = 0
+
+class SessionCounters:
+    """Which paths a session's segments took, for statistics and tests.
+
+    A plain class, not a dataclass: compiled (events.pxd) its counters are C integers that the
+    translator bumps without boxing.
+    """
+
+    __slots__ = _COUNTERS
+
+    def __init__(self) -> None:
+        self.packets_sent = 0
+        self.bytes_sent = 0  # client payload bytes sent for the first time
+        self.retransmits = 0  # segments sent again (SYN, data or FIN)
+        self.rto_timeouts = 0
+        self.fast_retransmits = 0
+        self.dup_acks = 0
+        self.window_probes = 0
+        self.sut_segments = 0
+        self.response_bytes = 0  # in-order SUT payload bytes
+        self.sut_retransmits = 0  # SUT segments carrying only bytes already received
+        self.sut_out_of_order = 0
+        self.ignored_sut_segments = 0  # stale, unacceptable, or for an older connection
+        self.captured_duplicates = 0  # captured client retransmissions dropped or trimmed
+        self.captured_out_of_order = 0  # captured segments held until a gap filled
+        self.reconnects = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in _COUNTERS}
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{name}={value}" for name, value in self.as_dict().items() if value)
+        return f"SessionCounters({counts})"

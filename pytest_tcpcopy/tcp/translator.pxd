@@ -1,5 +1,6 @@
 # C types for translator.py when compiled (see setup.py): the per-segment state as C fields.
 cimport cython
+from pytest_tcpcopy.tcp.events cimport SessionCounters
 from pytest_tcpcopy.tcp.seq cimport seq_diff, seq_ge, unwrap
 
 cdef class _Chunk:
@@ -22,7 +23,8 @@ cdef class SessionTranslator:
     cdef public object _baseline_ack, _builder, _closed_first, _establish_at, _events, _held
     cdef public object _inflight, _isn, _linger_at, _old_ack, _out, _prev_cap_ack, _pump_at, _quiet
     cdef public object _recover, _rto_at, _sm, _sut_held, _sut_isn, _syn, _syn_bytes, _syn_opts
-    cdef public object _unsent, client, config, copy, counters, session_id, target
+    cdef public object _unsent, client, config, copy, session_id, target
+    cdef public SessionCounters counters
 
     cpdef bint feed_client(self, pkt, double now)
     cpdef feed_sut(self, seg, double now)
