@@ -35,6 +35,7 @@ _MOD = 1 << 32
 _CONTROL = SYN | FIN | RST
 
 Route = tuple[CapturedSession, bool]
+_new_tuple = tuple.__new__  # Endpoint(...) without NamedTuple.__new__'s Python-level frame
 
 
 class FlowAssembler:
@@ -131,7 +132,7 @@ class FlowAssembler:
         from_client = self._from_client(pkt)
         if from_client is None:
             return None
-        src, dst = Endpoint(pkt.src, pkt.sport), Endpoint(pkt.dst, pkt.dport)
+        src, dst = _new_tuple(Endpoint, (pkt.src, pkt.sport)), _new_tuple(Endpoint, (pkt.dst, pkt.dport))
         client, server = (src, dst) if from_client else (dst, src)
         session = CapturedSession(
             index=self._created,

@@ -338,10 +338,11 @@ class ReplayEngine:
     def _start(self, index: int, captured_client: Endpoint, clients: list[Endpoint], now: float) -> list[_Copy]:
         rel = now - (self._epoch or now)
         copies = []
-        captured, target = str(captured_client), self._target_text
+        target = self._target_text
         for n, client in enumerate(clients):
             translator = SessionTranslator(self._config, client, self.target, session_id=index, copy=n)
-            result = SessionResult(index, n, captured, str(client), target, started_at=rel)
+            # Endpoints, not their text: formatted when the result is serialised, off the hot path.
+            result = SessionResult(index, n, captured_client, client, target, started_at=rel)
             copy = _Copy(translator, result, (client.addr, client.port))
             self._by_client[copy.client_key] = copy
             self._registrations.append((client, self.target))
