@@ -25,6 +25,8 @@ _TS_ALIGNED = struct.Struct("!4sII")
 _TS_BODY = struct.Struct("!II")
 _MSS = struct.Struct("!BBH")
 
+_new_tuple = tuple.__new__  # TcpOptions(...) without NamedTuple.__new__'s Python-level frame
+
 TIMESTAMP_OPTION_LEN = 12
 MAX_WSCALE = 14  # RFC 7323 2.3: larger shift counts are treated as 14
 
@@ -66,7 +68,7 @@ def parse_options(raw: bytes) -> TcpOptions:
         elif kind == TIMESTAMP and length == 10:
             ts_val, ts_ecr = _TS_BODY.unpack_from(raw, i + 2)
         i += length
-    return TcpOptions(mss, wscale, sack_permitted, ts_val, ts_ecr)
+    return _new_tuple(TcpOptions, (mss, wscale, sack_permitted, ts_val, ts_ecr))
 
 
 def timestamp_of(raw: bytes) -> tuple[int, int] | None:
