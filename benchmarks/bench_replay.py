@@ -10,7 +10,7 @@ Medians of --runs runs.
 
     python benchmarks/bench_replay.py [--runs 3] [--amplify 1] [--speed max] [--shared DIR]
     python benchmarks/bench_replay.py --compare-pure --runs 5   # compiled vs pure-Python copier, interleaved
-    python benchmarks/bench_replay.py --compare-steering --runs 5   # with and without receive steering
+    python benchmarks/bench_replay.py --compare-steering --runs 5   # without and with receive steering
     python benchmarks/bench_replay.py --only short --profile /tmp/copier.prof   # one cProfile'd run
 """
 
@@ -97,7 +97,7 @@ def profiled_replay(rig: NetnsBackend, capture: Path, profile: str, *args: str) 
 
 
 def run_once(capture: Path, expected: int, amplify: int, speed: str, profile: str | None = None,
-             steer: bool = True) -> dict:  # fmt: skip
+             steer: bool = False) -> dict:  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-nginx-") as tmp:
         os.chmod(tmp, 0o755)  # nginx's worker runs as nobody: else every answer is a 403 page
         Path(tmp, "www").mkdir()
@@ -163,10 +163,10 @@ def main() -> None:
                         help="run the copier once under cProfile, write FILE and print its top functions")
     parser.add_argument("--compare-pure", action="store_true",
                         help=f"alternate runs of the installed copier and of its pure-Python modules ({speedups.ENV}=1)")
-    parser.add_argument("--no-steering", action="store_true",
-                        help="every run without the rig's receive steering (netns.steering)")
+    parser.add_argument("--steer-receive", action="store_true",
+                        help="every run with the rig's receive steering (netns.steering)")
     parser.add_argument("--compare-steering", action="store_true",
-                        help="alternate runs with and without the rig's receive steering (netns.steering)")
+                        help="alternate runs without and with the rig's receive steering (netns.steering)")
     args = parser.parse_args()
     # An unbuffered stdout (PYTHONUNBUFFERED, set by some shells and CI runners) makes the
     # copier's JSON result a million write() calls: seconds of CPU that are not the replay's.
@@ -184,15 +184,15 @@ def main() -> None:
             continue
         modes = ["installed"]
         modes += ["pure Python"] if args.compare_pure else []
-        modes += ["unsteered"] if args.compare_steering else []
+        modes += ["steered"] if args.compare_steering else []
         runs: dict[str, list[dict]] = {mode: [] for mode in modes}
         for _ in range(args.runs):  # interleaved, so that a noisy minute hits all alike
             for mode in modes:
                 with pure_python(mode == "pure Python"):
                     runs[mode].append(run_once(capture, expected, args.amplify, args.speed,
-                                               steer=mode != "unsteered" and not args.no_steering))  # fmt: skip
+                                               steer=mode == "steered" or args.steer_receive))  # fmt: skip
         for mode in modes:
-            print_runs(f"{name} x{args.amplify} speed={args.speed}, {describe(mode, args.no_steering)}", runs[mode])
+            print_runs(f"{name} x{args.amplify} speed={args.speed}, {describe(mode, args.steer_receive)}", runs[mode])
 
 
 @contextlib.contextmanager
@@ -209,8 +209,8 @@ def pure_python(on: bool):
             os.environ[speedups.ENV] = before
 
 
-def describe(mode: str, no_steering: bool = False) -> str:
-    steering = ", no receive steering" if mode == "unsteered" or no_steering else ""
+def describe(mode: str, steer_receive: bool = False) -> str:
+    steering = ", receive steered off the copier's CPU" if mode == "steered" or steer_receive else ""
     if mode == "pure Python" or speedups.pure_python_requested():
         return "pure-Python copier" + steering
     compiled, compilable = speedups.compiled_modules(), speedups.compilable_modules()

@@ -38,10 +38,10 @@ class NetnsBackend:
         ready_timeout: float = 10.0,
         http_path: str | None = None,
         prefix: str = "tcpcopy",
-        steer_receive: bool = True,
+        steer_receive: bool = False,
     ) -> None:
-        """``steer_receive=False``: the SUT side's receive processing is not spread over the CPUs
-        (``netns.steering``) but runs inside the copier's sends."""
+        """``steer_receive``: pin the copier to one CPU and steer the SUT side's receive
+        processing to the others (``netns.steering``); by default both are left to the kernel."""
         self.sut_argv = list(sut_argv)
         self.port = port
         self.capture_responses = capture_responses
@@ -166,7 +166,8 @@ class NetnsBackend:
             argv.append("--capture-responses")
         if progress is not None and "--progress" not in copier_args:
             argv.append("--progress")
-        return self.rig.run_in("client", argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return self.rig.run_in("client", argv, cpus=self.rig.copier_cpus, stdin=stdin, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
 
     def _finish_copier(self, copier: subprocess.Popen, timeout: float,
                        progress: Callable[[dict], None] | None) -> dict:  # fmt: skip

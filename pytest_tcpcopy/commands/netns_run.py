@@ -27,9 +27,9 @@ def register(subparsers) -> None:
                         help="the capture's server port(s) (default: from each connection's SYN)")
     parser.add_argument("--ready-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="how long the SUT may take to accept connections (default 10)")
-    parser.add_argument("--no-steering", dest="steer_receive", action="store_false",
-                        help="run the SUT side's receive processing inside the copier's sends instead of "
-                             "spreading it over the CPUs as a NIC would (the kernel's default for a veth)")
+    parser.add_argument("--steer-receive", action="store_true",
+                        help="pin the copier to one CPU and steer the SUT side's receive processing to "
+                             "the others (faster short sessions, slower keep-alive on 2 CPUs: docs/benchmarks.md)")
     add_replay_arguments(parser)
     parser.set_defaults(func=run, command_after_dashes=[])
     parser.usage = "pytest-tcpcopy netns-run CAPTURE --port N [options] -- SUT_COMMAND..."

@@ -2,8 +2,8 @@
 
 The copier runs in ``client``; the SUT (and its intercept) in ``sut``. The SUT namespace routes the
 replay client range back through the veth, so the SUT answers replayed SYNs; the intercept drops
-those answers before they leave. The SUT side of the veth spreads its receive processing over
-the CPUs, as a NIC would (``steering``), instead of running it inside the copier's sends.
+those answers before they leave. On request (``steer_receive``), the SUT side's receive
+processing is steered away from the CPU the copier is pinned to (see ``steering``).
 
 Everything the rig makes, processes included, goes at exit — on success, on an exception, on
 KeyboardInterrupt, and on SIGTERM (turned into KeyboardInterrupt while a rig is up in the main
@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from types import FrameType, TracebackType
 from typing import Any, Literal
 
@@ -39,7 +39,7 @@ from pytest_tcpcopy.netns.plumbing import (
     require_netns_support,
     sh,
 )
-from pytest_tcpcopy.netns.steering import rps_mask
+from pytest_tcpcopy.netns.steering import CpuSplit, rps_mask, split_cpus
 
 Side = Literal["client", "sut"]
 REPLAY_NET = "198.18.0.0/15"
@@ -83,8 +83,8 @@ class NetnsRig:
     ``link_net`` is the veth subnet (client gets its first host, the SUT the second; default
     ``10.214.X.0/30`` with X from the run id); ``replay_net`` the replay client range the SUT routes
     back; ``grace`` the seconds processes get between SIGTERM and SIGKILL at teardown;
-    ``steer_receive=False`` leaves the SUT side's receive processing in the sender's context
-    (by default it is spread over the CPUs, see ``steering``).
+    ``steer_receive=True`` steers the SUT side's receive processing off the copier's CPU
+    (``steering``; with two CPUs or more).
     """
 
     def __init__(
@@ -94,7 +94,7 @@ class NetnsRig:
         link_net: str | None = None,
         replay_net: str = REPLAY_NET,
         grace: float = 3.0,
-        steer_receive: bool = True,
+        steer_receive: bool = False,
     ) -> None:
         self.names = RunNames.fresh(prefix)
         self.link_net = _network(
@@ -112,7 +112,7 @@ class NetnsRig:
         self.client_addr, self.sut_addr = str(hosts[0]), str(hosts[1])
         self.grace = grace
         self.steer_receive = steer_receive
-        self.receive_cpus: frozenset[int] | None = None  # set once receive steering is in place
+        self.cpu_split: CpuSplit | None = None  # set once receive steering is in place
         self._procs: list[subprocess.Popen] = []
         self._suts: list[SutProcess] = []
         self._state_dir: str | None = None
@@ -125,6 +125,11 @@ class NetnsRig:
     @property
     def sut_ns(self) -> str:
         return self.names.sut_ns
+
+    @property
+    def copier_cpus(self) -> frozenset[int] | None:
+        """The CPUs to pin the copier to (for ``run_in(cpus=...)``); None when not steering."""
+        return None if self.cpu_split is None else self.cpu_split.copier
 
     @property
     def client_if(self) -> str:
@@ -192,22 +197,22 @@ class NetnsRig:
             self._steer_receive()
 
     def _steer_receive(self) -> None:
-        cpus = frozenset(os.sched_getaffinity(0))
-        if len(cpus) < 2:
-            return  # one CPU: nowhere to spread to
+        split = split_cpus(os.sched_getaffinity(0))
+        if split is None:
+            return
         n = self.names
         queues = f"/sys/class/net/{n.sut_if}/queues/rx-*"
-        script = f"set -e; for q in {queues}; do echo {rps_mask(cpus)} > $q/rps_cpus; done"
+        script = f"set -e; for q in {queues}; do echo {rps_mask(split.receive)} > $q/rps_cpus; done"
         try:
             sh(["ip", "netns", "exec", n.sut_ns, "/bin/sh", "-c", script])
         except EnvironmentProblem as exc:  # a kernel without RPS: slower, not wrong
             warnings.warn(
-                f"receive steering is off ({exc}): the SUT's receive work runs inside the copier's sends",
+                f"receive steering is off ({exc}): the SUT's receive work runs on the copier's CPU",
                 RuntimeWarning,
                 stacklevel=4,
             )
             return
-        self.receive_cpus = cpus
+        self.cpu_split = split
 
     @staticmethod
     def _offloads_off(namespace: str, link: str) -> None:
@@ -229,14 +234,27 @@ class NetnsRig:
             )
         return self._state_dir
 
-    def run_in(self, side: Side, argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen:
-        """Start ``argv`` in the namespace as its own process group, stopped at teardown."""
+    def run_in(
+        self,
+        side: Side,
+        argv: Sequence[str],
+        *,
+        cpus: Collection[int] | None = None,
+        **popen_kwargs: Any,
+    ) -> subprocess.Popen:
+        """Start ``argv`` in the namespace as its own process group, stopped at teardown; with
+        ``cpus``, pinned to them (e.g. ``rig.copier_cpus``)."""
         self._require_up("run_in")
         popen_kwargs["start_new_session"] = True
         popen = subprocess.Popen(
             ["ip", "netns", "exec", self.namespace(side), *argv], **popen_kwargs
         )
         self._procs.append(popen)
+        if cpus is not None:
+            try:  # kept across `ip netns exec`'s exec of argv
+                os.sched_setaffinity(popen.pid, cpus)
+            except ProcessLookupError:
+                pass  # already gone: its exit status tells the caller why
         return popen
 
     def start_sut(

@@ -1,22 +1,40 @@
-"""Receive steering on the SUT side of the veth: its receive work spread over the CPUs.
+"""Keeping the SUT's receive work off the copier's CPU.
 
-A packet sent into a veth is received at once, in the sender's own context: the SUT namespace's
-whole network stack (IP, netfilter, TCP, waking the SUT) runs inside the copier's raw send, on
-the copier's CPU, and is billed to the copier (about a seventh of its CPU on short sessions).
-A real server's NIC spreads received packets over the CPUs (RSS). Receive Packet Steering on the
-SUT side of the veth does the same: each flow's packets are queued to a CPU chosen by its hash,
-and processed there, beside the copier instead of inside it. Nothing changes what is sent or
-received, or its order within a connection.
+A raw send into a veth runs the receiving side's whole network stack (IP, netfilter, TCP, waking
+the SUT) at once, in the sender's context: without steering, about a sixth of the copier's CPU
+on short sessions is the SUT's kernel work, billed to the copier's core. Asked to steer, the rig
+pins the copier to one CPU and sets Receive Packet Steering on the SUT side of the veth to the
+others, so that work is queued to them instead. Nothing changes what is sent or received, and
+nothing changes on a single CPU.
 
-Measured on 2 CPUs (docs/benchmarks.md): short sessions about 15-20 % faster, keep-alive
-unchanged. Pinning the copier to one CPU and steering to the others gained a little more on short
-sessions but cost keep-alive a tenth (the SUT, the intercept and all the receive work then share
-one CPU), so the rig does not pin.
+Why pinned, and not RPS over every CPU: RPS picks a CPU by the packet's flow hash, and every packet
+of the copier's connected raw socket carries that socket's one hash, so "every CPU" means one CPU
+per replay, chosen at random: some runs all offloaded, others not at all.
+
+Not the default: it moves work, it does not remove it. On two CPUs it speeds short sessions up by
+about a fifth but slows keep-alive down by about as much (the one other CPU, shared by the SUT,
+the intercept and all the receive work, fills up, and each round trip waits on it);
+docs/benchmarks.md has the figures. With more CPUs to steer to, that contention goes away.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CpuSplit:
+    copier: frozenset[int]  # the CPUs the copier may run on
+    receive: frozenset[int]  # the CPUs that run the SUT side's receive processing
+
+
+def split_cpus(allowed: Collection[int]) -> CpuSplit | None:
+    """The last allowed CPU for the copier, the rest for receiving; None with fewer than two."""
+    cpus = sorted(allowed)
+    if len(cpus) < 2:
+        return None
+    return CpuSplit(copier=frozenset(cpus[-1:]), receive=frozenset(cpus[:-1]))
 
 
 def rps_mask(cpus: Collection[int]) -> str:

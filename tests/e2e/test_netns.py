@@ -333,22 +333,30 @@ def _mask_of(text: str) -> int:
     return int(text.strip().replace(",", ""), 16)
 
 
-def test_the_sut_side_spreads_its_receive_work_over_the_cpus():
+def test_the_sut_side_receive_work_is_steered_off_the_copier_cpu():
     allowed = os.sched_getaffinity(0)
-    with NetnsRig(PREFIX) as rig:
+    with NetnsRig(PREFIX, steer_receive=True) as rig:
         sut_queue = f"/sys/class/net/{rig.sut_if}/queues/rx-0/rps_cpus"
         client_queue = f"/sys/class/net/{rig.client_if}/queues/rx-0/rps_cpus"
-        steered = _mask_of(_in_ns(rig.sut_ns, "cat", sut_queue).stdout)
-        if len(allowed) < 2:  # nowhere to spread to
-            assert rig.receive_cpus is None and steered == 0
-        else:
-            assert rig.receive_cpus == allowed
-            assert steered == sum(1 << cpu for cpu in allowed)
-        assert _mask_of(_in_ns(rig.client_ns, "cat", client_queue).stdout) == 0  # the copier's side
+        if len(allowed) < 2:
+            assert rig.cpu_split is None and rig.copier_cpus is None
+            return
+        assert rig.copier_cpus == {max(allowed)}
+        assert rig.cpu_split.receive == allowed - {max(allowed)}
+        steered = _in_ns(rig.sut_ns, "cat", sut_queue).stdout
+        assert _mask_of(steered) == sum(1 << cpu for cpu in rig.cpu_split.receive)
+        assert _mask_of(_in_ns(rig.client_ns, "cat", client_queue).stdout) == 0  # the copier's side: untouched
+
+        report = "read line; grep Cpus_allowed_list /proc/self/status"
+        pinned = rig.run_in("client", ["sh", "-c", report], cpus=rig.copier_cpus,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert os.sched_getaffinity(pinned.pid) == rig.copier_cpus
+        out, _ = pinned.communicate("go\n", timeout=10)  # `ip netns exec` has exec'd sh by now
+        assert out.split() == ["Cpus_allowed_list:", str(max(allowed))]
 
 
-def test_steering_can_be_left_off():
-    with NetnsRig(PREFIX, steer_receive=False) as rig:
-        assert rig.receive_cpus is None
+def test_steering_is_off_unless_asked_for():
+    with NetnsRig(PREFIX) as rig:
+        assert rig.cpu_split is None and rig.copier_cpus is None
         queue = f"/sys/class/net/{rig.sut_if}/queues/rx-0/rps_cpus"
         assert _mask_of(_in_ns(rig.sut_ns, "cat", queue).stdout) == 0

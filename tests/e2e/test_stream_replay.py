@@ -4,7 +4,9 @@ items) do, and replays every one of them into a real SUT through the real interc
 
 from __future__ import annotations
 
+import os
 import socket
+import struct
 import sys
 from pathlib import Path
 
@@ -82,3 +84,33 @@ def test_the_copier_numbers_streamed_sessions_as_the_recording_does(tmp_path):
     assert {s["session"]: s["captured_client"] for s in result["sessions"]} == recorded
     assert {s["outcome"] for s in result["sessions"]} == {"complete"}, result["sessions"]
     assert result["totals"]["requests_sent"] > len(recorded)
+
+
+def _copier_pids(target: str) -> list[int]:
+    """Live copier processes replaying into ``target``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"pytest_tcpcopy" in argv and b"replay" in argv and target.encode() in argv:
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_the_backend_pins_its_copier_to_the_rig_copier_cpu():
+    seen = []
+
+    def feed(stream) -> None:
+        seen.extend(os.sched_getaffinity(pid) for pid in _copier_pids(backend.target))
+        stream.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))  # no packets
+
+    app = [sys.executable, str(EXAMPLE / "app.py")]
+    with NetnsBackend(app, PORT, prefix="tcpcp-str", steer_receive=True) as backend:
+        result = backend.replay_stream(feed, f"--port={PORT}")
+        expected = backend.rig.copier_cpus or os.sched_getaffinity(0)  # one CPU: nothing to pin
+    assert result["totals"]["sessions"] == 0
+    assert seen == [expected]
+    if len(os.sched_getaffinity(0)) > 1:
+        assert len(expected) == 1

@@ -1,8 +1,18 @@
-"""The RPS bitmap of the netns rig's receive steering (a pure function)."""
+"""The CPU split and the RPS bitmap of the netns rig's receive steering (pure functions)."""
 
 import pytest
 
-from pytest_tcpcopy.netns.steering import rps_mask
+from pytest_tcpcopy.netns.steering import CpuSplit, rps_mask, split_cpus
+
+
+def test_the_copier_gets_the_last_cpu_and_receiving_the_rest():
+    assert split_cpus({0, 1}) == CpuSplit(copier=frozenset({1}), receive=frozenset({0}))
+    assert split_cpus([5, 2, 9]) == CpuSplit(copier=frozenset({9}), receive=frozenset({2, 5}))
+
+
+def test_a_single_cpu_is_not_split():
+    assert split_cpus({3}) is None
+    assert split_cpus(()) is None
 
 
 @pytest.mark.parametrize(
