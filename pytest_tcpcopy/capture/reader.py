@@ -91,7 +91,7 @@ class CaptureReader:
     def records(self) -> Iterator[RawRecord]:
         """The file's packet records, undecoded (any link type)."""
         make = RawRecord._make
-        records = self._start()
+        records = self._start().records()
         try:
             for record in records:
                 yield make(record)
@@ -104,23 +104,24 @@ class CaptureReader:
         fragment was, with the first fragment's record index and the last one's timestamp."""
         fragments = FragmentTable(self.stats) if self._reassemble else None
         decode = _GeneralDecoder(self.path, self.stats, fragments)
-        records = self._start()  # checks the one-pass rule before anything is read
+        form = self._start()  # checks the one-pass rule before anything is read
         try:
-            if isinstance(self._format, ClassicPcap):
-                yield from self._format.packets(decode)
+            if isinstance(form, ClassicPcap):
+                yield from form.packets(decode)
             else:
-                yield from _decode_frames(records, decode, self.stats)
+                yield from _decode_frames(form.records(), decode, self.stats)
         finally:
             self._source.close()
         if fragments is not None:
             fragments.close()
         self._finish()
 
-    def _start(self) -> Iterator[tuple[int, float, int, bytes, int]]:
+    def _start(self) -> ClassicPcap | Pcapng:
+        """The file's format reader, once: a CaptureReader makes one pass."""
         if self._started:
             raise UsageError(f"{self.path}: a CaptureReader reads its file once; call open_capture() again")
         self._started = True
-        return self._format.records()
+        return self._format
 
     def _finish(self) -> None:
         stats = self.stats
