@@ -10,6 +10,7 @@ from __future__ import annotations
 from struct import Struct
 
 from .fragments import FragmentTable
+from .linktypes import NOT_IP, LinkDecoder
 from .packet import Packet
 from .stats import CaptureStats
 
@@ -24,6 +25,26 @@ _IPV6_AH = 51  # authentication header: (len+2)*4 bytes
 _IPV6_FRAGMENT = 44
 
 _new_packet = tuple.__new__  # Packet(...) without NamedTuple.__new__'s Python-level frame
+
+
+def decode_frame(
+    decode_link: LinkDecoder,
+    index: int,
+    ts: float,
+    frame: bytes,
+    stats: CaptureStats,
+    fragments: FragmentTable | None = None,
+) -> Packet | None:
+    """A link-layer frame's TCP segment, or None after counting why it was skipped (not IP, a link
+    header that cannot be parsed, or whatever ``decode_ip_tcp`` skips)."""
+    version, offset = decode_link(frame)
+    if version <= 0:
+        if version == NOT_IP:
+            stats.non_tcp += 1
+        else:
+            stats.unparsable += 1
+        return None
+    return decode_ip_tcp(index, ts, frame[offset:], stats, fragments)
 
 
 def decode_ip_tcp(

@@ -12,6 +12,9 @@ from collections.abc import Callable
 NOT_IP = 0
 CUT = -1
 
+# A link decoder: frame -> (IP version or NOT_IP or CUT, offset of the IP header); see above.
+LinkDecoder = Callable[[bytes], tuple[int, int]]
+
 ETHERNET = 1
 NULL = 0
 LOOP = 108
@@ -85,7 +88,7 @@ def bsd_loop(frame: bytes) -> tuple[int, int]:
     return _FAMILY_VERSION.get(int.from_bytes(frame[:4], "big"), NOT_IP), 4
 
 
-LINK_DECODERS: dict[int, Callable[[bytes], tuple[int, int]]] = {
+LINK_DECODERS: dict[int, LinkDecoder] = {
     ETHERNET: ethernet,
     LINUX_SLL: linux_sll,
     LINUX_SLL2: linux_sll2,

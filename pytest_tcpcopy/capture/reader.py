@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 from ..errors import CaptureError, UsageError
 from .fragments import FragmentTable
-from .ip import decode_ip_tcp
-from .linktypes import ETHERNET, LINK_DECODERS, NOT_IP
+from .ip import decode_frame
+from .linktypes import ETHERNET, LINK_DECODERS
 from .packet import Packet
 from .pcap import MAGICS, ClassicPcap
 from .pcapng import MAGIC as PCAPNG_MAGIC
@@ -143,14 +143,7 @@ class _GeneralDecoder:
         if decode_link is None:
             raise CaptureError(self.path, index, f"unsupported link type {linktype} (supported: "
                                f"{', '.join(map(str, sorted(LINK_DECODERS)))})")  # fmt: skip
-        version, offset = decode_link(frame)
-        if version <= 0:
-            if version == NOT_IP:
-                self.stats.non_tcp += 1
-            else:
-                self.stats.unparsable += 1
-            return None
-        return decode_ip_tcp(index, ts, frame[offset:], self.stats, self.fragments)
+        return decode_frame(decode_link, index, ts, frame, self.stats, self.fragments)
 
 
 def _decode_frames(

@@ -14,8 +14,8 @@ import time
 from struct import Struct
 
 from ..capture.fragments import FragmentTable
-from ..capture.ip import decode_ip_tcp
-from ..capture.linktypes import LINK_DECODERS, NOT_IP
+from ..capture.ip import decode_frame
+from ..capture.linktypes import LINK_DECODERS
 from ..capture.packet import Packet
 from ..capture.pcap import MAGICS
 from ..capture.stats import CaptureStats
@@ -122,14 +122,7 @@ class PcapStreamSource:
         index = self._index
         self._index += 1
         self.stats.records = self._index
-        version, offset = self._decode_link(frame)
-        if version <= 0:
-            if version == NOT_IP:
-                self.stats.non_tcp += 1
-            else:
-                self.stats.unparsable += 1
-            return None
-        return decode_ip_tcp(index, ts, frame[offset:], self.stats, self._fragments)
+        return decode_frame(self._decode_link, index, ts, frame, self.stats, self._fragments)
 
     def _end_of_stream(self) -> None:
         if self._record_header is None and len(self._buf) < _HEADER_LEN:
