@@ -12,8 +12,8 @@ of the copier's connected raw socket carries that socket's one hash, so "every C
 per replay, chosen at random: some runs all offloaded, others not at all.
 
 Not the default: it moves work, it does not remove it. On two CPUs it speeds short sessions up by
-about a fifth but slows keep-alive down by 10-15 % (the one other CPU, shared by the SUT, the
-intercept and all the receive work, fills up, and each round trip waits on it);
+a fifth to a third but slows keep-alive down by 5-15 % (the one other CPU, shared by the SUT,
+the intercept and all the receive work, fills up, and each round trip waits on it);
 docs/benchmarks.md has the figures. With more CPUs to steer to, that contention goes away.
 """
 
