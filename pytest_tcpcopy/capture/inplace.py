@@ -109,6 +109,26 @@ def decode_run_bytes(
     return pos, index, cut
 
 
+def decode_common_frame(index: int, ts: float, frame: bytes) -> Packet | None:
+    """The Packet of one Ethernet frame of the common case, or None for any other frame (for
+    formats that hand out frames one by one: pcapng)."""
+    captured = len(frame)
+    if captured < _MIN_FRAME:
+        return None
+    (ethertype, vihl, total, ip_id, frag, ttl, proto, src, dst,
+     sport, dport, seq, ack, data_offset, flags, window) = _ETHERNET_IPV4_TCP.unpack_from(frame)  # fmt: skip
+    if ethertype != 0x0800 or vihl != 0x45 or proto != 6 or frag & 0x3FFF or total < 40:
+        return None
+    data_start = 34 + ((data_offset >> 4) << 2)
+    ip_end = 14 + total
+    if not _MIN_FRAME <= data_start <= ip_end or data_start > captured:
+        return None
+    return _new_packet(Packet, (
+        index, ts, src, dst, sport, dport, seq, ack, flags, window,
+        frame[_MIN_FRAME:data_start], frame[data_start:ip_end], ip_end - data_start, ip_id, ttl,
+    ))  # fmt: skip
+
+
 def _be16(buf: bytes, at: int) -> int:
     return (buf[at] << 8) | buf[at + 1]
 

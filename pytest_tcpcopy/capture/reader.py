@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterator
-from struct import Struct
 from types import TracebackType
 from typing import NamedTuple
 
 from ..errors import CaptureError, UsageError
 from .fragments import FragmentTable
+from .inplace import decode_common_frame
 from .ip import decode_frame
 from .linktypes import ETHERNET, LINK_DECODERS
 from .packet import Packet
@@ -27,8 +27,6 @@ from .source import ByteSource
 from .stats import CaptureStats
 
 # The common case in one unpack: Ethernet, IPv4 without options, TCP (54 bytes).
-_ETHERNET_IPV4_TCP = Struct("!12xHBxHHHBB2x4s4sHHIIBBH")
-_new_packet = tuple.__new__  # Packet(...) without NamedTuple.__new__'s Python-level frame
 
 
 class CaptureTruncatedWarning(UserWarning):
@@ -149,31 +147,18 @@ class _GeneralDecoder:
 def _decode_frames(
     records: Iterator[tuple[int, float, int, bytes, int]], decode: _GeneralDecoder, stats: CaptureStats
 ) -> Iterator[Packet]:
-    """The Packets of records that each hold their frame (pcapng): the common case (Ethernet,
-    IPv4 without options, TCP) in one unpack, the rest by ``decode``."""
-    unpack_fast = _ETHERNET_IPV4_TCP.unpack_from
-    new_packet = _new_packet
+    """The Packets of records that each hold their frame (pcapng): the common case by
+    ``inplace.decode_common_frame``, the rest by ``decode``."""
     fast = fast_truncated = 0  # fast-path counts, added to stats when the pass ends
     try:
         for index, ts, linktype, frame, orig_len in records:
-            captured = len(frame)
-            if linktype == ETHERNET and captured >= 54:
-                (ethertype, vihl, total, ip_id, frag, ttl, proto, src, dst,
-                 sport, dport, seq, ack, data_offset, flags, window) = unpack_fast(frame)  # fmt: skip
-                if ethertype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF and total >= 40:
-                    data_start = 34 + ((data_offset >> 4) << 2)
-                    end = 14 + total
-                    if 54 <= data_start <= end and data_start <= captured:
-                        payload_len = end - data_start
-                        if captured < end:
-                            fast_truncated += 1
-                        fast += 1
-                        yield new_packet(
-                            Packet,
-                            (index, ts, src, dst, sport, dport, seq, ack, flags, window,
-                             frame[54:data_start], frame[data_start:end], payload_len, ip_id, ttl),
-                        )  # fmt: skip
-                        continue
+            if linktype == ETHERNET:
+                packet = decode_common_frame(index, ts, frame)
+                if packet is not None:
+                    fast += 1
+                    fast_truncated += len(packet.payload) < packet.payload_len
+                    yield packet
+                    continue
             packet = decode(index, ts, linktype, frame, orig_len)
             if packet is not None:
                 yield packet

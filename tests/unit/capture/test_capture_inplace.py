@@ -75,6 +75,23 @@ def test_both_strategies_decode_the_same_packets_and_stop_at_the_same_records(li
     assert sum(cut for _, _, cut, _ in by_struct) > 0
 
 
+def test_a_frame_alone_decodes_as_in_a_run() -> None:
+    """pcapng hands out frames one by one: the frame decoder agrees with the run decoders."""
+    buf, offsets = _records(random.Random(5), 1000, True)
+    decoded = 0
+    for index, pos in enumerate(offsets):
+        run: list = []
+        inplace.decode_run_struct(buf, pos, index, True, 1_000_000, MAX_RECORD, run, limit=1)
+        (captured,) = struct.unpack_from("<I", buf, pos + 8)
+        frame = buf[pos + 16 : pos + 16 + captured]
+        if run:
+            decoded += 1
+            assert inplace.decode_common_frame(index, run[0].ts, frame) == run[0]
+        else:
+            assert inplace.decode_common_frame(index, 0.0, frame) is None
+    assert 100 < decoded < 900
+
+
 def test_a_run_stops_at_a_record_not_wholly_in_the_buffer() -> None:
     buf, offsets = _records(random.Random(3), 50, True)
     run: list = []
