@@ -56,7 +56,9 @@ def test_feed_client_reports_which_captured_segments_matter():
     assert t.feed_client(pkts[4], 1.1) is True  # the FIN
 
 
-def test_response_and_fin_fed_together_are_answered_by_one_fin():
+def _answered_and_closed():
+    """A one-request session whose SUT answered and closed: the translator, the SUT, and the SUT's
+    ack, response and FIN, not fed to the translator yet."""
     t, s = make_pair(Script([len(REQ)], [RESP], close_after_last=True))
     pkts = capture([REQ], [len(RESP)])
     handshake(t, s, pkts)
@@ -64,7 +66,11 @@ def test_response_and_fin_fed_together_are_answered_by_one_fin():
         t.feed_client(pkt, 1.0)
     (request,) = t.packets_to_send()
     s.receive(request, 1.001)
-    ack, response, sut_fin = sut_reply(s)
+    return t, s, sut_reply(s)
+
+
+def test_response_and_fin_fed_together_are_answered_by_one_fin():
+    t, s, (ack, response, sut_fin) = _answered_and_closed()
     t.feed_sut(parse_sut_segment(ack), 1.002)
     t.feed_sut(parse_sut_segment(response), 1.002)
     t.feed_sut(parse_sut_segment(sut_fin), 1.002)
@@ -76,14 +82,7 @@ def test_response_and_fin_fed_together_are_answered_by_one_fin():
 
 
 def test_response_and_fin_fed_apart_still_close_cleanly():
-    t, s = make_pair(Script([len(REQ)], [RESP], close_after_last=True))
-    pkts = capture([REQ], [len(RESP)])
-    handshake(t, s, pkts)
-    for pkt in pkts[1:]:
-        t.feed_client(pkt, 1.0)
-    (request,) = t.packets_to_send()
-    s.receive(request, 1.001)
-    ack, response, sut_fin = sut_reply(s)
+    t, s, (ack, response, sut_fin) = _answered_and_closed()
     t.feed_sut(parse_sut_segment(ack), 1.002)
     t.feed_sut(parse_sut_segment(response), 1.002)
     (fin,) = (decode_and_check(p) for p in t.packets_to_send())  # the captured FIN, at once
