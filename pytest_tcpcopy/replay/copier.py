@@ -11,12 +11,13 @@ the clock.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import resource
 import selectors
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..capture import open_capture
@@ -112,24 +113,43 @@ def _replay(options: ReplayOptions, loop: Callable[..., None]) -> ReplayResult:
     )
     capabilities = Capability.RESPONSE_PAYLOAD if options.translator.capture_payload else Capability.NONE
     notes: list[str] = []
-    thresholds = gc.get_threshold()
     with RawSender(options.target) as sender, InterceptClient(
         options.intercepts, capabilities=capabilities
     ) as intercept:
-        gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
-        gc.freeze()
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         try:
-            loop(engine, sender, intercept, notes)
+            with replay_gc():
+                loop(engine, sender, intercept, notes)
         finally:
             cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-            gc.unfreeze()
-            gc.set_threshold(*thresholds)
             if sender.send_errors:
                 notes.append(f"{sender.send_errors} packets could not be sent (kernel buffers full)")
         result = engine.result(time.monotonic(), notes)
     result.cpu = (cpu_after.ru_utime - cpu_before.ru_utime, cpu_after.ru_stime - cpu_before.ru_stime)
     return result
+
+
+@contextlib.contextmanager
+def replay_gc() -> Iterator[None]:
+    """The garbage collector's settings for the duration of a replay (see _GC_YOUNG_THRESHOLD)."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
+    gc.freeze()
+    gc.callbacks.append(_freeze_survivors)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(_freeze_survivors)
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+def _freeze_survivors(phase: str, info: dict) -> None:
+    """After each collection during a replay, move the objects that survived it out of later
+    collections: in the copier they are results and live sessions, which the hot path keeps free
+    of reference cycles, so traversing them again in older generations finds nothing."""
+    if phase == "stop":
+        gc.freeze()
 
 
 class _Loop:

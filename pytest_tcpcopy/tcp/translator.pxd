@@ -2,6 +2,7 @@
 cimport cython
 from pytest_tcpcopy.tcp.events cimport SessionCounters
 from pytest_tcpcopy.tcp.seq cimport seq_diff, seq_ge, unwrap
+from pytest_tcpcopy.tcp.wire cimport SegmentBuilder
 
 cdef class _Chunk:
     cdef public object data, delta, ts_val
@@ -20,11 +21,12 @@ cdef class SessionTranslator:
     cdef public long long _snd_wnd, _syn_off, _ts_last, _ts_recent
     cdef public long _dupacks, _ip_id, _rcv_mss, _reconnects, _smss, _sut_ws
     cdef public double _last_progress, _last_sut_data, _rto
-    cdef public object _baseline_ack, _builder, _closed_first, _establish_at, _events, _held
+    cdef public object _baseline_ack, _closed_first, _establish_at, _events, _held
     cdef public object _inflight, _isn, _linger_at, _old_ack, _out, _prev_cap_ack, _pump_at, _quiet
     cdef public object _recover, _rto_at, _sm, _sut_held, _sut_isn, _syn, _syn_bytes, _syn_opts
     cdef public object _unsent, client, config, copy, session_id, target
     cdef public SessionCounters counters
+    cdef public SegmentBuilder _builder
 
     cpdef bint feed_client(self, pkt, double now)
     cpdef feed_sut(self, seg, double now)

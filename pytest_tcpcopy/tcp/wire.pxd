@@ -1,8 +1,21 @@
 # Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
+cimport cython
+
 cdef class SegmentBuilder:
     cdef public object dst, src
     cdef object _addrs, _ports
     cdef long long _ip_base, _tcp_base
+    cdef unsigned long _src_ip, _dst_ip
 
     cpdef bytes build(self, long long seq, long long ack, int flags, long long window, options,
                       payload, long long payload_sum, long long ip_id)
+    cpdef bytes build_packed(self, long long seq, long long ack, int flags, long long window, options,
+                             payload, long long payload_sum, long long ip_id)
+    @cython.locals(olen=Py_ssize_t, tcp_hlen=Py_ssize_t, tcp_len=Py_ssize_t, total=Py_ssize_t,
+                   offflags=cython.long, s=cython.longlong, i=Py_ssize_t, ip_sum=cython.long,
+                   tcp_sum=cython.long, buf=bytearray, p='unsigned char *', sport=cython.long,
+                   dport=cython.long)
+    cpdef bytes build_written(self, long long seq, long long ack, int flags, long long window, bytes options,
+                              bytes payload, long long payload_sum, long long ip_id)
+
+cdef void _store32(unsigned char *p, Py_ssize_t at, unsigned long value)
