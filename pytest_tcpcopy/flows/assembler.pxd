@@ -8,7 +8,7 @@ cdef int ACK, FIN, RST, SYN, _CONTROL, OUT_OF_ORDER, RETRANSMITTED
 
 cdef class FlowAssembler:
     cdef object _server_ports, _routes, _closing, _finished
-    cdef bint _keep
+    cdef bint _keep, _server_coverage
     cdef double _linger
     cdef long long _created
 

@@ -1,6 +1,7 @@
 # Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
 cimport cython
 from pytest_tcpcopy.tcp.translator cimport SessionTranslator
+from pytest_tcpcopy.tcp.wire cimport SutSegment
 
 cdef class _Copy:
     cdef public SessionTranslator translator
@@ -20,7 +21,7 @@ cdef class ReplayEngine:
     cdef double _now
 
     cpdef feed_capture(self, pkt, double now)
-    @cython.locals(copy=_Copy)
+    @cython.locals(copy=_Copy, seg=SutSegment)
     cpdef feed_sut(self, record, double now)
     cpdef next_timer(self)
     @cython.locals(copy=_Copy)

@@ -142,7 +142,7 @@ class ReplayEngine:
         self._amplify = amplify
         self._max_active = max_active
         self._only = None if only_sessions is None else frozenset(only_sessions)
-        self._flows = FlowAssembler(server_ports, keep_streams=False)
+        self._flows = FlowAssembler(server_ports, keep_streams=False, server_coverage=False)
         self._copies: dict[int, list[_Copy]] = {}  # captured session index -> its live copies
         self._by_client: dict[tuple[bytes, int], _Copy] = {}  # replay client endpoint -> copy
         self._waiting: dict[int, _Waiting] = {}  # insertion-ordered: first come, first started

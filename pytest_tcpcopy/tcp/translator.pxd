@@ -2,7 +2,7 @@
 cimport cython
 from pytest_tcpcopy.tcp.events cimport SessionCounters
 from pytest_tcpcopy.tcp.seq cimport seq_diff, seq_ge, unwrap
-from pytest_tcpcopy.tcp.wire cimport SegmentBuilder
+from pytest_tcpcopy.tcp.wire cimport SegmentBuilder, SutSegment
 
 cdef class _Chunk:
     cdef public object data, delta, ts_val
@@ -29,7 +29,7 @@ cdef class SessionTranslator:
     cdef public SegmentBuilder _builder
 
     cpdef bint feed_client(self, pkt, double now)
-    cpdef feed_sut(self, seg, double now)
+    cpdef feed_sut(self, SutSegment seg, double now)
     cpdef next_timer(self)
     cpdef on_timer(self, double now)
     cpdef list packets_to_send(self)
@@ -39,11 +39,11 @@ cdef class SessionTranslator:
     cdef _delta(self, pkt)
     cdef _captured_ts(self, pkt)
     @cython.locals(flags=cython.int)
-    cdef _on_syn_sent_segment(self, seg, double now)
+    cdef _on_syn_sent_segment(self, SutSegment seg, double now)
     @cython.locals(ack=cython.longlong, window=cython.longlong)
-    cdef bint _on_ack(self, seg, double now)
+    cdef bint _on_ack(self, SutSegment seg, double now)
     @cython.locals(off=cython.longlong, n=cython.longlong, fin=cython.int)
-    cdef _receive(self, seg, double now)
+    cdef _receive(self, SutSegment seg, double now)
     @cython.locals(new=cython.longlong)
     cdef _deliver(self, long long off, long long n, data, int fin, double now)
     cdef _settle(self)

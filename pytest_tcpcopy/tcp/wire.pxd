@@ -1,6 +1,15 @@
 # Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
 cimport cython
 
+cdef class SutSegment:
+    cdef public object src, dst, options, payload
+    cdef public long long seq, ack
+    cdef public long sport, dport, flags, window
+    cdef public Py_ssize_t payload_len
+
+@cython.locals(seg=SutSegment, total=Py_ssize_t, start=Py_ssize_t, payload_len=Py_ssize_t)
+cpdef SutSegment parse_sut_segment(buf)
+
 cdef class SegmentBuilder:
     cdef public object dst, src
     cdef object _addrs, _ports

@@ -10,8 +10,6 @@ passed in by the caller, who caches it across retransmissions.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
-
 from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
 from pytest_tcpcopy.tcp.checksum import partial_sum
@@ -27,28 +25,32 @@ _DF = 0x4000
 TTL = 64
 
 
-class SutSegment(NamedTuple):
+class SutSegment:
     """One segment the SUT sent, as reported by the intercept.
 
     ``payload_len`` comes from the IP length field and is always the segment's real length;
     ``payload`` holds the bytes only when the intercept reported them (response-capture mode),
-    else None; it is shorter than ``payload_len`` when the intercept truncated the packet. A NamedTuple for the same reason as `Packet`: one is built per SUT segment.
+    else None; it is shorter than ``payload_len`` when the intercept truncated the packet.
+    A plain slotted class: compiled, wire.pxd makes it a C struct, so the translator reads its
+    fields without int objects.
     """
 
-    src: bytes
-    dst: bytes
-    sport: int
-    dport: int
-    seq: int
-    ack: int
-    flags: int
-    window: int
-    options: bytes
-    payload_len: int
-    payload: bytes | None
+    __slots__ = ("ack", "dport", "dst", "flags", "options", "payload", "payload_len", "seq", "sport", "src", "window")
 
+    def __init__(
+        self, src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int,
+        window: int, options: bytes, payload_len: int, payload: bytes | None,
+    ) -> None:
+        self.src, self.dst, self.sport, self.dport = src, dst, sport, dport
+        self.seq, self.ack, self.flags, self.window = seq, ack, flags, window
+        self.options, self.payload_len, self.payload = options, payload_len, payload
 
-_new_segment = tuple.__new__  # SutSegment(...) without NamedTuple.__new__'s Python-level frame
+    def __repr__(self) -> str:
+        return (
+            f"SutSegment({self.src.hex()}:{self.sport} -> {self.dst.hex()}:{self.dport} seq={self.seq} "
+            f"ack={self.ack} flags={self.flags:#x} window={self.window} options={self.options!r} "
+            f"payload_len={self.payload_len}{'' if self.payload is None else ' with payload'})"
+        )
 
 
 def parse_sut_segment(buf: bytes | memoryview) -> SutSegment:
@@ -62,10 +64,13 @@ def parse_sut_segment(buf: bytes | memoryview) -> SutSegment:
         start = 20 + (off >> 4) * 4
         if proto == _PROTO_TCP and start >= 40 and len(buf) >= start and total >= start:
             payload_len = total - start
-            return _new_segment(SutSegment, (
-                src, dst, sport, dport, seq, ack, flags, window, bytes(buf[40:start]),
-                payload_len, bytes(buf[start:total]) if payload_len and len(buf) > start else None,
-            ))  # fmt: skip
+            seg = SutSegment.__new__(SutSegment)  # compiled: no __init__ call, C stores below
+            seg.src, seg.dst, seg.sport, seg.dport = src, dst, sport, dport
+            seg.seq, seg.ack, seg.flags, seg.window = seq, ack, flags, window
+            seg.options = bytes(buf[40:start])
+            seg.payload_len = payload_len
+            seg.payload = bytes(buf[start:total]) if payload_len and len(buf) > start else None
+            return seg
     return _parse_general(buf)
 
 

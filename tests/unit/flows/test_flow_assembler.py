@@ -477,3 +477,39 @@ def test_arbitrary_packets_never_break_the_assembler(packets, server_ports):
             assert all(a.offset + len(a.data) <= b.offset for a, b in pairwise(chunks))
             assert all(start >= 0 and length > 0 for start, length in stream.gaps)
             assert b"".join(c.data for c in chunks).startswith(stream.data())
+
+
+def _routing(packets, server_coverage: bool) -> list:
+    """Everything a replay reads from the assembler: each packet's route, each handout."""
+    asm = FlowAssembler(keep_streams=False, server_coverage=server_coverage, linger=0.05)
+    seen = []
+    for p in packets:
+        route = asm.feed(p)
+        seen.append(None if route is None else (route[0].index, route[0].client, route[1]))
+        seen.append([(s.index, s.close) for s in asm.pop_finished()])
+    seen.append([(s.index, s.close, s.client_isn, s.server_isn) for s in asm.finish()])
+    return seen
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.randoms(use_true_random=False), st.integers(0, MOD - 1), st.integers(0, MOD - 1))
+def test_without_server_coverage_routes_and_closes_stay_the_same(rnd, cisn, sisn):
+    """Port reuse (after FIN, RST, or a far SYN), mid-stream starts, duplicates and reordering:
+    the routes and handouts a replay reads do not depend on the server stream's coverage."""
+    packets = []
+    for n in range(rnd.randint(1, 4)):  # connections one after another on the same 4-tuple
+        conv = Conversation(client_isn=(cisn + n * rnd.choice((7, 1 << 21, 1 << 30))) % MOD,
+                            server_isn=(sisn + n * 99_991) % MOD, t0=100.0 + n * rnd.choice((0.01, 1.0)))
+        conv.handshake()
+        for _ in range(rnd.randint(0, 3)):
+            conv.send(True, b"q" * rnd.randint(1, 50))
+            conv.send(False, b"r" * rnd.randint(1, 90))
+            conv.ack(True)
+        rnd.choice((conv.close, lambda: conv.rst(rnd.random() < 0.5), lambda: None))()
+        conv_packets = conv.packets[rnd.choice((0, 0, 2)):]  # sometimes captured mid-stream
+        conv_packets += [rnd.choice(conv_packets) for _ in range(rnd.randint(0, 3))] if conv_packets else []
+        if len(conv_packets) > 2 and rnd.random() < 0.3:
+            i = rnd.randrange(len(conv_packets) - 1)
+            conv_packets[i], conv_packets[i + 1] = conv_packets[i + 1], conv_packets[i]
+        packets += conv_packets
+    assert _routing(packets, server_coverage=False) == _routing(packets, server_coverage=True)
