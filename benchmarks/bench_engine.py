@@ -13,12 +13,19 @@ same capture, and only that is timed. The engine is deterministic for the same c
 ``now``, so every repetition does the same work: the minimum over the repetitions is the figure.
 
     python benchmarks/bench_engine.py [--capture short|keepalive|PATH] [--repeat 7] [--profile FILE]
+
+For a figure free of the host's noise, count instructions: save the log once, then run only the
+timed pass under callgrind (the total is the reader and engine plus a fixed start-up):
+
+    python benchmarks/bench_engine.py --capture short --save-log /tmp/short.log
+    valgrind --tool=callgrind python benchmarks/bench_engine.py --load-log /tmp/short.log --repeat 1
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import pickle
 import statistics
 import sys
 import time
@@ -149,12 +156,23 @@ def main() -> None:
     ap.add_argument("--capture", default="short", help="short, keepalive, or a capture file")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--profile", help="cProfile one timed repetition into this file")
+    ap.add_argument("--save-log", help="record the engine calls into this file and stop")
+    ap.add_argument("--load-log", help="time the engine calls recorded in this file (no recording pass)")
     args = ap.parse_args()
     capture = Path(args.capture)
     if args.capture in ("short", "keepalive"):
         capture = bench_dir() / f"{args.capture}.pcap.gz"
 
-    log, completed = record(capture)
+    if args.load_log:
+        with open(args.load_log, "rb") as f:
+            capture, log, completed = pickle.load(f)
+    else:
+        log, completed = record(capture)
+    if args.save_log:
+        with open(args.save_log, "wb") as f:
+            pickle.dump((capture, log, completed), f)
+        print(f"{len(log)} engine calls of {capture} saved in {args.save_log}")
+        return
     if not completed:
         raise SystemExit("no session completed in the recording pass: nothing to time")
     print(f"{capture.name}: {completed} sessions completed in the recording pass, {len(log)} engine calls; "

@@ -35,6 +35,7 @@ _MOD = 1 << 32
 _CONTROL = SYN | FIN | RST
 
 Route = tuple[CapturedSession, bool]
+_FIN_CLOSE, _RST_CLOSE = CloseKind.FIN, CloseKind.RST  # bound once (Enum attribute reads are slow)
 _new_tuple = tuple.__new__  # Endpoint(...) without NamedTuple.__new__'s Python-level frame
 
 
@@ -214,10 +215,10 @@ class FlowAssembler:
                 session.retransmitted += 1
             session.fins |= side
             if session.fins == 3 and not session.closed:
-                session.close = CloseKind.FIN
+                session.close = _FIN_CLOSE
                 self._closing.append((ts + self._linger, session))
         if flags & RST and not session.closed:
-            session.close = CloseKind.RST
+            session.close = _RST_CLOSE
             self._closing.append((ts + self._linger, session))
 
     def _expire(self, now: float) -> None:

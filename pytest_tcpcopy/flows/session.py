@@ -23,6 +23,9 @@ class CloseKind(enum.Enum):
     )
 
 
+_OPEN = CloseKind.OPEN  # bound once: reading a member off an Enum class is a slow hook in 3.11
+
+
 class CapturedSession:
     """A TCP connection of the capture.
 
@@ -82,7 +85,7 @@ class CapturedSession:
 
     @property
     def closed(self) -> bool:
-        return self.close is not CloseKind.OPEN
+        return self.close is not _OPEN
 
     @property
     def gaps(self) -> int:

@@ -5,7 +5,7 @@ from pytest_tcpcopy.tcp.wire cimport SutSegment
 
 cdef class _Copy:
     cdef public SessionTranslator translator
-    cdef public object result, client_key, timer
+    cdef public object result, client_key, timer, queued
 
 cdef class _Schedule:
     cdef object _isn, _starts, _times
@@ -23,6 +23,7 @@ cdef class ReplayEngine:
     cpdef feed_capture(self, pkt, double now)
     @cython.locals(copy=_Copy, seg=SutSegment)
     cpdef feed_sut(self, record, double now)
+    @cython.locals(copy=_Copy)
     cpdef next_timer(self)
     @cython.locals(copy=_Copy)
     cpdef on_timer(self, double now)
@@ -40,5 +41,9 @@ cdef class ReplayEngine:
     cdef _drain(self, _Copy copy, double now)
     cdef _record(self, result, list events, double rel, schedule)
     cdef _retire(self, _Copy copy, double now)
+    cdef _queue(self, _Copy copy)
     @cython.locals(copy=_Copy)
     cdef _start_waiting(self, double now)
+
+# Enum members as C globals (see the note in the .py).
+cdef object _ABORTED, _COMPLETE, _NOT_ESTABLISHED, _SUT_RESET, _TIMEOUT

@@ -59,6 +59,14 @@ _OUTCOME_BY_REASON = {
 
 _DEFAULT_CONFIG = TranslatorConfig()
 
+# Enum members bound to module names once: in Python 3.11 reading a member off its Enum class
+# goes through the metaclass's __getattr__ hook, four times a plain attribute, on every use.
+_ABORTED = Outcome.ABORTED
+_COMPLETE = Outcome.COMPLETE
+_NOT_ESTABLISHED = Outcome.NOT_ESTABLISHED
+_SUT_RESET = Outcome.SUT_RESET
+_TIMEOUT = Outcome.TIMEOUT
+
 # Maps (captured client endpoint, copy number) to the client endpoint the SUT will see.
 ClientMapper = Callable[[Endpoint, int], Endpoint]
 
@@ -67,13 +75,16 @@ class _Copy:
     """One live translator and the result it is building. (A plain class: compiled, engine.pxd
     types its translator, so the engine calls the translator's methods in C.)"""
 
-    __slots__ = ("client_key", "result", "timer", "translator")
+    __slots__ = ("client_key", "queued", "result", "timer", "translator")
 
     def __init__(self, translator: SessionTranslator, result: SessionResult, client_key: tuple[bytes, int]) -> None:
         self.translator = translator
         self.result = result
         self.client_key = client_key  # the replay client endpoint, as SUT segments are routed
-        self.timer: float | None = None
+        self.timer: float | None = None  # the translator's deadline
+        # The deadline of this copy's live entry in the timer heap: never later than `timer`
+        # (a deadline that moves later keeps its entry, which is moved on when it comes up).
+        self.queued: float | None = None
 
 
 class _Schedule:
@@ -206,9 +217,17 @@ class ReplayEngine:
         if self._dirty:
             self._drain_dirty()
         timers = self._timers
-        while timers and timers[0][3].timer != timers[0][0]:
-            heapq.heappop(timers)  # superseded entry
-        return timers[0][0] if timers else None
+        while timers:
+            deadline, _, _, copy = timers[0]
+            if copy.queued != deadline:
+                heapq.heappop(timers)  # superseded by an earlier entry
+            elif copy.timer != deadline:
+                heapq.heappop(timers)  # the deadline moved later (or went): move the entry on
+                copy.queued = None
+                self._queue(copy)
+            else:
+                return deadline
+        return None
 
     def on_timer(self, now: float) -> None:
         if self._dirty:
@@ -216,7 +235,11 @@ class ReplayEngine:
         timers = self._timers
         while timers and timers[0][0] <= now:
             deadline, _, _, copy = heapq.heappop(timers)
+            if copy.queued != deadline:
+                continue  # superseded by an earlier entry
+            copy.queued = None
             if copy.timer != deadline:
+                self._queue(copy)  # the deadline moved later (or went)
                 continue
             copy.timer = None
             copy.translator.on_timer(now)
@@ -385,9 +408,16 @@ class ReplayEngine:
         deadline = translator.next_timer()
         if deadline != copy.timer:
             copy.timer = deadline
-            if deadline is not None:
-                self._timer_seq += 1
-                heapq.heappush(self._timers, (deadline, self._timer_seq, 0, copy))
+            if deadline is not None and (copy.queued is None or deadline < copy.queued):
+                self._queue(copy)
+
+    def _queue(self, copy: _Copy) -> None:
+        """Give ``copy``'s deadline an entry in the timer heap (any entry it had is superseded)."""
+        if copy.timer is None:
+            return
+        copy.queued = copy.timer
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (copy.timer, self._timer_seq, 0, copy))
 
     def _record(self, result: SessionResult, events: list, rel: float, schedule: _Schedule | None) -> None:
         for event in events:
@@ -414,11 +444,11 @@ class ReplayEngine:
             elif kind is Reconnected:
                 result.reconnects += 1
             elif kind is Closed:
-                result.outcome = Outcome.COMPLETE
+                result.outcome = _COMPLETE
                 result.reason = f"closed by {event.by.value}" + (" (reset)" if event.reset else "")
                 result.finished_at = rel
             elif kind is Aborted:
-                result.outcome = _OUTCOME_BY_REASON.get(event.reason, Outcome.ABORTED)
+                result.outcome = _OUTCOME_BY_REASON.get(event.reason, _ABORTED)
                 result.reason = event.detail or event.reason.value
                 result.finished_at = rel
 
@@ -431,7 +461,7 @@ class ReplayEngine:
         copies = self._copies[index]
         copies.remove(copy)
         self._done.append(result)
-        if result.outcome is not Outcome.COMPLETE:
+        if result.outcome is not _COMPLETE:
             self.errors += 1
         if not copies:
             del self._copies[index]

@@ -76,6 +76,9 @@ TERMINAL = frozenset(s for s, moves in TRANSITIONS.items() if not moves)
 CONNECTED = frozenset({S.ESTABLISHED, S.CLOSING})  # a SUT connection exists to send on
 
 
+_INITIAL = S.IDLE  # bound once: reading a member off an Enum class is a slow hook in 3.11
+
+
 class IllegalTransition(TcpcopyError):
     """A translator bug: a trigger fired in a state that does not allow it."""
 
@@ -87,7 +90,7 @@ class SessionStateMachine:
     __slots__ = ("connected", "state", "terminal")
 
     def __init__(self) -> None:
-        self.state = S.IDLE
+        self.state = _INITIAL
         self.connected = self.terminal = False
 
     def fire(self, trigger: Trigger) -> SessionState:

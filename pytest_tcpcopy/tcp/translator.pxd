@@ -70,3 +70,6 @@ cdef class SessionTranslator:
     cdef _emit_raw(self, long long seq, long long ack, int flags)
     cdef bytes _build(self, long long seq, long long ack, int flags, long long window, options, payload, long long psum)
     cdef bint _client_done(self)
+
+# Enum members as C globals (see the note in the .py).
+cdef object _CAPTURE_GAP, _IDLE_TIMEOUT, _NOT_ESTABLISHED, _SUT_RESET, _TOO_MANY_RECONNECTS, _CLOSING, _ESTABLISHED, _IDLE, _SYN_SENT, _CLIENT, _SUT, _ABORT, _FINISH, _RECONNECT, _SEND_FIN, _SEND_SYN, _SYN_ACK

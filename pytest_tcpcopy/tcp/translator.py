@@ -53,6 +53,26 @@ DEFAULT_SUT_MSS = 536  # RFC 9293 3.7.1: MSS when the SYN-ACK carries none
 WINDOW = 65535  # the receive window we advertise: the replay sink never runs out of room
 _RST_WINDOW = 1 << 30  # a SUT RST is believed when its seq is this close after our ack
 
+# Enum members bound to module names once: in Python 3.11 reading a member off its Enum class
+# goes through the metaclass's __getattr__ hook, four times a plain attribute, on every use.
+_CAPTURE_GAP = AbortReason.CAPTURE_GAP
+_IDLE_TIMEOUT = AbortReason.IDLE_TIMEOUT
+_NOT_ESTABLISHED = AbortReason.NOT_ESTABLISHED
+_SUT_RESET = AbortReason.SUT_RESET
+_TOO_MANY_RECONNECTS = AbortReason.TOO_MANY_RECONNECTS
+_CLOSING = SessionState.CLOSING
+_ESTABLISHED = SessionState.ESTABLISHED
+_IDLE = SessionState.IDLE
+_SYN_SENT = SessionState.SYN_SENT
+_CLIENT = Side.CLIENT
+_SUT = Side.SUT
+_ABORT = Trigger.ABORT
+_FINISH = Trigger.FINISH
+_RECONNECT = Trigger.RECONNECT
+_SEND_FIN = Trigger.SEND_FIN
+_SEND_SYN = Trigger.SEND_SYN
+_SYN_ACK = Trigger.SYN_ACK
+
 _DATA, _FIN, _RST = 0, 1, 2
 
 
@@ -278,9 +298,9 @@ class SessionTranslator:
         self._capture_done = True
         if self._held and not self._cap_closed:
             self._gap = True
-        if self._sm.state is SessionState.IDLE and self._isn is None:
-            self._sm.fire(Trigger.FINISH)
-            self._events.append(Closed(by=Side.CLIENT, reset=False))
+        if self._sm.state is _IDLE and self._isn is None:
+            self._sm.fire(_FINISH)
+            self._events.append(Closed(by=_CLIENT, reset=False))
             return
         self._pump(now)
 
@@ -301,10 +321,10 @@ class SessionTranslator:
                 self._emit_raw(seg.ack, 0, RST)
             self.counters.ignored_sut_segments += 1
             return
-        if state is SessionState.SYN_SENT:
+        if state is _SYN_SENT:
             self._on_syn_sent_segment(seg, now)
             return
-        if state is SessionState.IDLE:
+        if state is _IDLE:
             self.counters.ignored_sut_segments += 1
             return
         assert self._sut_isn is not None
@@ -356,7 +376,7 @@ class SessionTranslator:
             if due is None or t < due:
                 due = t
         if (
-            (gate_blocked or (linger_at is not None and sm.state is SessionState.ESTABLISHED))
+            (gate_blocked or (linger_at is not None and sm.state is _ESTABLISHED))
             and self._resp_since_req and not self._sut_held
         ):
             t = self._last_sut_data + self._quiet_period()
@@ -370,14 +390,14 @@ class SessionTranslator:
             return
         if self._establish_at is not None and now >= self._establish_at:
             self._abort(
-                AbortReason.NOT_ESTABLISHED,
+                _NOT_ESTABLISHED,
                 f"no SYN-ACK from {self.target} within {self.config.establish_timeout} s "
                 f"({1 + self.counters.retransmits} SYNs sent from {self.client})",
             )
             return
         if self._waiting_on_sut() and now >= self._last_progress + self.config.idle_timeout:
             self._abort(
-                AbortReason.IDLE_TIMEOUT,
+                _IDLE_TIMEOUT,
                 f"{self.target} made no progress for {self.config.idle_timeout} s",
             )
             return
@@ -456,7 +476,7 @@ class SessionTranslator:
                 self.counters.ignored_sut_segments += 1  # the previous connection's reset
             elif flags & ACK and seg.ack == syn_ack_wire:
                 self._abort(
-                    AbortReason.NOT_ESTABLISHED,
+                    _NOT_ESTABLISHED,
                     f"{self.target} answered the SYN with a RST: is anything listening there?",
                     send_rst=False,
                 )
@@ -484,7 +504,7 @@ class SessionTranslator:
         self._ack_pending = True  # the (fake) third ACK, unless data carries it
         self._last_progress = now
         self._resp_since_req = 0
-        self._sm.fire(Trigger.SYN_ACK)
+        self._sm.fire(_SYN_ACK)
         self._events.append(Established(fake_syn=self._fake_syn))
         self._pump(now)
 
@@ -560,24 +580,24 @@ class SessionTranslator:
             self._sut_fin = True
             self._sut_held.clear()
             if self._closed_first is None:
-                self._closed_first = Side.SUT
+                self._closed_first = _SUT
 
     def _on_sut_rst(self, now: float) -> None:
         """The SUT reset: a close after the session, a reconnect while requests are pending,
         an abort when it reset instead of answering a request."""
-        if self._sm.state is SessionState.CLOSING:
-            self._finish(self._closed_first or Side.CLIENT, reset=True, send_rst=False)
+        if self._sm.state is _CLOSING:
+            self._finish(self._closed_first or _CLIENT, reset=True, send_rst=False)
         elif self._snd_una != self._snd_nxt or any(c.kind == _DATA for c in self._unsent):
             self._reconnect(now, send_rst=False)
         elif self._snd_nxt > self._syn_off + 1 and not self._resp_since_req:
             self._abort(
-                AbortReason.SUT_RESET,
+                _SUT_RESET,
                 f"{self.target} reset the connection instead of answering the request that "
                 f"ends at client offset {self._snd_nxt}",
                 send_rst=False,
             )
         elif self._client_done():
-            self._finish(Side.SUT, reset=True, send_rst=False)
+            self._finish(_SUT, reset=True, send_rst=False)
         else:
             self._sut_reset = True
             self._ack_pending = False
@@ -593,18 +613,18 @@ class SessionTranslator:
     def _pump(self, now: float) -> None:
         """Send whatever the state, the request gate and the SUT's window allow."""
         state = self._sm.state
-        if state is SessionState.IDLE:
+        if state is _IDLE:
             if self._isn is not None:
                 self._send_syn(now)
             return
         if not self._sm.connected:
             return
-        if not self._unsent and state is SessionState.ESTABLISHED and not (
+        if not self._unsent and state is _ESTABLISHED and not (
             self._sut_fin or self._sut_reset or self._capture_done or self._gap
         ):
             self._gate_blocked = self._window_blocked = False
             return  # the common case while a response streams in: nothing to send or end
-        if self._sut_fin and state is SessionState.ESTABLISHED and self._snd_una != self._snd_nxt:
+        if self._sut_fin and state is _ESTABLISHED and self._snd_una != self._snd_nxt:
             self._reconnect(now, send_rst=True)  # the SUT closed before taking our bytes
             return
         self._gate_blocked = self._window_blocked = False
@@ -633,7 +653,7 @@ class SessionTranslator:
                 run_len += len(piece)
                 self._send_new(piece, ACK | PSH if push else ACK, now, ts_val)
             elif self._sut_reset:
-                self._finish(Side.SUT, reset=True, send_rst=False)  # nothing left to close
+                self._finish(_SUT, reset=True, send_rst=False)  # nothing left to close
                 return
             elif self._snd_una != self._snd_nxt:
                 break  # FIN and RST wait until the SUT has every client byte (tcpcopy)
@@ -641,13 +661,13 @@ class SessionTranslator:
                 unsent.popleft()
                 self._send_new(b"", ACK | FIN, now, None)
                 if self._closed_first is None:
-                    self._closed_first = Side.CLIENT
-                self._sm.fire(Trigger.SEND_FIN)
+                    self._closed_first = _CLIENT
+                self._sm.fire(_SEND_FIN)
                 break
             else:
                 unsent.popleft()
                 self._flush_request_run(run_off, run_len)
-                self._finish(Side.CLIENT, reset=True, send_rst=True)
+                self._finish(_CLIENT, reset=True, send_rst=True)
                 return
         self._flush_request_run(run_off, run_len)
         if self._window_blocked and not self._inflight and self._rto_at is None:
@@ -702,28 +722,28 @@ class SessionTranslator:
             self._linger_at = None
             return
         state = self._sm.state
-        if state is SessionState.CLOSING:
+        if state is _CLOSING:
             if self._sut_fin:
-                self._finish(self._closed_first or Side.CLIENT, reset=False, send_rst=False)
+                self._finish(self._closed_first or _CLIENT, reset=False, send_rst=False)
             elif self._lingered(now):
-                self._finish(Side.CLIENT, reset=True, send_rst=True)
+                self._finish(_CLIENT, reset=True, send_rst=True)
             return
         if not (self._capture_done or self._gap):
             return
         if self._sut_reset:
-            self._finish(Side.SUT, reset=True, send_rst=False)
+            self._finish(_SUT, reset=True, send_rst=False)
         elif self._gap:
             if self._sut_fin or self._last_response_done(now) or self._lingered(now):
                 self._abort(
-                    AbortReason.CAPTURE_GAP,
+                    _CAPTURE_GAP,
                     f"client stream of session {self.session_id} stops at offset "
                     f"{self._cap_next}: the capture misses bytes after it",
                 )
         elif self._sut_fin:
             self._send_new(b"", ACK | FIN, now, None)
-            self._sm.fire(Trigger.SEND_FIN)
+            self._sm.fire(_SEND_FIN)
         elif self._last_response_done(now) or self._lingered(now):
-            self._finish(Side.CLIENT, reset=True, send_rst=True)
+            self._finish(_CLIENT, reset=True, send_rst=True)
 
     def _last_response_done(self, now: float) -> bool:
         return (
@@ -759,7 +779,7 @@ class SessionTranslator:
             )
         self._out.append(self._syn_bytes)
         self.counters.packets_sent += 1
-        self._sm.fire(Trigger.SEND_SYN)
+        self._sm.fire(_SEND_SYN)
         self._establish_at = now + self.config.establish_timeout
         self._rto = self.config.rto
         self._rto_at = now + self._rto
@@ -784,7 +804,7 @@ class SessionTranslator:
         self.counters.rto_timeouts += 1
         self._rto = min(self._rto * 2, max(RTO_MAX, self.config.rto))
         state = self._sm.state
-        if state is SessionState.SYN_SENT:
+        if state is _SYN_SENT:
             self.counters.retransmits += 1
             self._out.append(self._syn_bytes)
             self.counters.packets_sent += 1
@@ -804,7 +824,7 @@ class SessionTranslator:
         """Release the SUT's connection and resend the unacknowledged rest on a new one."""
         if self._reconnects >= self.config.max_reconnects:
             self._abort(
-                AbortReason.TOO_MANY_RECONNECTS,
+                _TOO_MANY_RECONNECTS,
                 f"{self.target} closed the connection {self._reconnects + 1} times with "
                 f"captured requests pending (max_reconnects={self.config.max_reconnects})",
                 send_rst=send_rst,
@@ -837,7 +857,7 @@ class SessionTranslator:
         self._dupacks = 0
         self._snd_wnd = 0
         self._fake_syn = True
-        self._sm.fire(Trigger.RECONNECT)
+        self._sm.fire(_RECONNECT)
         self._syn_off = resume - 1
         self._rcv_mss = self.config.mss
         self._syn_bytes = self._build(
@@ -860,7 +880,7 @@ class SessionTranslator:
         if send_rst:
             self._release()
         self._stop_timers()
-        self._sm.fire(Trigger.FINISH)
+        self._sm.fire(_FINISH)
         self._events.append(Closed(by=by, reset=reset))
 
     def _abort(self, reason: AbortReason, detail: str, *, send_rst: bool = True) -> None:
@@ -868,7 +888,7 @@ class SessionTranslator:
             self._release()
         self._ack_pending = False
         self._stop_timers()
-        self._sm.fire(Trigger.ABORT)
+        self._sm.fire(_ABORT)
         self._events.append(Aborted(reason=reason, detail=detail))
 
     def _stop_timers(self) -> None:
@@ -881,7 +901,7 @@ class SessionTranslator:
         seq (RFC 5961), which lies somewhere in our unacknowledged range: send one at each
         segment boundary in flight so one of them hits."""
         self._ack_pending = False
-        if self._sm.state is SessionState.SYN_SENT:
+        if self._sm.state is _SYN_SENT:
             self._send(self._wire(self._syn_off + 1), RST)
             return
         if self._sut_isn is None or self._sut_reset:
