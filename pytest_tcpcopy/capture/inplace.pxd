@@ -2,11 +2,12 @@
 cimport cython
 
 cdef object Packet, _new_packet
-cdef Py_ssize_t _MIN_FRAME
+cdef Py_ssize_t _MIN_FRAME, _MAX_ADDRESSES
+cdef dict _ADDRESSES
 
 @cython.locals(size=Py_ssize_t, cut=Py_ssize_t, start=Py_ssize_t, seconds=cython.ulong,
                fraction=cython.ulong, captured=Py_ssize_t, total=Py_ssize_t, data_start=Py_ssize_t,
-               ip_end=Py_ssize_t, payload_end=Py_ssize_t, stop=Py_ssize_t)
+               ip_end=Py_ssize_t, payload_end=Py_ssize_t, stop=Py_ssize_t, src=bytes, dst=bytes)
 cpdef tuple decode_run_bytes(bytes buf, Py_ssize_t pos, Py_ssize_t index, bint little, double units,
                              Py_ssize_t max_record, list out, Py_ssize_t limit=*)
 
@@ -16,3 +17,5 @@ cdef unsigned int _be16(bytes buf, Py_ssize_t at)
 cdef unsigned long _be32(bytes buf, Py_ssize_t at)
 @cython.locals(high=cython.ulong, b0=cython.ulong, b1=cython.ulong, b2=cython.ulong)
 cdef unsigned long _le32(bytes buf, Py_ssize_t at)
+
+cdef bytes _address(bytes buf, Py_ssize_t at)

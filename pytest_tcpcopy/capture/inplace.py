@@ -96,9 +96,14 @@ def decode_run_bytes(
             payload_end = captured
         else:
             payload_end = ip_end
+        src = _ADDRESSES.get(_be32(buf, start + 26))
+        if src is None:
+            src = _address(buf, start + 26)
+        dst = _ADDRESSES.get(_be32(buf, start + 30))
+        if dst is None:
+            dst = _address(buf, start + 30)
         out.append(_new_packet(Packet, (
-            index, seconds + fraction / units,
-            buf[start + 26 : start + 30], buf[start + 30 : start + 34],
+            index, seconds + fraction / units, src, dst,
             _be16(buf, start + 34), _be16(buf, start + 36), _be32(buf, start + 38), _be32(buf, start + 42),
             buf[start + 47], _be16(buf, start + 48),
             buf[start + _MIN_FRAME : start + data_start], buf[start + data_start : start + payload_end],
@@ -127,6 +132,20 @@ def decode_common_frame(index: int, ts: float, frame: bytes) -> Packet | None:
         index, ts, src, dst, sport, dport, seq, ack, flags, window,
         frame[_MIN_FRAME:data_start], frame[data_start:ip_end], ip_end - data_start, ip_id, ttl,
     ))  # fmt: skip
+
+
+# One bytes object per IPv4 address seen (bounded): a lookup costs less than a slice, and the
+# flow table's keys then hash with the address's cached hash and compare by identity.
+_ADDRESSES: dict[int, bytes] = {}
+_MAX_ADDRESSES = 1 << 16
+
+
+def _address(buf: bytes, at: int) -> bytes:
+    """The address at ``buf[at:at + 4]``, remembered for the next packets that carry it."""
+    if len(_ADDRESSES) >= _MAX_ADDRESSES:
+        _ADDRESSES.clear()
+    address = _ADDRESSES[_be32(buf, at)] = buf[at : at + 4]
+    return address
 
 
 def _be16(buf: bytes, at: int) -> int:

@@ -7,7 +7,9 @@ from pytest_tcpcopy.flows.stream cimport ByteStream
 cdef int ACK, FIN, RST, SYN, _CONTROL, OUT_OF_ORDER, RETRANSMITTED
 
 cdef class FlowAssembler:
-    cdef object _server_ports, _routes, _closing, _finished
+    cdef object _server_ports, _closing
+    cdef dict _routes
+    cdef list _finished
     cdef bint _keep, _server_coverage
     cdef double _linger
     cdef long long _created

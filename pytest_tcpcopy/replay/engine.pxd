@@ -2,6 +2,7 @@
 cimport cython
 from pytest_tcpcopy.tcp.translator cimport SessionTranslator
 from pytest_tcpcopy.tcp.wire cimport SutSegment
+from pytest_tcpcopy.flows.assembler cimport FlowAssembler
 
 cdef class _Copy:
     cdef public SessionTranslator translator
@@ -13,9 +14,11 @@ cdef class _Schedule:
 
 cdef class ReplayEngine:
     cdef public object target, unrouted_sut_segments, requests, errors, delayed_starts
-    cdef object _target_text, _map_client, _config, _only, _flows, _copies, _by_client, _waiting
-    cdef object _timers, _ended_early, _out, _registrations, _done, _epoch, _dirty, _pacer
-    cdef object _schedules
+    cdef object _target_text, _map_client, _config, _only, _epoch, _pacer
+    cdef FlowAssembler _flows
+    cdef dict _copies, _by_client, _waiting, _dirty, _schedules
+    cdef list _timers, _out, _registrations, _done
+    cdef set _ended_early
     cdef long long _amplify, _max_active, _timer_seq, _active, _sessions_seen
     cdef bint _capture_done
     cdef double _now

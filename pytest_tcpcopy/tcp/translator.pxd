@@ -3,6 +3,7 @@ cimport cython
 from pytest_tcpcopy.tcp.events cimport SessionCounters
 from pytest_tcpcopy.tcp.seq cimport seq_diff, seq_ge, unwrap
 from pytest_tcpcopy.tcp.wire cimport SegmentBuilder, SutSegment
+from pytest_tcpcopy.tcp._state cimport SessionStateMachine
 
 cdef class _Chunk:
     cdef public object data, delta, ts_val
@@ -23,10 +24,11 @@ cdef class SessionTranslator:
     cdef public double _last_progress, _last_sut_data, _rto
     cdef public object _baseline_ack, _closed_first, _establish_at, _events, _held
     cdef public object _inflight, _isn, _linger_at, _old_ack, _out, _prev_cap_ack, _pump_at, _quiet
-    cdef public object _recover, _rto_at, _sm, _sut_held, _sut_isn, _syn, _syn_bytes, _syn_opts
+    cdef public object _recover, _rto_at, _sut_held, _sut_isn, _syn, _syn_bytes, _syn_opts
     cdef public object _unsent, client, config, copy, session_id, target
     cdef public SessionCounters counters
     cdef public SegmentBuilder _builder
+    cdef public SessionStateMachine _sm
 
     cpdef bint feed_client(self, pkt, double now)
     cpdef feed_sut(self, SutSegment seg, double now)
