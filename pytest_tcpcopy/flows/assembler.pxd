@@ -17,5 +17,10 @@ cdef class FlowAssembler:
     @cython.locals(session=CapturedSession, stream=ByteStream, from_client=bint, flags=int, ts=double,
                    payload_len=cython.longlong, kind=int)
     cpdef feed(self, pkt)
+    cdef _route_new(self, pkt, route)
+    cdef _from_client(self, pkt)
+    cdef _expire(self, double now)
+    @cython.locals(route=tuple)
+    cdef _release(self, CapturedSession session)
     cdef _control(self, CapturedSession session, bint from_client, int flags, seq, long long payload_len,
                   double ts)

@@ -1,6 +1,8 @@
 # Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
 cimport cython
 
+cdef long _M, _PROTO_TCP, _DF
+
 cdef class SutSegment:
     cdef public object src, dst, options, payload
     cdef public long long seq, ack
@@ -27,4 +29,5 @@ cdef class SegmentBuilder:
     cpdef bytes build_written(self, long long seq, long long ack, int flags, long long window, bytes options,
                               bytes payload, long long payload_sum, long long ip_id)
 
+cdef unsigned long _read32(bytes address)
 cdef void _store32(unsigned char *p, Py_ssize_t at, unsigned long value)

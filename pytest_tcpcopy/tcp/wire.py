@@ -12,7 +12,6 @@ from __future__ import annotations
 import struct
 from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
-from pytest_tcpcopy.tcp.checksum import partial_sum
 
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
@@ -127,15 +126,16 @@ class SegmentBuilder:
             )
         self.src = src
         self.dst = dst
-        addrs = partial_sum(src.addr + dst.addr)
+        src_ip = self._src_ip = _read32(src.addr)
+        dst_ip = self._dst_ip = _read32(dst.addr)
+        # The addresses' partial sum (checksum.partial_sum of both), from their 16-bit words.
+        addrs = ((src_ip >> 16) + (src_ip & 0xFFFF) + (dst_ip >> 16) + (dst_ip & 0xFFFF)) % _M
         # IP header words that never change: version/IHL/TOS, DF, TTL/protocol, addresses.
         self._ip_base = (0x4500 + _DF + (TTL << 8 | _PROTO_TCP) + addrs) % _M
         # TCP pseudo-header (addresses, protocol) plus both ports.
         self._tcp_base = (addrs + _PROTO_TCP + src.port + dst.port) % _M
         self._ports = (src.port, dst.port)
         self._addrs = (src.addr, dst.addr)
-        self._src_ip = int.from_bytes(src.addr, "big")
-        self._dst_ip = int.from_bytes(dst.addr, "big")
 
     def build(
         self, seq: int, ack: int, flags: int, window: int, options: bytes,
@@ -215,6 +215,11 @@ class SegmentBuilder:
         if payload:
             buf[40 + olen :] = payload
         return bytes(buf)
+
+
+def _read32(address: bytes) -> int:
+    """A 4-byte address as an integer."""
+    return (address[0] << 24) | (address[1] << 16) | (address[2] << 8) | address[3]
 
 
 def _store32(p, at, value):  # type: ignore[no-untyped-def]  (typed in wire.pxd: a C pointer)
