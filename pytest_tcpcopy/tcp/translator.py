@@ -349,10 +349,8 @@ class SessionTranslator:
             self.counters.ignored_sut_segments += 1
             return
         self._last_progress = now
-        if self._ts_ok:
-            ts = timestamp_of(seg.options)
-            if ts is not None and seq_ge(ts[0], self._ts_recent):
-                self._ts_recent = ts[0]
+        if self._ts_ok and seg.has_ts and seq_ge(seg.ts_val, self._ts_recent):
+            self._ts_recent = seg.ts_val
         if seg.payload_len or flags & FIN:
             self._receive(seg, now)
         self._pump_at = now

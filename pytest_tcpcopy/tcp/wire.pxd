@@ -5,12 +5,14 @@ cdef long _M, _PROTO_TCP, _DF
 
 cdef class SutSegment:
     cdef public object src, dst, options, payload
-    cdef public long long seq, ack
+    cdef public long long seq, ack, ts_val, ts_ecr
     cdef public long sport, dport, flags, window
+    cdef public bint has_ts
     cdef public Py_ssize_t payload_len
 
-@cython.locals(seg=SutSegment, total=Py_ssize_t, start=Py_ssize_t, payload_len=Py_ssize_t)
 cpdef SutSegment parse_sut_segment(buf)
+@cython.locals(seg=SutSegment, total=Py_ssize_t, start=Py_ssize_t, size=Py_ssize_t)
+cpdef parse_v4_read(bytes buf)
 
 cdef class SegmentBuilder:
     cdef public object dst, src
@@ -29,5 +31,6 @@ cdef class SegmentBuilder:
     cpdef bytes build_written(self, long long seq, long long ack, int flags, long long window, bytes options,
                               bytes payload, long long payload_sum, long long ip_id)
 
-cdef unsigned long _read32(bytes address)
+@cython.locals(high=cython.ulong, b1=cython.ulong, b2=cython.ulong, b3=cython.ulong)
+cdef unsigned long _read32_at(bytes buf, Py_ssize_t at)
 cdef void _store32(unsigned char *p, Py_ssize_t at, unsigned long value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
+from pytest_tcpcopy.tcp.options import timestamp_of
 
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
@@ -30,11 +31,15 @@ class SutSegment:
     ``payload_len`` comes from the IP length field and is always the segment's real length;
     ``payload`` holds the bytes only when the intercept reported them (response-capture mode),
     else None; it is shorter than ``payload_len`` when the intercept truncated the packet.
+    ``has_ts``, ``ts_val`` and ``ts_ecr``: the timestamp option, read once here (0 when absent).
     A plain slotted class: compiled, wire.pxd makes it a C struct, so the translator reads its
     fields without int objects.
     """
 
-    __slots__ = ("ack", "dport", "dst", "flags", "options", "payload", "payload_len", "seq", "sport", "src", "window")
+    __slots__ = (
+        "ack", "dport", "dst", "flags", "has_ts", "options", "payload", "payload_len", "seq", "sport", "src",
+        "ts_ecr", "ts_val", "window",
+    )
 
     def __init__(
         self, src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int,
@@ -43,6 +48,9 @@ class SutSegment:
         self.src, self.dst, self.sport, self.dport = src, dst, sport, dport
         self.seq, self.ack, self.flags, self.window = seq, ack, flags, window
         self.options, self.payload_len, self.payload = options, payload_len, payload
+        ts = timestamp_of(options)
+        self.has_ts = ts is not None
+        self.ts_val, self.ts_ecr = ts if ts is not None else (0, 0)
 
     def __repr__(self) -> str:
         return (
@@ -58,19 +66,59 @@ def parse_sut_segment(buf: bytes | memoryview) -> SutSegment:
     Raises UsageError when ``buf`` is not such a packet: the intercept feeds only TCP
     packets, so anything else is a wiring mistake on the caller's side.
     """
-    if buf[:1] == b"\x45" and len(buf) >= 40:  # IPv4 without IP options: one unpack
-        total, proto, src, dst, sport, dport, seq, ack, off, flags, window = _V4_TCP.unpack_from(buf)
-        start = 20 + (off >> 4) * 4
-        if proto == _PROTO_TCP and start >= 40 and len(buf) >= start and total >= start:
-            payload_len = total - start
-            seg = SutSegment.__new__(SutSegment)  # compiled: no __init__ call, C stores below
-            seg.src, seg.dst, seg.sport, seg.dport = src, dst, sport, dport
-            seg.seq, seg.ack, seg.flags, seg.window = seq, ack, flags, window
-            seg.options = bytes(buf[40:start])
-            seg.payload_len = payload_len
-            seg.payload = bytes(buf[start:total]) if payload_len and len(buf) > start else None
-            return seg
-    return _parse_general(buf)
+    if COMPILED and type(buf) is bytes:
+        seg = parse_v4_read(buf)
+    else:
+        seg = parse_v4_unpacked(buf)
+    return _parse_general(buf) if seg is None else seg
+
+
+def parse_v4_unpacked(buf: bytes | memoryview) -> SutSegment | None:
+    """The common case (IPv4 without IP options, TCP) by struct unpacking, the fastest way in
+    pure Python; None for anything else."""
+    if buf[:1] != b"\x45" or len(buf) < 40:
+        return None
+    total, proto, src, dst, sport, dport, seq, ack, off, flags, window = _V4_TCP.unpack_from(buf)
+    start = 20 + (off >> 4) * 4
+    if proto != _PROTO_TCP or start < 40 or len(buf) < start or total < start:
+        return None
+    options = bytes(buf[40:start])
+    payload_len = total - start
+    payload = bytes(buf[start:total]) if payload_len and len(buf) > start else None
+    return SutSegment(src, dst, sport, dport, seq, ack, flags, window, options, payload_len, payload)
+
+
+def parse_v4_read(buf: bytes) -> SutSegment | None:
+    """``parse_v4_unpacked`` by byte reads, which the compiled module turns into C reads, with
+    the usual aligned timestamp option read the same way (a test holds the two to one output)."""
+    size = len(buf)
+    if size < 40 or buf[0] != 0x45 or buf[9] != _PROTO_TCP:
+        return None
+    total = (buf[2] << 8) | buf[3]
+    start = 20 + (buf[32] >> 4) * 4
+    if start < 40 or size < start or total < start:
+        return None
+    seg = SutSegment.__new__(SutSegment)  # compiled: no __init__ call, C stores below
+    seg.src = buf[12:16]
+    seg.dst = buf[16:20]
+    seg.sport = (buf[20] << 8) | buf[21]
+    seg.dport = (buf[22] << 8) | buf[23]
+    seg.seq = _read32_at(buf, 24)
+    seg.ack = _read32_at(buf, 28)
+    seg.flags = buf[33]
+    seg.window = (buf[34] << 8) | buf[35]
+    seg.options = buf[40:start]
+    seg.payload_len = total - start
+    seg.payload = buf[start:total] if total > start and size > start else None
+    if start >= 52 and buf[40] == 1 and buf[41] == 1 and buf[42] == 8 and buf[43] == 10:
+        seg.has_ts = True
+        seg.ts_val = _read32_at(buf, 44)
+        seg.ts_ecr = _read32_at(buf, 48)
+    else:
+        ts = timestamp_of(seg.options)
+        seg.has_ts = ts is not None
+        seg.ts_val, seg.ts_ecr = ts if ts is not None else (0, 0)
+    return seg
 
 
 def _parse_general(buf: bytes | memoryview) -> SutSegment:
@@ -126,8 +174,8 @@ class SegmentBuilder:
             )
         self.src = src
         self.dst = dst
-        src_ip = self._src_ip = _read32(src.addr)
-        dst_ip = self._dst_ip = _read32(dst.addr)
+        src_ip = self._src_ip = _read32_at(src.addr, 0)
+        dst_ip = self._dst_ip = _read32_at(dst.addr, 0)
         # The addresses' partial sum (checksum.partial_sum of both), from their 16-bit words.
         addrs = ((src_ip >> 16) + (src_ip & 0xFFFF) + (dst_ip >> 16) + (dst_ip & 0xFFFF)) % _M
         # IP header words that never change: version/IHL/TOS, DF, TTL/protocol, addresses.
@@ -217,9 +265,9 @@ class SegmentBuilder:
         return bytes(buf)
 
 
-def _read32(address: bytes) -> int:
-    """A 4-byte address as an integer."""
-    return (address[0] << 24) | (address[1] << 16) | (address[2] << 8) | address[3]
+def _read32_at(buf: bytes, at: int) -> int:
+    high, b1, b2, b3 = buf[at], buf[at + 1], buf[at + 2], buf[at + 3]  # unsigned when compiled
+    return (high << 24) | (b1 << 16) | (b2 << 8) | b3
 
 
 def _store32(p, at, value):  # type: ignore[no-untyped-def]  (typed in wire.pxd: a C pointer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP
 from tcpsim import CLIENT, TARGET, rfc1071
@@ -16,7 +16,7 @@ from pytest_tcpcopy.tcp import SessionTranslator, TranslatorConfig, parse_sut_se
 from pytest_tcpcopy.tcp.checksum import finish, internet_checksum, partial_sum, verify
 from pytest_tcpcopy.tcp.options import parse_options, timestamp_of, timestamp_option
 from pytest_tcpcopy.tcp.seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt, unwrap
-from pytest_tcpcopy.tcp.wire import SegmentBuilder
+from pytest_tcpcopy.tcp.wire import SegmentBuilder, parse_v4_read, parse_v4_unpacked
 
 U32 = st.integers(0, 2**32 - 1)
 
@@ -118,6 +118,44 @@ def test_parse_sut_segment_ipv6():
 def test_parse_sut_segment_rejects_non_tcp(buf):
     with pytest.raises(UsageError):
         parse_sut_segment(buf)
+
+
+_SEGMENT_FIELDS = ("src", "dst", "sport", "dport", "seq", "ack", "flags", "window", "options", "payload_len",
+                   "payload", "has_ts", "ts_val", "ts_ecr")
+_SUT_OPTIONS = [b"", timestamp_option(7, 2**32 - 1), b"\x02\x04\x05\xb4", b"\x08\x0a" + bytes(8) + b"\x01\x01",
+                b"\x02\x04\x05\xb4\x01\x03\x03\x07" + timestamp_option(2**31, 5)]
+
+
+def _fields(seg):
+    return None if seg is None else tuple(getattr(seg, name) for name in _SEGMENT_FIELDS)
+
+
+@settings(max_examples=300)
+@given(U32, U32, st.integers(0, 255), st.integers(0, 65535), st.binary(max_size=300),
+       st.sampled_from(_SUT_OPTIONS), st.integers(0, 4))
+def test_both_sut_segment_parsers_agree(seq, ack, flags, window, payload, options, padding):
+    """Byte reads (compiled) and struct unpacking (pure Python) make the same segment, with the
+    options' own timestamp."""
+    pkt = SegmentBuilder(TARGET, CLIENT).build_packed(seq, ack, flags, window, options, payload,
+                                                      partial_sum(payload), 9) + bytes(padding)
+    read, unpacked = parse_v4_read(pkt), parse_v4_unpacked(pkt)
+    assert read is not None and _fields(read) == _fields(unpacked)
+    ts = timestamp_of(options)
+    assert (read.has_ts, read.ts_val, read.ts_ecr) == ((True, *ts) if ts else (False, 0, 0))
+    assert (read.payload, read.payload_len) == (payload or None, len(payload))
+
+
+@pytest.mark.parametrize("options", _SUT_OPTIONS)
+def test_both_sut_segment_parsers_decline_or_agree_on_damaged_packets(options):
+    """Every cut, and every damaged byte of the headers and the timestamp's kind and length:
+    the two parsers decline the same packets and agree on the rest."""
+    pkt = SegmentBuilder(TARGET, CLIENT).build_packed(5, 6, ACK, 512, options, b"xyz", partial_sum(b"xyz"), 9)
+    variants = [pkt[:cut] for cut in range(len(pkt) + 1)]
+    for spot in range(min(len(pkt), 48)):
+        for value in (0, 1, 6, 0x45, 0x50, 0x80, 0xFF, pkt[spot] ^ 1):
+            variants.append(pkt[:spot] + bytes([value]) + pkt[spot + 1 :])
+    for variant in variants:
+        assert _fields(parse_v4_read(variant)) == _fields(parse_v4_unpacked(variant)), variant.hex()
 
 
 def test_golden_mid_stream_exchange():
