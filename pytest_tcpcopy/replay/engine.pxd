@@ -16,17 +16,17 @@ cdef class ReplayEngine:
     cdef public object target, unrouted_sut_segments, requests, errors, delayed_starts
     cdef object _target_text, _map_client, _config, _only, _epoch, _pacer
     cdef FlowAssembler _flows
-    cdef dict _copies, _by_client, _waiting, _dirty, _schedules
+    cdef dict _copies, _by_client, _waiting, _dirty, _schedules, _due
     cdef list _timers, _out, _registrations, _done
     cdef set _ended_early
-    cdef long long _amplify, _max_active, _timer_seq, _active, _sessions_seen
+    cdef long long _amplify, _max_active, _active, _sessions_seen
     cdef bint _capture_done
     cdef double _now
 
     cpdef feed_capture(self, pkt, double now)
     @cython.locals(copy=_Copy, seg=SutSegment)
     cpdef feed_sut(self, record, double now)
-    @cython.locals(copy=_Copy)
+    @cython.locals(copy=_Copy, queued=list)
     cpdef next_timer(self)
     @cython.locals(copy=_Copy)
     cpdef on_timer(self, double now)
@@ -44,6 +44,7 @@ cdef class ReplayEngine:
     cdef _drain(self, _Copy copy, double now)
     cdef _record(self, result, list events, double rel, schedule)
     cdef _retire(self, _Copy copy, double now)
+    @cython.locals(queued=list)
     cdef _queue(self, _Copy copy)
     @cython.locals(copy=_Copy)
     cdef _start_waiting(self, double now)

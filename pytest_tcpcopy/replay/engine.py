@@ -157,8 +157,10 @@ class ReplayEngine:
         self._copies: dict[int, list[_Copy]] = {}  # captured session index -> its live copies
         self._by_client: dict[tuple[bytes, int], _Copy] = {}  # replay client endpoint -> copy
         self._waiting: dict[int, _Waiting] = {}  # insertion-ordered: first come, first started
-        self._timers: list[tuple[float, int, int, _Copy]] = []
-        self._timer_seq = 0
+        # Deadlines in a heap of plain floats (a float compares in a fraction of a tuple's time),
+        # each with the copies queued at it.
+        self._timers: list[float] = []
+        self._due: dict[float, list[_Copy]] = {}
         self._active = 0
         # Sessions whose copies all ended while the capture still has packets for them.
         self._ended_early: set[int] = set()
@@ -218,32 +220,35 @@ class ReplayEngine:
             self._drain_dirty()
         timers = self._timers
         while timers:
-            deadline, _, _, copy = timers[0]
-            if copy.queued != deadline:
-                heapq.heappop(timers)  # superseded by an earlier entry
-            elif copy.timer != deadline:
-                heapq.heappop(timers)  # the deadline moved later (or went): move the entry on
-                copy.queued = None
-                self._queue(copy)
-            else:
-                return deadline
+            deadline = timers[0]
+            queued = self._due[deadline]
+            for copy in queued:
+                if copy.queued == deadline and copy.timer == deadline:
+                    return deadline
+            heapq.heappop(timers)  # nothing due then any more: superseded, moved later, or gone
+            del self._due[deadline]
+            for copy in queued:
+                if copy.queued == deadline:
+                    copy.queued = None
+                    self._queue(copy)
         return None
 
     def on_timer(self, now: float) -> None:
         if self._dirty:
             self._drain_dirty()
         timers = self._timers
-        while timers and timers[0][0] <= now:
-            deadline, _, _, copy = heapq.heappop(timers)
-            if copy.queued != deadline:
-                continue  # superseded by an earlier entry
-            copy.queued = None
-            if copy.timer != deadline:
-                self._queue(copy)  # the deadline moved later (or went)
-                continue
-            copy.timer = None
-            copy.translator.on_timer(now)
-            self._drain(copy, now)
+        while timers and timers[0] <= now:
+            deadline = heapq.heappop(timers)
+            for copy in self._due.pop(deadline):
+                if copy.queued != deadline:
+                    continue  # superseded by an earlier entry
+                copy.queued = None
+                if copy.timer != deadline:
+                    self._queue(copy)  # the deadline moved later (or went)
+                    continue
+                copy.timer = None
+                copy.translator.on_timer(now)
+                self._drain(copy, now)
 
     # -- outputs ------------------------------------------------------------------------------
 
@@ -415,9 +420,13 @@ class ReplayEngine:
         """Give ``copy``'s deadline an entry in the timer heap (any entry it had is superseded)."""
         if copy.timer is None:
             return
-        copy.queued = copy.timer
-        self._timer_seq += 1
-        heapq.heappush(self._timers, (copy.timer, self._timer_seq, 0, copy))
+        deadline = copy.queued = copy.timer
+        queued = self._due.get(deadline)
+        if queued is None:
+            self._due[deadline] = [copy]
+            heapq.heappush(self._timers, deadline)
+        else:
+            queued.append(copy)
 
     def _record(self, result: SessionResult, events: list, rel: float, schedule: _Schedule | None) -> None:
         for event in events:
