@@ -41,7 +41,6 @@ from pytest_tcpcopy.tcp.options import (
     mss_option,
     parse_options,
     timestamp_of,
-    timestamp_option,
 )
 from pytest_tcpcopy.tcp.seq import MASK, seq_diff, seq_ge, unwrap
 from pytest_tcpcopy.tcp.wire import SegmentBuilder, SutSegment
@@ -920,8 +919,13 @@ class SessionTranslator:
         else:
             ack = (self._sut_isn + 1 + self._rcv_nxt + self._sut_fin) & MASK
             self._ack_pending = False
-        options = timestamp_option(self._ts_last, self._ts_recent) if self._ts_ok else b""
-        self._out.append(self._build(seq, ack, flags, WINDOW, options, payload, psum))
+        if self._ts_ok:
+            self._ip_id = (self._ip_id + 1) & 0xFFFF
+            self._out.append(self._builder.build_timestamped(
+                seq, ack, flags, WINDOW, self._ts_last, self._ts_recent, payload, psum, self._ip_id
+            ))
+        else:
+            self._out.append(self._build(seq, ack, flags, WINDOW, b"", payload, psum))
         self.counters.packets_sent += 1
 
     def _emit_raw(self, seq: int, ack: int, flags: int) -> None:

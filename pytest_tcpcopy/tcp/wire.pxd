@@ -1,7 +1,7 @@
 # Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
 cimport cython
 
-cdef long _M, _PROTO_TCP, _DF
+cdef long _M, _PROTO_TCP, _DF, _TS_OPTION_LEN
 
 cdef class SutSegment:
     cdef public object src, dst, options, payload
@@ -24,12 +24,18 @@ cdef class SegmentBuilder:
                       payload, long long payload_sum, long long ip_id)
     cpdef bytes build_packed(self, long long seq, long long ack, int flags, long long window, options,
                              payload, long long payload_sum, long long ip_id)
+    cpdef bytes build_timestamped(self, long long seq, long long ack, int flags, long long window,
+                                  unsigned long ts_val, unsigned long ts_ecr, bytes payload, long long payload_sum,
+                                  long long ip_id)
+    cpdef bytes build_written(self, long long seq, long long ack, int flags, long long window, bytes options,
+                              bytes payload, long long payload_sum, long long ip_id)
     @cython.locals(olen=Py_ssize_t, tcp_hlen=Py_ssize_t, tcp_len=Py_ssize_t, total=Py_ssize_t,
                    offflags=cython.long, s=cython.longlong, i=Py_ssize_t, ip_sum=cython.long,
                    tcp_sum=cython.long, buf=bytearray, p='unsigned char *', sport=cython.long,
-                   dport=cython.long)
-    cpdef bytes build_written(self, long long seq, long long ack, int flags, long long window, bytes options,
-                              bytes payload, long long payload_sum, long long ip_id)
+                   dport=cython.long, first=Py_ssize_t)
+    cdef bytes _write(self, long long seq, long long ack, int flags, long long window, bytes options,
+                      bytes payload, long long payload_sum, long long ip_id, bint ts, unsigned long ts_val,
+                      unsigned long ts_ecr)
 
 @cython.locals(high=cython.ulong, b1=cython.ulong, b2=cython.ulong, b3=cython.ulong)
 cdef unsigned long _read32_at(bytes buf, Py_ssize_t at)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
-from pytest_tcpcopy.tcp.options import timestamp_of
+from pytest_tcpcopy.tcp.options import timestamp_of, timestamp_option
 
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
@@ -23,6 +23,7 @@ _M = 0xFFFF
 _PROTO_TCP = 6
 _DF = 0x4000
 TTL = 64
+_TS_OPTION_LEN = 12  # NOP, NOP, timestamp
 
 
 class SutSegment:
@@ -215,18 +216,41 @@ class SegmentBuilder:
             headers += options
         return headers + payload if payload else headers
 
+    def build_timestamped(
+        self, seq: int, ack: int, flags: int, window: int, ts_val: int, ts_ecr: int,
+        payload: bytes, payload_sum: int, ip_id: int,
+    ) -> bytes:
+        """``build`` with the timestamp option (NOP, NOP, TS) as the options, written in place
+        when compiled (no options bytes object per packet)."""
+        if COMPILED:
+            return self._write(seq, ack, flags, window, b"", payload, payload_sum, ip_id, True, ts_val, ts_ecr)
+        return self.build_packed(
+            seq, ack, flags, window, timestamp_option(ts_val, ts_ecr), payload, payload_sum, ip_id
+        )
+
     def build_written(
         self, seq: int, ack: int, flags: int, window: int, options: bytes,
         payload: bytes, payload_sum: int, ip_id: int,
     ) -> bytes:
-        olen = len(options)
+        return self._write(seq, ack, flags, window, options, payload, payload_sum, ip_id, False, 0, 0)
+
+    def _write(
+        self, seq: int, ack: int, flags: int, window: int, options: bytes, payload: bytes,
+        payload_sum: int, ip_id: int, ts: bool, ts_val: int, ts_ecr: int,
+    ) -> bytes:
+        """The byte-store strategy; with ``ts``, the timestamp option comes first."""
+        olen = len(options) + (_TS_OPTION_LEN if ts else 0)
         tcp_hlen = 20 + olen
         tcp_len = tcp_hlen + len(payload)
         offflags = (tcp_hlen << 10) | flags
         total = tcp_len + 20
         s = self._tcp_base + tcp_len + seq + ack + offflags + window + payload_sum
+        first = 0  # where `options` go: after the timestamp option, if any
+        if ts:
+            first = _TS_OPTION_LEN
+            s += 0x0101 + 0x080A + (ts_val >> 16) + (ts_val & 0xFFFF) + (ts_ecr >> 16) + (ts_ecr & 0xFFFF)
         i = 0
-        while i + 1 < olen:  # options come in whole words (TCP pads them to 4 bytes)
+        while i + 1 < olen - first:  # options come in whole words (TCP pads them to 4 bytes)
             s += (options[i] << 8) + options[i + 1]
             i += 2
         ip_sum = (_M - (self._ip_base + total + ip_id) % _M) % _M
@@ -258,8 +282,14 @@ class SegmentBuilder:
         p[35] = window & 0xFF
         p[36] = tcp_sum >> 8
         p[37] = tcp_sum & 0xFF
-        for i in range(olen):
-            p[40 + i] = options[i]
+        if ts:
+            p[40] = p[41] = 1
+            p[42] = 8
+            p[43] = 10
+            _store32(p, 44, ts_val)
+            _store32(p, 48, ts_ecr)
+        for i in range(olen - first):
+            p[40 + first + i] = options[i]
         if payload:
             buf[40 + olen :] = payload
         return bytes(buf)

@@ -16,6 +16,7 @@ from pytest_tcpcopy.tcp import SessionTranslator, TranslatorConfig, parse_sut_se
 from pytest_tcpcopy.tcp.checksum import finish, internet_checksum, partial_sum, verify
 from pytest_tcpcopy.tcp.options import parse_options, timestamp_of, timestamp_option
 from pytest_tcpcopy.tcp.seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt, unwrap
+from pytest_tcpcopy.tcp import wire
 from pytest_tcpcopy.tcp.wire import SegmentBuilder, parse_v4_read, parse_v4_unpacked
 
 U32 = st.integers(0, 2**32 - 1)
@@ -91,6 +92,26 @@ def test_builder_matches_scapy(seq, ack, flags, window, payload, options):
         options=scapy_opts) / payload
     for build in (b.build, b.build_packed, b.build_written):
         assert build(seq, ack, flags, window, raw_opts, payload, partial_sum(payload), 77) == bytes(ref)
+
+
+@given(U32, U32, st.integers(0, 255), st.integers(0, 65535), U32, U32, st.binary(max_size=300))
+def test_timestamped_build_writes_the_timestamp_option(seq, ack, flags, window, ts_val, ts_ecr, payload):
+    """The timestamp option written in place (compiled) or packed: the same packet as building
+    with timestamp_option() as the options, and it reads back."""
+    b = SegmentBuilder(CLIENT, TARGET)
+    psum = partial_sum(payload)
+    pkt = b.build_timestamped(seq, ack, flags, window, ts_val, ts_ecr, payload, psum, 3)
+    assert pkt == b.build_packed(seq, ack, flags, window, timestamp_option(ts_val, ts_ecr), payload, psum, 3)
+    if not wire.COMPILED:  # compiled, build_timestamped above is the byte-store strategy itself
+        assert pkt == b._write(seq, ack, flags, window, b"", payload, psum, 3, True, ts_val, ts_ecr)
+    seg = parse_sut_segment(pkt)
+    assert (seg.has_ts, seg.ts_val, seg.ts_ecr, seg.payload) == (True, ts_val, ts_ecr, payload or None)
+    assert verify(pkt[:20]) and internet_checksum(pseudo_tcp(pkt)) == 0
+
+
+def pseudo_tcp(pkt: bytes) -> bytes:
+    """The TCP segment with its pseudo-header, for checking its checksum."""
+    return pkt[12:20] + struct.pack("!BBH", 0, 6, len(pkt) - 20) + pkt[20:]
 
 
 def test_parse_sut_segment_header_only_and_with_payload():
