@@ -54,16 +54,20 @@ def new_engine() -> ReplayEngine:
 
 
 class AnsweringServer(SimServer):
-    """A SimServer that answers every segment carrying request bytes with one response."""
+    """A SimServer that answers every segment carrying request bytes with one response and,
+    as nginx does, closes after answering a request that asked for it (Connection: close)."""
 
     def _respond(self) -> None:
         while self.responses_answered < self.segments_received:
             self.responses_answered += 1
             self._queue_response(RESPONSE)
+            if self.close_requested:
+                self.fin_queued = True
 
     def _on_data(self, s) -> None:
         if s.payload:
             self.segments_received += 1
+            self.close_requested = b"connection: close" in s.payload.lower()
         super()._on_data(s)
 
 
@@ -82,6 +86,7 @@ def record(capture: Path) -> tuple[list[tuple], int]:
             if server is None:
                 server = servers[key] = AnsweringServer(TARGET, Script([], []))
                 server.segments_received = server.responses_answered = 0
+                server.close_requested = False
             server.receive(raw, time.monotonic())
             for pkt in server.out:
                 answers.append(pkt[: 20 + (pkt[32] >> 4) * 4])  # header-only, as the intercept reports
