@@ -10,7 +10,8 @@ Medians of --runs runs.
 
     python benchmarks/bench_replay.py [--runs 3] [--amplify 1] [--speed max] [--shared DIR]
     python benchmarks/bench_replay.py --compare-pure --runs 5   # compiled vs pure-Python copier, interleaved
-    python benchmarks/bench_replay.py --compare-steering --runs 5   # without and with receive steering
+    python benchmarks/bench_replay.py --compare-steering --runs 5   # with and without receive steering
+    python benchmarks/bench_replay.py --no-steer-receive   # the SUT's receive work on the copier's CPU
     python benchmarks/bench_replay.py --only short --profile /tmp/copier.prof   # one cProfile'd run
 """
 
@@ -163,10 +164,10 @@ def main() -> None:
                         help="run the copier once under cProfile, write FILE and print its top functions")
     parser.add_argument("--compare-pure", action="store_true",
                         help=f"alternate runs of the installed copier and of its pure-Python modules ({speedups.ENV}=1)")
-    parser.add_argument("--steer-receive", action="store_true",
-                        help="every run with the rig's receive steering (netns.steering)")
+    parser.add_argument("--steer-receive", action=argparse.BooleanOptionalAction, default=True,
+                        help="the rig's receive steering (netns.steering), on by default as in NetnsBackend")
     parser.add_argument("--compare-steering", action="store_true",
-                        help="alternate runs without and with the rig's receive steering (netns.steering)")
+                        help="alternate runs with and without the rig's receive steering (netns.steering)")
     args = parser.parse_args()
     # An unbuffered stdout (PYTHONUNBUFFERED, set by some shells and CI runners) makes the
     # copier's JSON result a million write() calls: seconds of CPU that are not the replay's.
@@ -178,21 +179,27 @@ def main() -> None:
             continue
         capture = shared / "bench" / f"{name}.pcap.gz"
         if args.profile:
-            run = run_once(capture, expected, args.amplify, args.speed, args.profile)
+            run = run_once(capture, expected, args.amplify, args.speed, args.profile, steer=args.steer_receive)
             print(f"\n{name} x{args.amplify} speed={args.speed}, under cProfile: {run}")
             print_profile(args.profile)
             continue
-        modes = ["installed"]
+        base = "steered" if args.steer_receive else "unsteered"
+        modes = [base]
         modes += ["pure Python"] if args.compare_pure else []
-        modes += ["steered"] if args.compare_steering else []
+        modes += [{"steered": "unsteered", "unsteered": "steered"}[base]] if args.compare_steering else []
         runs: dict[str, list[dict]] = {mode: [] for mode in modes}
         for _ in range(args.runs):  # interleaved, so that a noisy minute hits all alike
             for mode in modes:
                 with pure_python(mode == "pure Python"):
                     runs[mode].append(run_once(capture, expected, args.amplify, args.speed,
-                                               steer=mode == "steered" or args.steer_receive))  # fmt: skip
+                                               steer=steered(mode, args.steer_receive)))  # fmt: skip
         for mode in modes:
-            print_runs(f"{name} x{args.amplify} speed={args.speed}, {describe(mode, args.steer_receive)}", runs[mode])
+            print_runs(f"{name} x{args.amplify} speed={args.speed}, {describe(mode, steered(mode, args.steer_receive))}",
+                       runs[mode])  # fmt: skip
+
+
+def steered(mode: str, steer_receive: bool) -> bool:
+    return mode == "steered" or (mode == "pure Python" and steer_receive)
 
 
 @contextlib.contextmanager
@@ -209,8 +216,8 @@ def pure_python(on: bool):
             os.environ[speedups.ENV] = before
 
 
-def describe(mode: str, steer_receive: bool = False) -> str:
-    steering = ", receive steered off the copier's CPU" if mode == "steered" or steer_receive else ""
+def describe(mode: str, steer: bool) -> str:
+    steering = ", receive steered off the copier's CPU" if steer else ", receive not steered"
     if mode == "pure Python" or speedups.pure_python_requested():
         return "pure-Python copier" + steering
     compiled, compilable = speedups.compiled_modules(), speedups.compilable_modules()

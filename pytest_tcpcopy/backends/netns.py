@@ -38,10 +38,11 @@ class NetnsBackend:
         ready_timeout: float = 10.0,
         http_path: str | None = None,
         prefix: str = "tcpcopy",
-        steer_receive: bool = False,
+        steer_receive: bool = True,
     ) -> None:
         """``steer_receive``: pin the copier to one CPU and steer the SUT side's receive
-        processing to the others (``netns.steering``); by default both are left to the kernel."""
+        processing to the others (``netns.steering``; nothing changes on a single CPU). False
+        leaves both to the kernel."""
         self.sut_argv = list(sut_argv)
         self.port = port
         self.capture_responses = capture_responses

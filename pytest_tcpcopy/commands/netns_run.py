@@ -27,9 +27,10 @@ def register(subparsers) -> None:
                         help="the capture's server port(s) (default: from each connection's SYN)")
     parser.add_argument("--ready-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="how long the SUT may take to accept connections (default 10)")
-    parser.add_argument("--steer-receive", action="store_true",
+    parser.add_argument("--steer-receive", action=argparse.BooleanOptionalAction, default=True,
                         help="pin the copier to one CPU and steer the SUT side's receive processing to "
-                             "the others (faster short sessions, slower keep-alive on 2 CPUs: docs/benchmarks.md)")
+                             "the others (default; a fifth to a third more short sessions on 2 CPUs: "
+                             "docs/benchmarks.md); --no-steer-receive leaves both to the kernel")
     add_replay_arguments(parser)
     parser.set_defaults(func=run, command_after_dashes=[])
     parser.usage = "pytest-tcpcopy netns-run CAPTURE --port N [options] -- SUT_COMMAND..."

@@ -11,9 +11,11 @@ Why pinned, and not RPS over every CPU: RPS picks a CPU by the packet's flow has
 of the copier's connected raw socket carries that socket's one hash, so "every CPU" means one CPU
 per replay, chosen at random: some runs all offloaded, others not at all.
 
-Not the default: it moves work, it does not remove it. On two CPUs it speeds short sessions up by
-a fifth to a third but slows keep-alive down by 5-15 % (the one other CPU, shared by the SUT,
-the intercept and all the receive work, fills up, and each round trip waits on it);
+The netns backend steers by default (``NetnsBackend(steer_receive=False)`` and
+``netns-run --no-steer-receive`` turn it off); a bare ``NetnsRig`` only when asked. It moves work,
+it does not remove it: on two CPUs short sessions gain a fifth to a third, and keep-alive, which
+lost 5-15 % with the heavier copier of session 3 (the one other CPU, shared by the SUT, the
+intercept and all the receive work, filled up), now measures the same with and without it;
 docs/benchmarks.md has the figures. With more CPUs to steer to, that contention goes away.
 """
 

@@ -99,7 +99,10 @@ def _copier_pids(target: str) -> list[int]:
     return pids
 
 
-def test_the_backend_pins_its_copier_to_the_rig_copier_cpu():
+@pytest.mark.parametrize("steer", [None, False])
+def test_the_backend_pins_its_copier_to_the_rig_copier_cpu_by_default(steer):
+    """Receive steering is on unless the backend is told otherwise: the copier runs on the rig's
+    copier CPU; told otherwise, on every CPU this process may use."""
     seen = []
 
     def feed(stream) -> None:
@@ -107,10 +110,12 @@ def test_the_backend_pins_its_copier_to_the_rig_copier_cpu():
         stream.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))  # no packets
 
     app = [sys.executable, str(EXAMPLE / "app.py")]
-    with NetnsBackend(app, PORT, prefix="tcpcp-str", steer_receive=True) as backend:
+    kwargs = {} if steer is None else {"steer_receive": steer}
+    with NetnsBackend(app, PORT, prefix="tcpcp-str", **kwargs) as backend:
         result = backend.replay_stream(feed, f"--port={PORT}")
-        expected = backend.rig.copier_cpus or os.sched_getaffinity(0)  # one CPU: nothing to pin
+        pinned = backend.rig.copier_cpus
     assert result["totals"]["sessions"] == 0
-    assert seen == [expected]
-    if len(os.sched_getaffinity(0)) > 1:
-        assert len(expected) == 1
+    if steer is False or len(os.sched_getaffinity(0)) == 1:  # one CPU: nothing to steer to
+        assert pinned is None and seen == [os.sched_getaffinity(0)]
+    else:
+        assert pinned is not None and len(pinned) == 1 and seen == [pinned]
