@@ -22,7 +22,6 @@ TIMESTAMP = 8
 _TS_PREFIX = b"\x01\x01\x08\x0a"  # NOP, NOP, kind 8, length 10: the usual aligned layout
 _TS = struct.Struct("!4xII")
 _TS_ALIGNED = struct.Struct("!4sII")
-_TS_BODY = struct.Struct("!II")
 _MSS = struct.Struct("!BBH")
 
 _new_tuple = tuple.__new__  # TcpOptions(...) without NamedTuple.__new__'s Python-level frame
@@ -62,13 +61,19 @@ def parse_options(raw: bytes) -> TcpOptions:
         if kind == MSS and length == 4:
             mss = (raw[i + 2] << 8) | raw[i + 3]
         elif kind == WSCALE and length == 3:
-            wscale = min(raw[i + 2], MAX_WSCALE)
+            shift = raw[i + 2]
+            wscale = shift if shift < MAX_WSCALE else MAX_WSCALE
         elif kind == SACK_PERMITTED and length == 2:
             sack_permitted = True
         elif kind == TIMESTAMP and length == 10:
-            ts_val, ts_ecr = _TS_BODY.unpack_from(raw, i + 2)
+            ts_val, ts_ecr = _read32(raw, i + 2), _read32(raw, i + 6)
         i += length
     return _new_tuple(TcpOptions, (mss, wscale, sack_permitted, ts_val, ts_ecr))
+
+
+def _read32(raw: bytes, at: int) -> int:
+    high, b1, b2, b3 = raw[at], raw[at + 1], raw[at + 2], raw[at + 3]  # unsigned when compiled
+    return (high << 24) | (b1 << 16) | (b2 << 8) | b3
 
 
 def timestamp_of(raw: bytes) -> tuple[int, int] | None:

@@ -4,6 +4,7 @@ from pytest_tcpcopy.tcp.events cimport SessionCounters
 from pytest_tcpcopy.tcp.seq cimport seq_diff, seq_ge, unwrap
 from pytest_tcpcopy.tcp.wire cimport SegmentBuilder, SutSegment
 from pytest_tcpcopy.tcp._state cimport SessionStateMachine
+from pytest_tcpcopy.tcp.options cimport parse_options, timestamp_of
 
 cdef class _Chunk:
     cdef public object data, delta, ts_val
