@@ -138,11 +138,16 @@ def replay(capture: Path, log: list[tuple]) -> float:
     engine = new_engine()
     start = time.perf_counter()
     with replay_gc(), open_capture(capture) as reader:
-        packets = iter(reader)
+        batches = reader.batches()  # as the copier reads them
+        batch: list = []
+        at = 0
         for call in log:
             kind = call[0]
             if kind == FEED:
-                engine.feed_capture(next(packets), call[1])
+                if at == len(batch):
+                    batch, at = next(batches), 0
+                engine.feed_capture(batch[at], call[1])
+                at += 1
             elif kind == SUT:
                 engine.feed_sut(call[1], call[2])
             elif kind == TURN:

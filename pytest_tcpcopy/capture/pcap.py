@@ -50,17 +50,27 @@ class ClassicPcap:
         stats.link_types.add(self.linktype)
 
     def records(self) -> Iterator[tuple[int, float, int, bytes, int]]:
-        return self._walk(None, _as_record)
+        return self._walk(None, _as_record, False)
 
     def packets(self, decode_other: Callable[[int, float, int, bytes, int], Packet | None]) -> Iterator[Packet]:
         """The TCP segments of the file: runs of common-case records decoded in the read buffer
         (counted in ``stats``), every other record by ``decode_other(index, ts, linktype, frame,
         orig_len)``, which returns its Packet or None (skipped, and counted by it)."""
-        return self._walk(decode_run if self.linktype == ETHERNET else None, decode_other)
+        return self._walk(decode_run if self.linktype == ETHERNET else None, decode_other, False)
 
-    def _walk(self, fast: Callable[..., tuple[int, int, int]] | None, make: Callable[..., Any]) -> Iterator[Any]:
+    def packet_runs(
+        self, decode_other: Callable[[int, float, int, bytes, int], Packet | None]
+    ) -> Iterator[list[Packet]]:
+        """``packets``, in lists as they are decoded (up to ``inplace.RUN``): no generator step
+        per packet for a consumer that takes them a list at a time."""
+        return self._walk(decode_run if self.linktype == ETHERNET else None, decode_other, True)
+
+    def _walk(
+        self, fast: Callable[..., tuple[int, int, int]] | None, make: Callable[..., Any], runs: bool
+    ) -> Iterator[Any]:
         """Each record, as ``make(index, ts, linktype, frame, orig_len)`` returns it (None: none),
-        with, first, the runs of records that ``fast`` decodes in place (``inplace.decode_run``)."""
+        with, first, the runs of records that ``fast`` decodes in place (``inplace.decode_run``);
+        with ``runs``, in lists."""
         source = self._source
         stats = self._stats
         path = source.path
@@ -81,7 +91,10 @@ class ClassicPcap:
                     stats.records = index = after
                     stats.tcp_packets += len(run)
                     stats.truncated_packets += cut
-                    yield from run
+                    if runs:
+                        yield run
+                    else:
+                        yield from run
                     run = []
             if size - pos < 16:
                 buf = source.refill(buf, pos, CHUNK)
@@ -112,7 +125,7 @@ class ClassicPcap:
             stats.records = index + 1
             item = make(index, seconds + fraction / units, linktype, buf[start:end], orig_len)
             if item is not None:
-                yield item
+                yield [item] if runs else item
             pos = end
             index += 1
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..errors import CaptureError, UsageError
 from .fragments import FragmentTable
-from .inplace import decode_common_frame
+from .inplace import RUN, decode_common_frame
 from .ip import decode_frame
 from .linktypes import ETHERNET, LINK_DECODERS
 from .packet import Packet
@@ -100,12 +100,22 @@ class CaptureReader:
     def __iter__(self) -> Iterator[Packet]:
         """Every TCP segment in the file, in file order; a reassembled datagram comes where its last
         fragment was, with the first fragment's record index and the last one's timestamp."""
+        return self._read(batches=False)
+
+    def batches(self) -> Iterator[list[Packet]]:
+        """The same segments in lists, as the reader decodes them (up to ``inplace.RUN`` each):
+        for a consumer that takes them a list at a time, without a generator step per packet."""
+        return self._read(batches=True)
+
+    def _read(self, batches: bool) -> Iterator[Any]:
         fragments = FragmentTable(self.stats) if self._reassemble else None
         decode = _GeneralDecoder(self.path, self.stats, fragments)
         form = self._start()  # checks the one-pass rule before anything is read
         try:
             if isinstance(form, ClassicPcap):
-                yield from form.packets(decode)
+                yield from (form.packet_runs(decode) if batches else form.packets(decode))
+            elif batches:
+                yield from _in_lists(_decode_frames(form.records(), decode, self.stats))
             else:
                 yield from _decode_frames(form.records(), decode, self.stats)
         finally:
@@ -142,6 +152,17 @@ class _GeneralDecoder:
             raise CaptureError(self.path, index, f"unsupported link type {linktype} (supported: "
                                f"{', '.join(map(str, sorted(LINK_DECODERS)))})")  # fmt: skip
         return decode_frame(decode_link, index, ts, frame, self.stats, self.fragments)
+
+
+def _in_lists(packets: Iterable[Packet], size: int = RUN) -> Iterator[list[Packet]]:
+    batch: list[Packet] = []
+    for pkt in packets:
+        batch.append(pkt)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _decode_frames(

@@ -205,8 +205,14 @@ class _Loop:
 def _run(reader, engine, sender, intercept, options, notes, progress) -> None:
     """The loop of ``replay_capture``: captured packets are fed when pacing says they are due."""
     loop = _Loop(engine, sender, intercept, options, notes, progress)
-    packets = iter(reader)
-    pending = next(packets, None)
+    batches = reader.batches()  # lists of packets: no generator step per packet
+    batch: list = []
+    at = 0  # the next packet is batch[at]
+    pending = None
+    for batch in batches:
+        if batch:
+            pending = batch[0]
+            break
     pacer = CapturePacer(options.speed)
     paced = options.speed is not None  # unpaced, every packet is due at once: skip the per-packet call
     start = loop.start
@@ -219,8 +225,17 @@ def _run(reader, engine, sender, intercept, options, notes, progress) -> None:
                 if paced and pacer.due(pending.ts, start) > now:
                     break
                 engine.feed_capture(pending, now)
-                pending = next(packets, None)
                 fed += 1
+                at += 1
+                if at == len(batch):
+                    pending = None
+                    at = 0
+                    for batch in batches:
+                        if batch:
+                            pending = batch[0]
+                            break
+                else:
+                    pending = batch[at]
             if pending is None and not capture_done:
                 engine.capture_done(now)
                 capture_done = True

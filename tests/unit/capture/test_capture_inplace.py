@@ -9,7 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from capture_helpers import l3_samples
+from capture_helpers import l3_samples, pcapng_enhanced, pcapng_interface, pcapng_section
 from scapy.layers.l2 import Dot1Q, Ether
 
 from pytest_tcpcopy.capture import inplace, open_capture
@@ -124,6 +124,28 @@ def test_the_reader_gives_what_the_general_decoder_gives(tmp_path: Path, little:
     assert fast == general
     assert reader.stats == general_stats
     assert len(fast) > 600
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_batches_hold_the_same_packets_and_counts_as_iteration(tmp_path: Path, fmt: str) -> None:
+    """Mixed records (runs of the common case, every other kind between them), both formats."""
+    buf, _offsets = _records(random.Random(5), 1500, True)
+    path = tmp_path / "mixed.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + buf[24:])
+    if fmt == "pcapng":
+        with open_capture(path) as raw:
+            records = list(raw.records())
+        path = tmp_path / "mixed.pcapng"
+        blocks = [pcapng_section("<"), pcapng_interface("<", 1)]  # microsecond ticks, Ethernet
+        blocks += [pcapng_enhanced("<", 0, round(ts * 1e6), frame) for _, ts, _, frame, _ in records]
+        path.write_bytes(b"".join(blocks))
+    with open_capture(path) as reader:
+        packets = list(reader)
+    with open_capture(path) as batched:
+        batches = list(batched.batches())
+    assert [p for batch in batches for p in batch] == packets and len(packets) > 400
+    assert all(0 < len(batch) <= inplace.RUN for batch in batches)
+    assert batched.stats == reader.stats
 
 
 def test_the_compiled_module_runs_the_byte_strategy() -> None:
