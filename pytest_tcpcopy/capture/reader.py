@@ -103,8 +103,8 @@ class CaptureReader:
         return self._read(batches=False)
 
     def batches(self) -> Iterator[list[Packet]]:
-        """The same segments in lists, as the reader decodes them (up to ``inplace.RUN`` each):
-        for a consumer that takes them a list at a time, without a generator step per packet."""
+        """The same segments in non-empty lists, as the reader decodes them (up to ``inplace.RUN``
+        each): for a consumer that takes them a list at a time, without a generator step per packet."""
         return self._read(batches=True)
 
     def _read(self, batches: bool) -> Iterator[Any]:

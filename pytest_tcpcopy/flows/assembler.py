@@ -46,7 +46,7 @@ class FlowAssembler:
     ``client_segments``: for summaries of captures of any size. ``server_coverage=False`` also
     skips the server stream's coverage and counts (its retransmitted, out-of-order and gap
     figures stay empty) and the ``packets``/``last_ts`` of server-side segments: sessions,
-    routes and closes are exactly the same, at half the work for a replay, which reads none of it.
+    routes and closes are exactly the same, with less work for a replay, which reads none of it.
     """
 
     def __init__(

@@ -205,14 +205,10 @@ class _Loop:
 def _run(reader, engine, sender, intercept, options, notes, progress) -> None:
     """The loop of ``replay_capture``: captured packets are fed when pacing says they are due."""
     loop = _Loop(engine, sender, intercept, options, notes, progress)
-    batches = reader.batches()  # lists of packets: no generator step per packet
-    batch: list = []
+    batches = reader.batches()  # non-empty lists of packets: no generator step per packet
+    batch = next(batches, None)
     at = 0  # the next packet is batch[at]
-    pending = None
-    for batch in batches:
-        if batch:
-            pending = batch[0]
-            break
+    pending = batch[0] if batch else None
     pacer = CapturePacer(options.speed)
     paced = options.speed is not None  # unpaced, every packet is due at once: skip the per-packet call
     start = loop.start
@@ -227,15 +223,11 @@ def _run(reader, engine, sender, intercept, options, notes, progress) -> None:
                 engine.feed_capture(pending, now)
                 fed += 1
                 at += 1
-                if at == len(batch):
-                    pending = None
-                    at = 0
-                    for batch in batches:
-                        if batch:
-                            pending = batch[0]
-                            break
-                else:
+                if at < len(batch):
                     pending = batch[at]
+                else:
+                    batch, at = next(batches, None), 0
+                    pending = batch[0] if batch else None
             if pending is None and not capture_done:
                 engine.capture_done(now)
                 capture_done = True

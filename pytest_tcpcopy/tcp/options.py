@@ -62,7 +62,7 @@ def parse_options(raw: bytes) -> TcpOptions:
             mss = (raw[i + 2] << 8) | raw[i + 3]
         elif kind == WSCALE and length == 3:
             shift = raw[i + 2]
-            wscale = shift if shift < MAX_WSCALE else MAX_WSCALE
+            wscale = shift if shift < MAX_WSCALE else MAX_WSCALE  # noqa: FURB136 - min() is a Python call, compiled too
         elif kind == SACK_PERMITTED and length == 2:
             sack_permitted = True
         elif kind == TIMESTAMP and length == 10:

@@ -10,6 +10,7 @@ passed in by the caller, who caches it across retransmissions.
 from __future__ import annotations
 
 import struct
+
 from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
 from pytest_tcpcopy.tcp.options import timestamp_of, timestamp_option

@@ -505,7 +505,7 @@ def test_without_server_coverage_routes_and_closes_stay_the_same(rnd, cisn, sisn
             conv.send(True, b"q" * rnd.randint(1, 50))
             conv.send(False, b"r" * rnd.randint(1, 90))
             conv.ack(True)
-        rnd.choice((conv.close, lambda: conv.rst(rnd.random() < 0.5), lambda: None))()
+        rnd.choice((conv.close, lambda c=conv: c.rst(rnd.random() < 0.5), lambda: None))()
         conv_packets = conv.packets[rnd.choice((0, 0, 2)):]  # sometimes captured mid-stream
         conv_packets += [rnd.choice(conv_packets) for _ in range(rnd.randint(0, 3))] if conv_packets else []
         if len(conv_packets) > 2 and rnd.random() < 0.3:

@@ -12,11 +12,10 @@ from tcpsim import CLIENT, TARGET, rfc1071
 
 from pytest_tcpcopy.capture.packet import ACK, PSH, Packet
 from pytest_tcpcopy.errors import UsageError
-from pytest_tcpcopy.tcp import SessionTranslator, TranslatorConfig, parse_sut_segment
+from pytest_tcpcopy.tcp import SessionTranslator, TranslatorConfig, parse_sut_segment, wire
 from pytest_tcpcopy.tcp.checksum import finish, internet_checksum, partial_sum, verify
 from pytest_tcpcopy.tcp.options import parse_options, timestamp_of, timestamp_option
 from pytest_tcpcopy.tcp.seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt, unwrap
-from pytest_tcpcopy.tcp import wire
 from pytest_tcpcopy.tcp.wire import SegmentBuilder, parse_v4_read, parse_v4_unpacked
 
 U32 = st.integers(0, 2**32 - 1)
