@@ -11,7 +11,7 @@ Medians of --runs runs.
     python benchmarks/bench_replay.py [--runs 3] [--amplify 1] [--speed max] [--shared DIR]
     python benchmarks/bench_replay.py --compare-pure --runs 5   # compiled vs pure-Python copier, interleaved
     python benchmarks/bench_replay.py --compare-steering --runs 5   # with and without receive steering
-    python benchmarks/bench_replay.py --no-steer-receive   # the SUT's receive work on the copier's CPU
+    python benchmarks/bench_replay.py --steer-receive   # steered even on 2 CPUs (default: from 3 on)
     python benchmarks/bench_replay.py --only short --profile /tmp/copier.prof   # one cProfile'd run
 """
 
@@ -32,6 +32,7 @@ from pathlib import Path
 
 from pytest_tcpcopy import speedups
 from pytest_tcpcopy.backends.netns import NetnsBackend
+from pytest_tcpcopy.netns.steering import auto_steer
 
 NGINX_CONF = """
 worker_processes 1;
@@ -164,11 +165,14 @@ def main() -> None:
                         help="run the copier once under cProfile, write FILE and print its top functions")
     parser.add_argument("--compare-pure", action="store_true",
                         help=f"alternate runs of the installed copier and of its pure-Python modules ({speedups.ENV}=1)")
-    parser.add_argument("--steer-receive", action=argparse.BooleanOptionalAction, default=True,
-                        help="the rig's receive steering (netns.steering), on by default as in NetnsBackend")
+    parser.add_argument("--steer-receive", action=argparse.BooleanOptionalAction, default=None,
+                        help="the rig's receive steering (netns.steering); default as NetnsBackend's: "
+                             "with 3 CPUs or more")
     parser.add_argument("--compare-steering", action="store_true",
                         help="alternate runs with and without the rig's receive steering (netns.steering)")
     args = parser.parse_args()
+    if args.steer_receive is None:
+        args.steer_receive = auto_steer(os.sched_getaffinity(0))
     # An unbuffered stdout (PYTHONUNBUFFERED, set by some shells and CI runners) makes the
     # copier's JSON result a million write() calls: seconds of CPU that are not the replay's.
     os.environ.pop("PYTHONUNBUFFERED", None)

@@ -24,6 +24,7 @@ from ..channel.protocol import DEFAULT_PORT
 from ..commands.replay import parse_progress_line
 from ..errors import EnvironmentProblem, SutError
 from ..netns import NetnsRig, SutProcess
+from ..netns.steering import auto_steer
 
 _READY_TIMEOUT = 15.0
 
@@ -38,16 +39,18 @@ class NetnsBackend:
         ready_timeout: float = 10.0,
         http_path: str | None = None,
         prefix: str = "tcpcopy",
-        steer_receive: bool = True,
+        steer_receive: bool | None = None,
     ) -> None:
         """``steer_receive``: pin the copier to one CPU and steer the SUT side's receive
-        processing to the others (``netns.steering``; nothing changes on a single CPU). False
-        leaves both to the kernel."""
+        processing to the others (``netns.steering``; nothing changes on a single CPU); False
+        leaves both to the kernel; None (default) steers with three CPUs or more."""
         self.sut_argv = list(sut_argv)
         self.port = port
         self.capture_responses = capture_responses
         self.ready_timeout = ready_timeout
         self.http_path = http_path
+        if steer_receive is None:
+            steer_receive = auto_steer(os.sched_getaffinity(0))
         self.rig = NetnsRig(prefix, steer_receive=steer_receive)
         self.sut: SutProcess | None = None
         self._intercept_log = tempfile.TemporaryFile(mode="w+")

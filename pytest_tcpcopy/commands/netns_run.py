@@ -27,10 +27,10 @@ def register(subparsers) -> None:
                         help="the capture's server port(s) (default: from each connection's SYN)")
     parser.add_argument("--ready-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="how long the SUT may take to accept connections (default 10)")
-    parser.add_argument("--steer-receive", action=argparse.BooleanOptionalAction, default=True,
+    parser.add_argument("--steer-receive", action=argparse.BooleanOptionalAction, default=None,
                         help="pin the copier to one CPU and steer the SUT side's receive processing to "
-                             "the others (default; a fifth to a third more short sessions on 2 CPUs: "
-                             "docs/benchmarks.md); --no-steer-receive leaves both to the kernel")
+                             "the others (default: with 3 CPUs or more; on 2 CPUs a fifth to a third more "
+                             "short sessions, 10-20 %% less keep-alive: docs/benchmarks.md)")
     add_replay_arguments(parser)
     parser.set_defaults(func=run, command_after_dashes=[])
     parser.usage = "pytest-tcpcopy netns-run CAPTURE --port N [options] -- SUT_COMMAND..."

@@ -11,12 +11,12 @@ Why pinned, and not RPS over every CPU: RPS picks a CPU by the packet's flow has
 of the copier's connected raw socket carries that socket's one hash, so "every CPU" means one CPU
 per replay, chosen at random: some runs all offloaded, others not at all.
 
-The netns backend steers by default (``NetnsBackend(steer_receive=False)`` and
-``netns-run --no-steer-receive`` turn it off); a bare ``NetnsRig`` only when asked. It moves work,
-it does not remove it: on two CPUs short sessions gain a fifth to a third, and keep-alive, which
-lost 5-15 % with the heavier copier of session 3 (the one other CPU, shared by the SUT, the
-intercept and all the receive work, filled up), now measures the same with and without it;
-docs/benchmarks.md has the figures. With more CPUs to steer to, that contention goes away.
+When it pays: it moves work, it does not remove it. On two CPUs short sessions gain a fifth to
+a third, but keep-alive, which waits on every round trip, loses 10-20 % (the one other CPU, shared
+by the SUT, the intercept and all the receive work, fills up, and each round trip crosses CPUs);
+docs/benchmarks.md has the figures. With three CPUs or more the receive work has room of its own.
+Hence ``auto_steer``: the netns backend and ``netns-run`` steer by default from three CPUs on;
+``--steer-receive`` / ``--no-steer-receive`` (``steer_receive=True/False``) decide either way.
 """
 
 from __future__ import annotations
@@ -29,6 +29,14 @@ from dataclasses import dataclass
 class CpuSplit:
     copier: frozenset[int]  # the CPUs the copier may run on
     receive: frozenset[int]  # the CPUs that run the SUT side's receive processing
+
+
+AUTO_STEER_MIN_CPUS = 3
+
+
+def auto_steer(allowed: Collection[int]) -> bool:
+    """Whether to steer when not told: with three CPUs or more to run on."""
+    return len(allowed) >= AUTO_STEER_MIN_CPUS
 
 
 def split_cpus(allowed: Collection[int]) -> CpuSplit | None:

@@ -17,6 +17,7 @@ from pytest_tcpcopy.backends.netns import NetnsBackend
 from pytest_tcpcopy.capture import open_capture
 from pytest_tcpcopy.flows import assemble_sessions
 from pytest_tcpcopy.live import record_to_pcap
+from pytest_tcpcopy.netns.steering import auto_steer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jsonservice"
 PORT = 8080
@@ -99,10 +100,10 @@ def _copier_pids(target: str) -> list[int]:
     return pids
 
 
-@pytest.mark.parametrize("steer", [None, False])
-def test_the_backend_pins_its_copier_to_the_rig_copier_cpu_by_default(steer):
-    """Receive steering is on unless the backend is told otherwise: the copier runs on the rig's
-    copier CPU; told otherwise, on every CPU this process may use."""
+@pytest.mark.parametrize("steer", [None, True, False])
+def test_the_backend_pins_its_copier_when_it_steers(steer):
+    """Told to steer (or, by default, with three CPUs or more), the copier runs on the rig's
+    copier CPU; else on every CPU this process may use."""
     seen = []
 
     def feed(stream) -> None:
@@ -110,12 +111,13 @@ def test_the_backend_pins_its_copier_to_the_rig_copier_cpu_by_default(steer):
         stream.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))  # no packets
 
     app = [sys.executable, str(EXAMPLE / "app.py")]
-    kwargs = {} if steer is None else {"steer_receive": steer}
-    with NetnsBackend(app, PORT, prefix="tcpcp-str", **kwargs) as backend:
+    allowed = os.sched_getaffinity(0)
+    with NetnsBackend(app, PORT, prefix="tcpcp-str", steer_receive=steer) as backend:
         result = backend.replay_stream(feed, f"--port={PORT}")
         pinned = backend.rig.copier_cpus
     assert result["totals"]["sessions"] == 0
-    if steer is False or len(os.sched_getaffinity(0)) == 1:  # one CPU: nothing to steer to
-        assert pinned is None and seen == [os.sched_getaffinity(0)]
+    steers = auto_steer(allowed) if steer is None else steer
+    if not steers or len(allowed) == 1:  # one CPU: nothing to steer to
+        assert pinned is None and seen == [allowed]
     else:
         assert pinned is not None and len(pinned) == 1 and seen == [pinned]

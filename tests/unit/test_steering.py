@@ -2,7 +2,7 @@
 
 import pytest
 
-from pytest_tcpcopy.netns.steering import CpuSplit, rps_mask, split_cpus
+from pytest_tcpcopy.netns.steering import CpuSplit, auto_steer, rps_mask, split_cpus
 
 
 def test_the_copier_gets_the_last_cpu_and_receiving_the_rest():
@@ -29,3 +29,7 @@ def test_an_empty_or_negative_cpu_set_is_refused():
         rps_mask(set())
     with pytest.raises(ValueError):
         rps_mask({-1})
+
+
+def test_steering_is_automatic_from_three_cpus_on() -> None:
+    assert [auto_steer(set(range(n))) for n in (1, 2, 3, 8)] == [False, False, True, True]
