@@ -8,6 +8,7 @@ import os
 import socket
 import struct
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,10 @@ def test_the_backend_pins_its_copier_when_it_steers(steer):
     seen = []
 
     def feed(stream) -> None:
-        seen.extend(os.sched_getaffinity(pid) for pid in _copier_pids(backend.target))
+        deadline = time.monotonic() + 5.0
+        while not seen and time.monotonic() < deadline:  # its cmdline reads empty while it execs
+            seen.extend(os.sched_getaffinity(pid) for pid in _copier_pids(backend.target))
+            time.sleep(0.01)
         stream.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))  # no packets
 
     app = [sys.executable, str(EXAMPLE / "app.py")]
