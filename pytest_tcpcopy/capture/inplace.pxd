@@ -14,7 +14,7 @@ cpdef tuple decode_run_bytes(bytes buf, Py_ssize_t pos, Py_ssize_t index, bint l
 cdef unsigned int _be16(bytes buf, Py_ssize_t at)
 # A byte shifted into bit 31 of a C int overflows: the bytes are held unsigned first.
 @cython.locals(high=cython.ulong, b1=cython.ulong, b2=cython.ulong, b3=cython.ulong)
-cdef unsigned long _be32(bytes buf, Py_ssize_t at)
+cpdef unsigned long be32(bytes buf, Py_ssize_t at)
 @cython.locals(high=cython.ulong, b0=cython.ulong, b1=cython.ulong, b2=cython.ulong)
 cdef unsigned long _le32(bytes buf, Py_ssize_t at)
 

@@ -74,7 +74,7 @@ def decode_run_bytes(
         if little:
             seconds, fraction, captured = _le32(buf, pos), _le32(buf, pos + 4), _le32(buf, pos + 8)
         else:
-            seconds, fraction, captured = _be32(buf, pos), _be32(buf, pos + 4), _be32(buf, pos + 8)
+            seconds, fraction, captured = be32(buf, pos), be32(buf, pos + 4), be32(buf, pos + 8)
         start = pos + 16
         if captured > max_record or captured < _MIN_FRAME or start + captured > size:
             break
@@ -96,15 +96,15 @@ def decode_run_bytes(
             payload_end = captured
         else:
             payload_end = ip_end
-        src = _ADDRESSES.get(_be32(buf, start + 26))
+        src = _ADDRESSES.get(be32(buf, start + 26))
         if src is None:
             src = _address(buf, start + 26)
-        dst = _ADDRESSES.get(_be32(buf, start + 30))
+        dst = _ADDRESSES.get(be32(buf, start + 30))
         if dst is None:
             dst = _address(buf, start + 30)
         out.append(_new_packet(Packet, (
             index, seconds + fraction / units, src, dst,
-            _be16(buf, start + 34), _be16(buf, start + 36), _be32(buf, start + 38), _be32(buf, start + 42),
+            _be16(buf, start + 34), _be16(buf, start + 36), be32(buf, start + 38), be32(buf, start + 42),
             buf[start + 47], _be16(buf, start + 48),
             buf[start + _MIN_FRAME : start + data_start], buf[start + data_start : start + payload_end],
             ip_end - data_start, _be16(buf, start + 18), buf[start + 22],
@@ -144,7 +144,7 @@ def _address(buf: bytes, at: int) -> bytes:
     """The address at ``buf[at:at + 4]``, remembered for the next packets that carry it."""
     if len(_ADDRESSES) >= _MAX_ADDRESSES:
         _ADDRESSES.clear()
-    address = _ADDRESSES[_be32(buf, at)] = buf[at : at + 4]
+    address = _ADDRESSES[be32(buf, at)] = buf[at : at + 4]
     return address
 
 
@@ -152,7 +152,8 @@ def _be16(buf: bytes, at: int) -> int:
     return (buf[at] << 8) | buf[at + 1]
 
 
-def _be32(buf: bytes, at: int) -> int:
+def be32(buf: bytes, at: int) -> int:
+    """The big-endian 32-bit number at ``buf[at:at + 4]`` (compiled: four C byte reads)."""
     high, b1, b2, b3 = buf[at], buf[at + 1], buf[at + 2], buf[at + 3]  # unsigned when compiled
     return (high << 24) | (b1 << 16) | (b2 << 8) | b3
 

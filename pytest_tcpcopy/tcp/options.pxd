@@ -1,10 +1,9 @@
 # Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
 cimport cython
+from pytest_tcpcopy.capture.inplace cimport be32
 
 # Typed bytes: the walk over them is C byte reads (a typed memoryview would cost more to make
 # than the walk over a SYN's options).
 @cython.locals(i=Py_ssize_t, n=Py_ssize_t, kind=int, length=int, shift=int)
 cpdef parse_options(bytes raw)
 cpdef timestamp_of(bytes raw)
-@cython.locals(high=cython.ulong, b1=cython.ulong, b2=cython.ulong, b3=cython.ulong)
-cdef unsigned long _read32(bytes raw, Py_ssize_t at)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
+from pytest_tcpcopy.capture.inplace import be32
+
 EOL = 0
 NOP = 1
 MSS = 2
@@ -66,14 +68,9 @@ def parse_options(raw: bytes) -> TcpOptions:
         elif kind == SACK_PERMITTED and length == 2:
             sack_permitted = True
         elif kind == TIMESTAMP and length == 10:
-            ts_val, ts_ecr = _read32(raw, i + 2), _read32(raw, i + 6)
+            ts_val, ts_ecr = be32(raw, i + 2), be32(raw, i + 6)
         i += length
     return _new_tuple(TcpOptions, (mss, wscale, sack_permitted, ts_val, ts_ecr))
-
-
-def _read32(raw: bytes, at: int) -> int:
-    high, b1, b2, b3 = raw[at], raw[at + 1], raw[at + 2], raw[at + 3]  # unsigned when compiled
-    return (high << 24) | (b1 << 16) | (b2 << 8) | b3
 
 
 def timestamp_of(raw: bytes) -> tuple[int, int] | None:

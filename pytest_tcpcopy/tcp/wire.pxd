@@ -1,5 +1,6 @@
 # Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
 cimport cython
+from pytest_tcpcopy.capture.inplace cimport be32
 
 cdef long _M, _PROTO_TCP, _DF, _TS_OPTION_LEN
 
@@ -37,6 +38,5 @@ cdef class SegmentBuilder:
                       bytes payload, long long payload_sum, long long ip_id, bint ts, unsigned long ts_val,
                       unsigned long ts_ecr)
 
-@cython.locals(high=cython.ulong, b1=cython.ulong, b2=cython.ulong, b3=cython.ulong)
-cdef unsigned long _read32_at(bytes buf, Py_ssize_t at)
+cdef _set_timestamp(SutSegment seg, ts)
 cdef void _store32(unsigned char *p, Py_ssize_t at, unsigned long value)

@@ -13,7 +13,8 @@ import struct
 
 from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
-from pytest_tcpcopy.tcp.options import timestamp_of, timestamp_option
+from pytest_tcpcopy.capture.inplace import be32
+from pytest_tcpcopy.tcp.options import TIMESTAMP_OPTION_LEN, timestamp_of, timestamp_option
 
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
@@ -24,7 +25,7 @@ _M = 0xFFFF
 _PROTO_TCP = 6
 _DF = 0x4000
 TTL = 64
-_TS_OPTION_LEN = 12  # NOP, NOP, timestamp
+_TS_OPTION_LEN = TIMESTAMP_OPTION_LEN  # NOP, NOP, timestamp (a C constant when compiled)
 
 
 class SutSegment:
@@ -50,9 +51,7 @@ class SutSegment:
         self.src, self.dst, self.sport, self.dport = src, dst, sport, dport
         self.seq, self.ack, self.flags, self.window = seq, ack, flags, window
         self.options, self.payload_len, self.payload = options, payload_len, payload
-        ts = timestamp_of(options)
-        self.has_ts = ts is not None
-        self.ts_val, self.ts_ecr = ts if ts is not None else (0, 0)
+        _set_timestamp(self, timestamp_of(options))
 
     def __repr__(self) -> str:
         return (
@@ -105,8 +104,8 @@ def parse_v4_read(buf: bytes) -> SutSegment | None:
     seg.dst = buf[16:20]
     seg.sport = (buf[20] << 8) | buf[21]
     seg.dport = (buf[22] << 8) | buf[23]
-    seg.seq = _read32_at(buf, 24)
-    seg.ack = _read32_at(buf, 28)
+    seg.seq = be32(buf, 24)
+    seg.ack = be32(buf, 28)
     seg.flags = buf[33]
     seg.window = (buf[34] << 8) | buf[35]
     seg.options = buf[40:start]
@@ -114,13 +113,16 @@ def parse_v4_read(buf: bytes) -> SutSegment | None:
     seg.payload = buf[start:total] if total > start and size > start else None
     if start >= 52 and buf[40] == 1 and buf[41] == 1 and buf[42] == 8 and buf[43] == 10:
         seg.has_ts = True
-        seg.ts_val = _read32_at(buf, 44)
-        seg.ts_ecr = _read32_at(buf, 48)
+        seg.ts_val = be32(buf, 44)
+        seg.ts_ecr = be32(buf, 48)
     else:
-        ts = timestamp_of(seg.options)
-        seg.has_ts = ts is not None
-        seg.ts_val, seg.ts_ecr = ts if ts is not None else (0, 0)
+        _set_timestamp(seg, timestamp_of(seg.options))
     return seg
+
+
+def _set_timestamp(seg: SutSegment, ts: tuple[int, int] | None) -> None:
+    seg.has_ts = ts is not None
+    seg.ts_val, seg.ts_ecr = ts if ts is not None else (0, 0)
 
 
 def _parse_general(buf: bytes | memoryview) -> SutSegment:
@@ -176,8 +178,8 @@ class SegmentBuilder:
             )
         self.src = src
         self.dst = dst
-        src_ip = self._src_ip = _read32_at(src.addr, 0)
-        dst_ip = self._dst_ip = _read32_at(dst.addr, 0)
+        src_ip = self._src_ip = be32(src.addr, 0)
+        dst_ip = self._dst_ip = be32(dst.addr, 0)
         # The addresses' partial sum (checksum.partial_sum of both), from their 16-bit words.
         addrs = ((src_ip >> 16) + (src_ip & 0xFFFF) + (dst_ip >> 16) + (dst_ip & 0xFFFF)) % _M
         # IP header words that never change: version/IHL/TOS, DF, TTL/protocol, addresses.
@@ -294,11 +296,6 @@ class SegmentBuilder:
         if payload:
             buf[40 + olen :] = payload
         return bytes(buf)
-
-
-def _read32_at(buf: bytes, at: int) -> int:
-    high, b1, b2, b3 = buf[at], buf[at + 1], buf[at + 2], buf[at + 3]  # unsigned when compiled
-    return (high << 24) | (b1 << 16) | (b2 << 8) | b3
 
 
 def _store32(p, at, value):  # type: ignore[no-untyped-def]  (typed in wire.pxd: a C pointer)
