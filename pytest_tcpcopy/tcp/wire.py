@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import struct
 
+from pytest_tcpcopy.capture.inplace import be32
 from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
-from pytest_tcpcopy.capture.inplace import be32
 from pytest_tcpcopy.tcp.options import TIMESTAMP_OPTION_LEN, timestamp_of, timestamp_option
 
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
