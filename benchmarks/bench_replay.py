@@ -99,7 +99,8 @@ def profiled_replay(rig: NetnsBackend, capture: Path, profile: str, *args: str) 
 
 
 def run_once(capture: Path, expected: int, amplify: int, speed: str, profile: str | None = None,
-             steer: bool = False) -> dict:  # fmt: skip
+             steer: bool | None = None) -> dict:  # fmt: skip
+    """One replay on a fresh rig; ``steer`` None: NetnsBackend's default (from three CPUs on)."""
     with tempfile.TemporaryDirectory(prefix="bench-nginx-") as tmp:
         os.chmod(tmp, 0o755)  # nginx's worker runs as nobody: else every answer is a 403 page
         Path(tmp, "www").mkdir()
