@@ -76,8 +76,10 @@ def test_redis_processes_every_captured_command(tmp_path):
     commands = sum(s.client_stream.data().count(b"\r\n$3\r\nSET\r\n") for s in sessions.values())
     assert commands == 300
     stats_file = tmp_path / "commandstats.txt"
-    sut = ["sh", "-c", " ".join(_redis(port, tmp_path, "replay")) + " & pid=$!; trap 'redis-cli -p "
-           f"{port} info commandstats > {stats_file}; kill $pid' TERM; wait $pid"]  # fmt: skip
+    # The rig's teardown signals the SUT's whole process group: redis-server runs in a session of
+    # its own (setsid), so that it still answers the trap's query, and the trap then stops it.
+    sut = ["sh", "-c", "setsid " + " ".join(_redis(port, tmp_path, "replay")) + " & pid=$!; trap 'redis-cli -p "
+           f"{port} info commandstats > {stats_file}; kill $pid; wait $pid' TERM; wait $pid"]  # fmt: skip
     result = netns_run(capture, port, sut)
     assert result["totals"]["completed"] == len(sessions), result["totals"]
     assert all(r["response_bytes"] > 0 for r in result["sessions"])
