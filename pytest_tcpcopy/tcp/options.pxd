@@ -2,8 +2,8 @@
 cimport cython
 from pytest_tcpcopy.capture.inplace cimport be32
 
-# Typed bytes: the walk over them is C byte reads (a typed memoryview would cost more to make
-# than the walk over a SYN's options).
-@cython.locals(i=Py_ssize_t, n=Py_ssize_t, kind=int, length=int, shift=int)
-cpdef parse_options(bytes raw)
-cpdef timestamp_of(bytes raw)
+# Any bytes-like in, walked as typed bytes: C byte reads (a typed memoryview would cost more to
+# make than the walk over a SYN's options).
+@cython.locals(data=bytes, i=Py_ssize_t, n=Py_ssize_t, kind=int, length=int, shift=int)
+cpdef parse_options(raw)
+cpdef timestamp_of(raw)

@@ -42,14 +42,15 @@ class TcpOptions(NamedTuple):
     ts_ecr: int | None = None
 
 
-def parse_options(raw: bytes) -> TcpOptions:
+def parse_options(raw: bytes | bytearray | memoryview) -> TcpOptions:
     """Decode the options the translator cares about; malformed trailing bytes are ignored
     (a real stack stops at the first malformed option as well)."""
+    data = raw if type(raw) is bytes else bytes(raw)  # any bytes-like; compiled: C reads below
     mss = wscale = ts_val = ts_ecr = None
     sack_permitted = False
-    i, n = 0, len(raw)
+    i, n = 0, len(data)
     while i < n:
-        kind = raw[i]
+        kind = data[i]
         if kind == EOL:
             break
         if kind == NOP:
@@ -57,23 +58,23 @@ def parse_options(raw: bytes) -> TcpOptions:
             continue
         if i + 1 >= n:
             break
-        length = raw[i + 1]
+        length = data[i + 1]
         if length < 2 or i + length > n:
             break
         if kind == MSS and length == 4:
-            mss = (raw[i + 2] << 8) | raw[i + 3]
+            mss = (data[i + 2] << 8) | data[i + 3]
         elif kind == WSCALE and length == 3:
-            shift = raw[i + 2]
+            shift = data[i + 2]
             wscale = shift if shift < MAX_WSCALE else MAX_WSCALE  # noqa: FURB136 - min() is a Python call, compiled too
         elif kind == SACK_PERMITTED and length == 2:
             sack_permitted = True
         elif kind == TIMESTAMP and length == 10:
-            ts_val, ts_ecr = be32(raw, i + 2), be32(raw, i + 6)
+            ts_val, ts_ecr = be32(data, i + 2), be32(data, i + 6)
         i += length
     return _new_tuple(TcpOptions, (mss, wscale, sack_permitted, ts_val, ts_ecr))
 
 
-def timestamp_of(raw: bytes) -> tuple[int, int] | None:
+def timestamp_of(raw: bytes | bytearray | memoryview) -> tuple[int, int] | None:
     """(TSval, TSecr) of a segment's options, or None; fast for the usual aligned layout."""
     if raw[:4] == _TS_PREFIX and len(raw) >= 12:
         return _TS.unpack_from(raw)

@@ -26,16 +26,16 @@ cdef class SegmentBuilder:
     cpdef bytes build_packed(self, long long seq, long long ack, int flags, long long window, options,
                              payload, long long payload_sum, long long ip_id)
     cpdef bytes build_timestamped(self, long long seq, long long ack, int flags, long long window,
-                                  unsigned long ts_val, unsigned long ts_ecr, bytes payload, long long payload_sum,
+                                  unsigned long ts_val, unsigned long ts_ecr, payload, long long payload_sum,
                                   long long ip_id)
-    cpdef bytes build_written(self, long long seq, long long ack, int flags, long long window, bytes options,
-                              bytes payload, long long payload_sum, long long ip_id)
+    cpdef bytes build_written(self, long long seq, long long ack, int flags, long long window, options,
+                              payload, long long payload_sum, long long ip_id)
     @cython.locals(olen=Py_ssize_t, tcp_hlen=Py_ssize_t, tcp_len=Py_ssize_t, total=Py_ssize_t,
                    offflags=cython.long, s=cython.longlong, i=Py_ssize_t, ip_sum=cython.long,
                    tcp_sum=cython.long, buf=bytearray, p='unsigned char *', sport=cython.long,
-                   dport=cython.long, first=Py_ssize_t)
-    cdef bytes _write(self, long long seq, long long ack, int flags, long long window, bytes options,
-                      bytes payload, long long payload_sum, long long ip_id, bint ts, unsigned long ts_val,
+                   dport=cython.long, first=Py_ssize_t, opts=bytes)
+    cdef bytes _write(self, long long seq, long long ack, int flags, long long window, options,
+                      payload, long long payload_sum, long long ip_id, bint ts, unsigned long ts_val,
                       unsigned long ts_ecr)
 
 cdef _set_timestamp(SutSegment seg, ts)

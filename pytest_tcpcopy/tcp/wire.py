@@ -241,8 +241,10 @@ class SegmentBuilder:
         self, seq: int, ack: int, flags: int, window: int, options: bytes, payload: bytes,
         payload_sum: int, ip_id: int, ts: bool, ts_val: int, ts_ecr: int,
     ) -> bytes:
-        """The byte-store strategy; with ``ts``, the timestamp option comes first."""
-        olen = len(options) + (_TS_OPTION_LEN if ts else 0)
+        """The byte-store strategy; with ``ts``, the timestamp option comes first. ``options``
+        and ``payload`` may be any bytes-like object, as for ``build_packed``."""
+        opts = options if type(options) is bytes else bytes(options)  # compiled: C reads below
+        olen = len(opts) + (_TS_OPTION_LEN if ts else 0)
         tcp_hlen = 20 + olen
         tcp_len = tcp_hlen + len(payload)
         offflags = (tcp_hlen << 10) | flags
@@ -254,7 +256,7 @@ class SegmentBuilder:
             s += 0x0101 + 0x080A + (ts_val >> 16) + (ts_val & 0xFFFF) + (ts_ecr >> 16) + (ts_ecr & 0xFFFF)
         i = 0
         while i + 1 < olen - first:  # options come in whole words (TCP pads them to 4 bytes)
-            s += (options[i] << 8) + options[i + 1]
+            s += (opts[i] << 8) + opts[i + 1]
             i += 2
         ip_sum = (_M - (self._ip_base + total + ip_id) % _M) % _M
         tcp_sum = (_M - s % _M) % _M
@@ -292,7 +294,7 @@ class SegmentBuilder:
             _store32(p, 44, ts_val)
             _store32(p, 48, ts_ecr)
         for i in range(olen - first):
-            p[40 + first + i] = options[i]
+            p[40 + first + i] = opts[i]
         if payload:
             buf[40 + olen :] = payload
         return bytes(buf)

@@ -108,6 +108,20 @@ def test_timestamped_build_writes_the_timestamp_option(seq, ack, flags, window, 
     assert verify(pkt[:20]) and internet_checksum(pseudo_tcp(pkt)) == 0
 
 
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_builders_and_option_parsers_take_any_bytes_like(kind):
+    """Compiled as in pure Python: payloads and options need not be bytes."""
+    b = SegmentBuilder(CLIENT, TARGET)
+    opts, payload = b"\x02\x04\x05\xb4", b"abc"
+    expected = b.build_packed(1, 2, ACK, 512, opts, payload, partial_sum(payload), 3)
+    assert b.build(1, 2, ACK, 512, kind(opts), kind(payload), partial_sum(payload), 3) == expected
+    assert b.build_written(1, 2, ACK, 512, kind(opts), kind(payload), partial_sum(payload), 3) == expected
+    stamped = b.build_packed(1, 2, ACK, 512, timestamp_option(7, 8), payload, partial_sum(payload), 3)
+    assert b.build_timestamped(1, 2, ACK, 512, 7, 8, kind(payload), partial_sum(payload), 3) == stamped
+    assert parse_options(kind(opts + timestamp_option(7, 8))) == parse_options(opts + timestamp_option(7, 8))
+    assert timestamp_of(kind(timestamp_option(7, 8))) == (7, 8)
+
+
 def pseudo_tcp(pkt: bytes) -> bytes:
     """The TCP segment with its pseudo-header, for checking its checksum."""
     return pkt[12:20] + struct.pack("!BBH", 0, 6, len(pkt) - 20) + pkt[20:]
