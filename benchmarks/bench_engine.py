@@ -57,6 +57,11 @@ class AnsweringServer(SimServer):
     """A SimServer that answers every segment carrying request bytes with one response and,
     as nginx does, closes after answering a request that asked for it (Connection: close)."""
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.segments_received = self.responses_answered = 0
+        self.close_requested = False
+
     def _respond(self) -> None:
         while self.responses_answered < self.segments_received:
             self.responses_answered += 1
@@ -85,8 +90,6 @@ def record(capture: Path) -> tuple[list[tuple], int]:
             server = servers.get(key)
             if server is None:
                 server = servers[key] = AnsweringServer(TARGET, Script([], []))
-                server.segments_received = server.responses_answered = 0
-                server.close_requested = False
             server.receive(raw, time.monotonic())
             for pkt in server.out:
                 answers.append(pkt[: 20 + (pkt[32] >> 4) * 4])  # header-only, as the intercept reports
