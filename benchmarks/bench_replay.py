@@ -11,6 +11,7 @@ Medians of --runs runs.
     python benchmarks/bench_replay.py [--runs 3] [--amplify 1] [--speed max] [--shared DIR]
     python benchmarks/bench_replay.py --compare-pure --runs 5   # compiled vs pure-Python copier, interleaved
     python benchmarks/bench_replay.py --compare-steering --runs 5   # with and without receive steering
+    python benchmarks/bench_replay.py --compare-receive-thread --runs 5   # with and without the receive thread
     python benchmarks/bench_replay.py --steer-receive   # steered even on 2 CPUs (default: from 3 on)
     python benchmarks/bench_replay.py --only short --profile /tmp/copier.prof   # one cProfile'd run
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import pstats
@@ -99,8 +101,9 @@ def profiled_replay(rig: NetnsBackend, capture: Path, profile: str, *args: str) 
 
 
 def run_once(capture: Path, expected: int, amplify: int, speed: str, profile: str | None = None,
-             steer: bool | None = None) -> dict:  # fmt: skip
-    """One replay on a fresh rig; ``steer`` None: NetnsBackend's default (from three CPUs on)."""
+             steer: bool | None = None, thread: bool = True) -> dict:  # fmt: skip
+    """One replay on a fresh rig; ``steer`` None: NetnsBackend's default (from three CPUs on);
+    ``thread``: the rig's receive thread."""
     with tempfile.TemporaryDirectory(prefix="bench-nginx-") as tmp:
         os.chmod(tmp, 0o755)  # nginx's worker runs as nobody: else every answer is a 403 page
         Path(tmp, "www").mkdir()
@@ -108,7 +111,8 @@ def run_once(capture: Path, expected: int, amplify: int, speed: str, profile: st
         conf = Path(tmp, "nginx.conf")
         conf.write_text(NGINX_CONF.format(dir=tmp))
         nginx = ["nginx", "-c", str(conf), "-g", "daemon off;"]
-        with NetnsBackend(nginx, 8080, capture_responses=False, steer_receive=steer) as rig:
+        with NetnsBackend(nginx, 8080, capture_responses=False, steer_receive=steer,
+                          receive_thread=thread) as rig:  # fmt: skip
             intercept_pid = rig.intercept.pid
             assert rig.sut is not None
             nginx_pid = rig.sut.popen.pid  # `ip netns exec` execs nginx: this is its master
@@ -171,6 +175,10 @@ def main() -> None:
                              "with 3 CPUs or more")
     parser.add_argument("--compare-steering", action="store_true",
                         help="alternate runs with and without the rig's receive steering (netns.steering)")
+    parser.add_argument("--receive-thread", action=argparse.BooleanOptionalAction, default=True,
+                        help="the SUT side's receive in a kernel thread (netns.steering; default: on)")
+    parser.add_argument("--compare-receive-thread", action="store_true",
+                        help="alternate runs with and without the rig's receive thread (netns.steering)")
     args = parser.parse_args()
     if args.steer_receive is None:
         args.steer_receive = auto_steer(os.sched_getaffinity(0))
@@ -178,33 +186,47 @@ def main() -> None:
     # copier's JSON result a million write() calls: seconds of CPU that are not the replay's.
     os.environ.pop("PYTHONUNBUFFERED", None)
     shared = find_shared(args.shared)
+    base = Mode(steer=args.steer_receive, thread=args.receive_thread)
+    modes = [base]
+    modes += [Mode(base.steer, base.thread, pure=True)] if args.compare_pure else []
+    modes += [Mode(not base.steer, base.thread)] if args.compare_steering else []
+    modes += [Mode(base.steer, not base.thread)] if args.compare_receive_thread else []
     cases = [("short", 10_000), ("keepalive", 10_000)]
     for name, expected in cases:
         if args.only and name != args.only:
             continue
         capture = shared / "bench" / f"{name}.pcap.gz"
         if args.profile:
-            run = run_once(capture, expected, args.amplify, args.speed, args.profile, steer=args.steer_receive)
+            run = run_once(capture, expected, args.amplify, args.speed, args.profile, steer=base.steer,
+                           thread=base.thread)  # fmt: skip
             print(f"\n{name} x{args.amplify} speed={args.speed}, under cProfile: {run}")
             print_profile(args.profile)
             continue
-        base = "steered" if args.steer_receive else "unsteered"
-        modes = [base]
-        modes += ["pure Python"] if args.compare_pure else []
-        modes += [{"steered": "unsteered", "unsteered": "steered"}[base]] if args.compare_steering else []
-        runs: dict[str, list[dict]] = {mode: [] for mode in modes}
+        runs: dict[Mode, list[dict]] = {mode: [] for mode in modes}
         for _ in range(args.runs):  # interleaved, so that a noisy minute hits all alike
             for mode in modes:
-                with pure_python(mode == "pure Python"):
-                    runs[mode].append(run_once(capture, expected, args.amplify, args.speed,
-                                               steer=steered(mode, args.steer_receive)))  # fmt: skip
+                with pure_python(mode.pure):
+                    runs[mode].append(run_once(capture, expected, args.amplify, args.speed, steer=mode.steer,
+                                               thread=mode.thread))  # fmt: skip
         for mode in modes:
-            print_runs(f"{name} x{args.amplify} speed={args.speed}, {describe(mode, steered(mode, args.steer_receive))}",
-                       runs[mode])  # fmt: skip
+            print_runs(f"{name} x{args.amplify} speed={args.speed}, {mode.describe()}", runs[mode])
 
 
-def steered(mode: str, steer_receive: bool) -> bool:
-    return mode == "steered" or (mode == "pure Python" and steer_receive)
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    """One configuration of the interleaved runs."""
+
+    steer: bool
+    thread: bool
+    pure: bool = False
+
+    def describe(self) -> str:
+        steering = ", receive steered off the copier's CPU" if self.steer else ", receive not steered"
+        threading = ", in a receive thread" if self.thread else ", in the copier's sends"
+        if self.pure or speedups.pure_python_requested():
+            return "pure-Python copier" + steering + threading
+        compiled, compilable = speedups.compiled_modules(), speedups.compilable_modules()
+        return f"copier with {len(compiled)} of {len(compilable)} hot-path modules compiled{steering}{threading}"
 
 
 @contextlib.contextmanager
@@ -219,14 +241,6 @@ def pure_python(on: bool):
         os.environ.pop(speedups.ENV, None)
         if before is not None:
             os.environ[speedups.ENV] = before
-
-
-def describe(mode: str, steer: bool) -> str:
-    steering = ", receive steered off the copier's CPU" if steer else ", receive not steered"
-    if mode == "pure Python" or speedups.pure_python_requested():
-        return "pure-Python copier" + steering
-    compiled, compilable = speedups.compiled_modules(), speedups.compilable_modules()
-    return f"copier with {len(compiled)} of {len(compilable)} hot-path modules compiled{steering}"
 
 
 def print_runs(title: str, runs: list[dict]) -> None:

@@ -40,10 +40,13 @@ class NetnsBackend:
         http_path: str | None = None,
         prefix: str = "tcpcopy",
         steer_receive: bool | None = None,
+        receive_thread: bool = True,
     ) -> None:
         """``steer_receive``: pin the copier to one CPU and steer the SUT side's receive
         processing to the others (``netns.steering``; nothing changes on a single CPU); False
-        leaves both to the kernel; None (default) steers with three CPUs or more."""
+        leaves both to the kernel; None (default) steers with three CPUs or more.
+        ``receive_thread``: that processing runs in a kernel thread of its own (threaded NAPI)
+        instead of inside the copier's sends (``netns.steering``)."""
         self.sut_argv = list(sut_argv)
         self.port = port
         self.capture_responses = capture_responses
@@ -51,7 +54,7 @@ class NetnsBackend:
         self.http_path = http_path
         if steer_receive is None:
             steer_receive = auto_steer(os.sched_getaffinity(0))
-        self.rig = NetnsRig(prefix, steer_receive=steer_receive)
+        self.rig = NetnsRig(prefix, steer_receive=steer_receive, receive_thread=receive_thread)
         self.sut: SutProcess | None = None
         self._intercept_log = tempfile.TemporaryFile(mode="w+")
 

@@ -31,6 +31,9 @@ def register(subparsers) -> None:
                         help="pin the copier to one CPU and steer the SUT side's receive processing to "
                              "the others (default: with 3 CPUs or more; on 2 CPUs a fifth to a third more "
                              "short sessions, 10-20 %% less keep-alive: docs/benchmarks.md)")
+    parser.add_argument("--receive-thread", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the SUT side's receive processing in a kernel thread (threaded NAPI, "
+                             "GRO on at the SUT's end) instead of inside the copier's sends (default: on)")
     add_replay_arguments(parser)
     parser.set_defaults(func=run, command_after_dashes=[])
     parser.usage = "pytest-tcpcopy netns-run CAPTURE --port N [options] -- SUT_COMMAND..."
@@ -46,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         capture_responses=args.capture_responses,
         ready_timeout=args.ready_timeout,
         steer_receive=args.steer_receive,
+        receive_thread=args.receive_thread,
     ) as backend:
         data = backend.replay(
             args.capture,

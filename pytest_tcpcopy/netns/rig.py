@@ -2,8 +2,10 @@
 
 The copier runs in ``client``; the SUT (and its intercept) in ``sut``. The SUT namespace routes the
 replay client range back through the veth, so the SUT answers replayed SYNs; the intercept drops
-those answers before they leave. On request (``steer_receive``), the SUT side's receive
-processing is steered away from the CPU the copier is pinned to (see ``steering``).
+those answers before they leave. The SUT side's receive processing runs in a kernel thread of
+its own (``receive_thread``), which the scheduler places wherever there is room; on request
+(``steer_receive``) it is also steered away from the CPU the copier is pinned to (see
+``steering``).
 
 Everything the rig makes, processes included, goes at exit — on success, on an exception, on
 KeyboardInterrupt, and on SIGTERM (turned into KeyboardInterrupt while a rig is up in the main
@@ -39,7 +41,7 @@ from pytest_tcpcopy.netns.plumbing import (
     require_netns_support,
     sh,
 )
-from pytest_tcpcopy.netns.steering import CpuSplit, rps_mask, split_cpus
+from pytest_tcpcopy.netns.steering import RECEIVE_THREAD_OFFLOADS, CpuSplit, rps_mask, split_cpus
 
 Side = Literal["client", "sut"]
 REPLAY_NET = "198.18.0.0/15"
@@ -83,7 +85,8 @@ class NetnsRig:
     ``link_net`` is the veth subnet (client gets its first host, the SUT the second; default
     ``10.214.X.0/30`` with X from the run id); ``replay_net`` the replay client range the SUT routes
     back; ``grace`` the seconds processes get between SIGTERM and SIGKILL at teardown;
-    ``steer_receive=True`` steers the SUT side's receive processing off the copier's CPU
+    ``receive_thread`` (default) runs the SUT side's receive processing in a kernel thread rather
+    than in the copier's sends; ``steer_receive=True`` steers it off the copier's CPU
     (``steering``; with two CPUs or more).
     """
 
@@ -95,6 +98,7 @@ class NetnsRig:
         replay_net: str = REPLAY_NET,
         grace: float = 3.0,
         steer_receive: bool = False,
+        receive_thread: bool = True,
     ) -> None:
         self.names = RunNames.fresh(prefix)
         self.link_net = _network(
@@ -112,6 +116,8 @@ class NetnsRig:
         self.client_addr, self.sut_addr = str(hosts[0]), str(hosts[1])
         self.grace = grace
         self.steer_receive = steer_receive
+        self.receive_thread = receive_thread
+        self.receive_threaded = False  # set once the SUT side's receive runs in a thread of its own
         self.cpu_split: CpuSplit | None = None  # set once receive steering is in place
         self._procs: list[subprocess.Popen] = []
         self._suts: list[SutProcess] = []
@@ -193,8 +199,30 @@ class NetnsRig:
             self._offloads_off(namespace, link)
         back_to_client = [str(self.replay_net), "via", self.client_addr, "dev", n.sut_if]
         sh(["ip", "-n", n.sut_ns, "route", "add", *back_to_client])
+        if self.receive_thread:
+            self._thread_receive()
         if self.steer_receive:
             self._steer_receive()
+
+    def _thread_receive(self) -> None:
+        """Threaded NAPI on the SUT side of the veth (see ``steering``); a warning where the
+        kernel or ethtool cannot, since the rig works without it, only slower."""
+        n = self.names
+        threaded = f"/sys/class/net/{n.sut_if}/threaded"
+        script = f"set -e; echo 1 > {threaded}; test \"$(cat {threaded})\" != 0"
+        try:
+            if shutil.which("ethtool") is None:
+                raise EnvironmentProblem("ethtool not found (install the ethtool package)")
+            sh(["ip", "netns", "exec", n.sut_ns, "ethtool", "-K", n.sut_if, *RECEIVE_THREAD_OFFLOADS])
+            sh(["ip", "netns", "exec", n.sut_ns, "/bin/sh", "-c", script])
+        except EnvironmentProblem as exc:
+            warnings.warn(
+                f"the SUT side's receive work stays in the copier's sends ({exc})",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return
+        self.receive_threaded = True
 
     def _steer_receive(self) -> None:
         split = split_cpus(os.sched_getaffinity(0))

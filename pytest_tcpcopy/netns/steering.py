@@ -1,8 +1,20 @@
 """Keeping the SUT's receive work off the copier's CPU.
 
-A raw send into a veth runs the receiving side's whole network stack (IP, netfilter, TCP, waking
-the SUT) at once, in the sender's context: without steering, about a sixth of the copier's CPU
-on short sessions is the SUT's kernel work, billed to the copier's core. Asked to steer, the rig
+A raw send into a plain veth runs the receiving side's whole network stack (IP, netfilter, TCP,
+waking the SUT) at once, in the sender's context: about a third of the copier's CPU on short
+sessions was the SUT's kernel work, billed to the copier's core.
+
+Receive thread (the rig's default): with GRO on at the SUT's end, a veth receives through NAPI,
+and with threaded NAPI that polling runs in a kernel thread of its own (``napi/<veth>-N``). The
+copier's send then only queues the packet; the thread takes the SUT's receive work in batches,
+on whichever CPU the scheduler finds room. It needs no CPU count and no pinning, so it suits
+short sessions (copier-bound) and keep-alive (SUT-bound) alike; and the batches cost less than
+the same work packet by packet. GRO may merge consecutive segments of one flow on their way
+into the SUT: its TCP sees the same byte stream in fewer segments, as behind any modern NIC.
+The copier's own side keeps every offload off (veth only uses NAPI for senders without TSO).
+docs/benchmarks.md has the figures.
+
+Steering (on request, or by default from three CPUs on): the rig
 pins the copier to one CPU and sets Receive Packet Steering on the SUT side of the veth to the
 others, so that work is queued to them instead. Nothing changes what is sent or received, and
 nothing changes on a single CPU.
@@ -23,6 +35,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+
+RECEIVE_THREAD_OFFLOADS = ("gro", "on")  # a veth end with GRO on receives through NAPI
 
 
 @dataclass(frozen=True)

@@ -360,3 +360,42 @@ def test_steering_is_off_unless_asked_for():
         assert rig.cpu_split is None and rig.copier_cpus is None
         queue = f"/sys/class/net/{rig.sut_if}/queues/rx-0/rps_cpus"
         assert _mask_of(_in_ns(rig.sut_ns, "cat", queue).stdout) == 0
+
+
+def _napi_threads() -> set[str]:
+    names = set()
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                names.add(f.read().strip())
+        except OSError:
+            continue
+    return {name for name in names if name.startswith("napi/")}
+
+
+def test_the_sut_side_receives_in_a_kernel_thread_of_its_own():
+    """Threaded NAPI with GRO on the SUT's end (the default); the copier's end keeps every offload
+    off, and the thread goes with the veth."""
+    before = _napi_threads()
+    with NetnsRig(PREFIX) as rig:
+        assert rig.receive_threaded
+        threaded = f"/sys/class/net/{rig.sut_if}/threaded"
+        assert _in_ns(rig.sut_ns, "cat", threaded).stdout.strip() != "0"
+        sut_features = _in_ns(rig.sut_ns, "ethtool", "-k", rig.sut_if).stdout
+        client_features = _in_ns(rig.client_ns, "ethtool", "-k", rig.client_if).stdout
+        assert "generic-receive-offload: on" in sut_features
+        assert "generic-receive-offload: off" in client_features
+        assert "tcp-segmentation-offload: off" in client_features  # else veth skips NAPI for its packets
+        mine = {name for name in _napi_threads() - before if name.startswith(f"napi/{rig.sut_if}"[:15])}
+        assert mine, _napi_threads()
+    deadline = time.monotonic() + 30  # the kernel dismantles a deleted namespace's devices in the background
+    while mine & _napi_threads() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not mine & _napi_threads(), "the receive thread outlived its rig"
+
+
+def test_the_receive_thread_can_be_left_out():
+    with NetnsRig(PREFIX, receive_thread=False) as rig:
+        assert not rig.receive_threaded
+        assert _in_ns(rig.sut_ns, "cat", f"/sys/class/net/{rig.sut_if}/threaded").stdout.strip() == "0"
+        assert "generic-receive-offload: off" in _in_ns(rig.sut_ns, "ethtool", "-k", rig.sut_if).stdout
