@@ -1,13 +1,15 @@
 # Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
 cimport cython
 
-cdef object Packet, _new_packet
+from pytest_tcpcopy.capture.packet cimport Packet, new_packet
+
 cdef Py_ssize_t _MIN_FRAME, _MAX_ADDRESSES
 cdef dict _ADDRESSES
 
 @cython.locals(size=Py_ssize_t, cut=Py_ssize_t, start=Py_ssize_t, seconds=cython.ulong,
                fraction=cython.ulong, captured=Py_ssize_t, total=Py_ssize_t, data_start=Py_ssize_t,
-               ip_end=Py_ssize_t, payload_end=Py_ssize_t, stop=Py_ssize_t, src=bytes, dst=bytes)
+               ip_end=Py_ssize_t, payload_end=Py_ssize_t, stop=Py_ssize_t, src=bytes, dst=bytes,
+               raw='const char *')
 cpdef tuple decode_run_bytes(bytes buf, Py_ssize_t pos, Py_ssize_t index, bint little, double units,
                              Py_ssize_t max_record, list out, Py_ssize_t limit=*)
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from struct import Struct
 
-from .packet import Packet
+from .packet import Packet, new_packet
 
-_new_packet = tuple.__new__  # Packet(...) without NamedTuple.__new__'s Python-level frame
 _RECORD_HEADER = {True: Struct("<IIII"), False: Struct(">IIII")}  # by little-endian file
 _ETHERNET_IPV4_TCP = Struct("!12xHBxHHHBB2x4s4sHHIIBBH")  # the 54 bytes the common case needs
 _MIN_FRAME = 54
@@ -53,11 +52,11 @@ def decode_run_struct(
             break
         if captured < ip_end:
             cut += 1
-        append(_new_packet(Packet, (
+        append(Packet(
             index, seconds + fraction / units, src, dst, sport, dport, seq, ack, flags, window,
             buf[start + _MIN_FRAME : start + data_start], buf[start + data_start : start + min(ip_end, captured)],
             ip_end - data_start, ip_id, ttl,
-        )))  # fmt: skip
+        ))  # fmt: skip
         pos = start + captured
         index += 1
     return pos, index, cut
@@ -70,6 +69,7 @@ def decode_run_bytes(
     size = len(buf)
     stop = index + limit
     cut = 0
+    raw = buf  # compiled: a char pointer, so that a slice is one copy, without a slice object
     while size - pos >= 16 and index < stop:
         if little:
             seconds, fraction, captured = _le32(buf, pos), _le32(buf, pos + 4), _le32(buf, pos + 8)
@@ -102,13 +102,13 @@ def decode_run_bytes(
         dst = _ADDRESSES.get(be32(buf, start + 30))
         if dst is None:
             dst = _address(buf, start + 30)
-        out.append(_new_packet(Packet, (
+        out.append(new_packet(
             index, seconds + fraction / units, src, dst,
             _be16(buf, start + 34), _be16(buf, start + 36), be32(buf, start + 38), be32(buf, start + 42),
             buf[start + 47], _be16(buf, start + 48),
-            buf[start + _MIN_FRAME : start + data_start], buf[start + data_start : start + payload_end],
+            raw[start + _MIN_FRAME : start + data_start], raw[start + data_start : start + payload_end],
             ip_end - data_start, _be16(buf, start + 18), buf[start + 22],
-        )))  # fmt: skip
+        ))  # fmt: skip
         pos = start + captured
         index += 1
     return pos, index, cut
@@ -128,10 +128,10 @@ def decode_common_frame(index: int, ts: float, frame: bytes) -> Packet | None:
     ip_end = 14 + total
     if not _MIN_FRAME <= data_start <= ip_end or data_start > captured:
         return None
-    return _new_packet(Packet, (
+    return new_packet(
         index, ts, src, dst, sport, dport, seq, ack, flags, window,
         frame[_MIN_FRAME:data_start], frame[data_start:ip_end], ip_end - data_start, ip_id, ttl,
-    ))  # fmt: skip
+    )  # fmt: skip
 
 
 # One bytes object per IPv4 address seen (bounded): a lookup costs less than a slice, and the

@@ -24,9 +24,6 @@ _IPV6_EXTENSIONS = frozenset((0, 43, 60))  # hop-by-hop, routing, destination op
 _IPV6_AH = 51  # authentication header: (len+2)*4 bytes
 _IPV6_FRAGMENT = 44
 
-_new_packet = tuple.__new__  # Packet(...) without NamedTuple.__new__'s Python-level frame
-
-
 def decode_frame(
     decode_link: LinkDecoder,
     index: int,
@@ -163,8 +160,7 @@ def decode_tcp(
     if len(payload) < payload_len:
         stats.truncated_packets += 1
     stats.tcp_packets += 1
-    return _new_packet(
-        Packet,
-        (index, ts, src, dst, sport, dport, seq, ack, flags, window,
-         ip[offset + 20:data_start], payload, payload_len, ip_id, ttl),
+    return Packet(
+        index, ts, src, dst, sport, dport, seq, ack, flags, window,
+        ip[offset + 20:data_start], payload, payload_len, ip_id, ttl,
     )  # fmt: skip

@@ -1,5 +1,6 @@
 # Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
 cimport cython
+from pytest_tcpcopy.capture.packet cimport Packet
 from pytest_tcpcopy.flows.session cimport CapturedSession
 from pytest_tcpcopy.flows.stream cimport ByteStream
 
@@ -16,9 +17,9 @@ cdef class FlowAssembler:
 
     @cython.locals(session=CapturedSession, stream=ByteStream, from_client=bint, flags=int, ts=double,
                    payload_len=cython.longlong, kind=int)
-    cpdef feed(self, pkt)
-    cdef _route_new(self, pkt, route)
-    cdef _from_client(self, pkt)
+    cpdef feed(self, Packet pkt)
+    cdef _route_new(self, Packet pkt, route)
+    cdef _from_client(self, Packet pkt)
     cdef _expire(self, double now)
     @cython.locals(route=tuple)
     cdef _release(self, CapturedSession session)

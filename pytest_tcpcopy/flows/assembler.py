@@ -78,7 +78,10 @@ class FlowAssembler:
 
     def feed(self, pkt: Packet) -> Route | None:
         """Route one packet; return (session, is_from_client), or None if the packet is ignored."""
-        (_, ts, src, dst, sport, dport, seq, ack, flags, _, _, payload, payload_len, _, _) = pkt  # fmt: skip
+        if pkt is None:  # compiled, the field reads below would crash on it
+            raise TypeError("feed() takes a Packet, not None")
+        ts, src, dst, sport, dport = pkt.ts, pkt.src, pkt.dst, pkt.sport, pkt.dport
+        seq, ack, flags, payload, payload_len = pkt.seq, pkt.ack, pkt.flags, pkt.payload, pkt.payload_len
         closing = self._closing
         if closing and closing[0][0] < ts:
             self._expire(ts)

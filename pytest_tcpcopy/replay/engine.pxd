@@ -1,8 +1,10 @@
 # Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
 cimport cython
+from pytest_tcpcopy.capture.packet cimport Packet
 from pytest_tcpcopy.tcp.translator cimport SessionTranslator
-from pytest_tcpcopy.tcp.wire cimport SutSegment
+from pytest_tcpcopy.tcp.wire cimport SutSegment, parse_sut_segment
 from pytest_tcpcopy.flows.assembler cimport FlowAssembler
+from pytest_tcpcopy.flows.session cimport CapturedSession
 
 cdef class _Copy:
     cdef public SessionTranslator translator
@@ -23,7 +25,8 @@ cdef class ReplayEngine:
     cdef bint _capture_done
     cdef double _now
 
-    cpdef feed_capture(self, pkt, double now)
+    @cython.locals(session=CapturedSession, from_client=bint)
+    cpdef feed_capture(self, Packet pkt, double now)
     @cython.locals(copy=_Copy, seg=SutSegment)
     cpdef feed_sut(self, record, double now)
     @cython.locals(copy=_Copy, queued=list)
@@ -33,8 +36,8 @@ cdef class ReplayEngine:
     cpdef list packets_to_send(self)
     cpdef list registrations(self)
     @cython.locals(copy=_Copy)
-    cdef _client_packet(self, long long index, captured_client, pkt, double now)
-    cdef _add_to_schedule(self, long long index, pkt)
+    cdef _client_packet(self, long long index, captured_client, Packet pkt, double now)
+    cdef _add_to_schedule(self, long long index, Packet pkt)
     cdef _free_clients(self, captured_client)
     cdef list _start(self, long long index, captured_client, list clients, double now)
     @cython.locals(copy=_Copy)
@@ -51,3 +54,4 @@ cdef class ReplayEngine:
 
 # Enum members as C globals (see the note in the .py).
 cdef object _ABORTED, _COMPLETE, _NOT_ESTABLISHED, _SUT_RESET, _TIMEOUT
+cdef dict _CLOSED_REASON

@@ -44,6 +44,7 @@ from ..tcp.events import (
     Reconnected,
     RequestSent,
     ResponseData,
+    Side,
 )
 from ..tcp.pacing import CapturePacer
 from ..tcp.seq import unwrap
@@ -55,6 +56,11 @@ _OUTCOME_BY_REASON = {
     AbortReason.SUT_RESET: Outcome.SUT_RESET,
     AbortReason.NOT_ESTABLISHED: Outcome.NOT_ESTABLISHED,
     AbortReason.IDLE_TIMEOUT: Outcome.TIMEOUT,
+}
+
+# A Closed event's reason text, made once: an Enum's .value is a Python-level property.
+_CLOSED_REASON = {
+    (by, reset): f"closed by {by.value}" + (" (reset)" if reset else "") for by in Side for reset in (False, True)
 }
 
 _DEFAULT_CONFIG = TranslatorConfig()
@@ -183,6 +189,8 @@ class ReplayEngine:
 
     def feed_capture(self, pkt: Packet, now: float) -> None:
         """The next captured packet, in capture order, when pacing says it is due."""
+        if pkt is None:  # compiled, the field reads below would crash on it
+            raise TypeError("feed_capture() takes a Packet, not None")
         if self._epoch is None:
             self._epoch = now
             if self._pacer is not None:
@@ -454,7 +462,7 @@ class ReplayEngine:
                 result.reconnects += 1
             elif kind is Closed:
                 result.outcome = _COMPLETE
-                result.reason = f"closed by {event.by.value}" + (" (reset)" if event.reset else "")
+                result.reason = _CLOSED_REASON[event.by, event.reset]
                 result.finished_at = rel
             elif kind is Aborted:
                 result.outcome = _OUTCOME_BY_REASON.get(event.reason, _ABORTED)

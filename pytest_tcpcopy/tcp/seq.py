@@ -8,17 +8,19 @@ resolved, so nothing else compares raw sequence numbers.
 from __future__ import annotations
 
 MASK = 0xFFFFFFFF
-_HALF = 1 << 31
+# The module's own copies: compiled, C constants (seq.pxd), so that the arithmetic stays in C.
+_MASK = 0xFFFFFFFF
+_HALF = 0x80000000
 
 
 def seq_add(seq: int, n: int) -> int:
     """``seq + n`` modulo 2**32."""
-    return (seq + n) & MASK
+    return (seq + n) & _MASK
 
 
 def seq_diff(a: int, b: int) -> int:
     """Signed distance ``a - b`` in [-2**31, 2**31): positive when ``a`` is after ``b``."""
-    return ((a - b + _HALF) & MASK) - _HALF
+    return ((a - b + _HALF) & _MASK) - _HALF
 
 
 def seq_lt(a: int, b: int) -> bool:
@@ -43,4 +45,4 @@ def unwrap(seq: int, base: int, near: int) -> int:
     ``near`` is an offset known to be within 2**31 of the answer (the current expected
     position); the result is the offset congruent to ``seq - base`` closest to it.
     """
-    return near + ((seq - base - near + _HALF) & MASK) - _HALF  # seq_diff(seq, base + near), inlined
+    return near + ((seq - base - near + _HALF) & _MASK) - _HALF  # seq_diff(seq, base + near), inlined

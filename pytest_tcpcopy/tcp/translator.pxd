@@ -1,5 +1,6 @@
 # C types for translator.py when compiled (see setup.py): the per-segment state as C fields.
 cimport cython
+from pytest_tcpcopy.capture.packet cimport Packet
 from pytest_tcpcopy.tcp.events cimport SessionCounters
 from pytest_tcpcopy.tcp.seq cimport seq_diff, seq_ge, unwrap
 from pytest_tcpcopy.tcp.wire cimport SegmentBuilder, SutSegment
@@ -31,16 +32,16 @@ cdef class SessionTranslator:
     cdef public SegmentBuilder _builder
     cdef public SessionStateMachine _sm
 
-    cpdef bint feed_client(self, pkt, double now)
+    cpdef bint feed_client(self, Packet pkt, double now)
     cpdef feed_sut(self, SutSegment seg, double now)
     cpdef next_timer(self)
     cpdef on_timer(self, double now)
     cpdef list packets_to_send(self)
     cpdef list events(self)
     @cython.locals(skip=cython.longlong, flags=cython.int)
-    cdef _accept_captured(self, pkt, long long off)
-    cdef _delta(self, pkt)
-    cdef _captured_ts(self, pkt)
+    cdef _accept_captured(self, Packet pkt, long long off)
+    cdef _delta(self, Packet pkt)
+    cdef _captured_ts(self, Packet pkt)
     @cython.locals(flags=cython.int)
     cdef _on_syn_sent_segment(self, SutSegment seg, double now)
     @cython.locals(ack=cython.longlong, window=cython.longlong)

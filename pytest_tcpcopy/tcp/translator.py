@@ -243,6 +243,8 @@ class SessionTranslator:
         ACK is known (tcpcopy drops those as well; this translator makes its own acks, and
         whatever a later moment could release, the timers release at their deadlines).
         """
+        if pkt is None:  # compiled, the field reads below would crash on it
+            raise TypeError("feed_client() takes a Packet, not None")
         if self._pump_at is not None:
             self._settle()
         if self._sm.terminal:

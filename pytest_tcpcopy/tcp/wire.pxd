@@ -12,7 +12,7 @@ cdef class SutSegment:
     cdef public Py_ssize_t payload_len
 
 cpdef SutSegment parse_sut_segment(buf)
-@cython.locals(seg=SutSegment, total=Py_ssize_t, start=Py_ssize_t, size=Py_ssize_t)
+@cython.locals(seg=SutSegment, total=Py_ssize_t, start=Py_ssize_t, size=Py_ssize_t, raw='const char *')
 cpdef parse_v4_read(bytes buf)
 
 cdef class SegmentBuilder:

@@ -100,17 +100,18 @@ def parse_v4_read(buf: bytes) -> SutSegment | None:
     if start < 40 or size < start or total < start:
         return None
     seg = SutSegment.__new__(SutSegment)  # compiled: no __init__ call, C stores below
-    seg.src = buf[12:16]
-    seg.dst = buf[16:20]
+    raw = buf  # compiled: a char pointer, so that a slice is one copy, without a slice object
+    seg.src = raw[12:16]
+    seg.dst = raw[16:20]
     seg.sport = (buf[20] << 8) | buf[21]
     seg.dport = (buf[22] << 8) | buf[23]
     seg.seq = be32(buf, 24)
     seg.ack = be32(buf, 28)
     seg.flags = buf[33]
     seg.window = (buf[34] << 8) | buf[35]
-    seg.options = buf[40:start]
+    seg.options = raw[40:start]
     seg.payload_len = total - start
-    seg.payload = buf[start:total] if total > start and size > start else None
+    seg.payload = raw[start:min(total, size)] if total > start and size > start else None
     if start >= 52 and buf[40] == 1 and buf[41] == 1 and buf[42] == 8 and buf[43] == 10:
         seg.has_ts = True
         seg.ts_val = be32(buf, 44)

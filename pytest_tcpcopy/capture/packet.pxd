@@ -1,0 +1,14 @@
+# Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
+cimport cython
+
+cdef class Packet:
+    cdef readonly long long index, sport, dport, seq, ack, flags, window, payload_len, ip_id, ttl
+    cdef readonly double ts
+    cdef readonly object src, dst, options, payload
+
+    cpdef tuple as_tuple(self)
+
+@cython.locals(pkt=Packet)
+cpdef Packet new_packet(long long index, double ts, src, dst, long long sport, long long dport, long long seq,
+                        long long ack, long long flags, long long window, options, payload,
+                        long long payload_len, long long ip_id, long long ttl)
