@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -41,7 +42,14 @@ from pytest_tcpcopy.netns.plumbing import (
     require_netns_support,
     sh,
 )
-from pytest_tcpcopy.netns.steering import RECEIVE_THREAD_OFFLOADS, CpuSplit, rps_mask, split_cpus
+from pytest_tcpcopy.netns.steering import (
+    RECEIVE_THREAD_OFFLOADS,
+    RECEIVE_THREAD_QDISC,
+    CpuSplit,
+    receive_thread_problem,
+    rps_mask,
+    split_cpus,
+)
 
 Side = Literal["client", "sut"]
 REPLAY_NET = "198.18.0.0/15"
@@ -205,14 +213,20 @@ class NetnsRig:
             self._steer_receive()
 
     def _thread_receive(self) -> None:
-        """Threaded NAPI on the SUT side of the veth (see ``steering``); a warning where the
-        kernel or ethtool cannot, since the rig works without it, only slower."""
+        """Threaded NAPI on the SUT side of the veth, and a packet queue on the copier's side for
+        the veth to push back into (see ``steering``). Not on a kernel whose veth cannot push
+        back; a warning where ethtool or the kernel refuse, since the rig works without it, only
+        slower."""
+        if receive_thread_problem(platform.release()) is not None:
+            return
         n = self.names
         threaded = f"/sys/class/net/{n.sut_if}/threaded"
         script = f"set -e; echo 1 > {threaded}; test \"$(cat {threaded})\" != 0"
+        queue = ["tc", "qdisc", "replace", "dev", n.client_if, "root", *RECEIVE_THREAD_QDISC]
         try:
             if shutil.which("ethtool") is None:
                 raise EnvironmentProblem("ethtool not found (install the ethtool package)")
+            sh(["ip", "netns", "exec", n.client_ns, *queue])
             sh(["ip", "netns", "exec", n.sut_ns, "ethtool", "-K", n.sut_if, *RECEIVE_THREAD_OFFLOADS])
             sh(["ip", "netns", "exec", n.sut_ns, "/bin/sh", "-c", script])
         except EnvironmentProblem as exc:

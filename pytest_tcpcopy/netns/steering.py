@@ -11,8 +11,10 @@ on whichever CPU the scheduler finds room. It needs no CPU count and no pinning,
 short sessions (copier-bound) and keep-alive (SUT-bound) alike; and the batches cost less than
 the same work packet by packet. GRO may merge consecutive segments of one flow on their way
 into the SUT: its TCP sees the same byte stream in fewer segments, as behind any modern NIC.
-The copier's own side keeps every offload off (veth only uses NAPI for senders without TSO).
-docs/benchmarks.md has the figures.
+The copier's own side keeps every offload off (veth only uses NAPI for senders without TSO) and
+gets a packet queue: the thread's ring holds 256 packets, and a veth with a queue behind it
+pushes back when the ring is full instead of dropping (Linux 6.16 on; on older kernels the rig
+stays unthreaded, with a warning). docs/benchmarks.md has the figures.
 
 Steering (on request, or by default from three CPUs on): the rig
 pins the copier to one CPU and sets Receive Packet Steering on the SUT side of the veth to the
@@ -37,6 +39,24 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 RECEIVE_THREAD_OFFLOADS = ("gro", "on")  # a veth end with GRO on receives through NAPI
+# The copier's end of the veth: a queue the veth can push back into when the receive thread's ring
+# (256 packets) is full. Without one, a burst of sends overflows the ring and the packets are lost
+# (about one session in six had to retransmit at --speed max). The copier's raw socket buffer
+# bounds what waits in it, well below the limit.
+RECEIVE_THREAD_QDISC = ("pfifo", "limit", "65536")
+VETH_BACKPRESSURE = (6, 16)  # Linux release whose veth pushes back into a qdisc instead of dropping
+
+
+def receive_thread_problem(kernel_release: str) -> str | None:
+    """Why the receive thread would lose packets on this kernel (``platform.release()``), or None."""
+    try:
+        version = tuple(int(part) for part in kernel_release.split("-")[0].split(".")[:2])
+    except ValueError:
+        return f"cannot tell the kernel version from {kernel_release!r}"
+    if version < VETH_BACKPRESSURE:
+        wanted = ".".join(map(str, VETH_BACKPRESSURE))
+        return f"kernel {kernel_release} lacks veth backpressure (Linux {wanted}): its receive ring would drop bursts"
+    return None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pytest_tcpcopy.netns.steering import CpuSplit, auto_steer, rps_mask, split_cpus
+from pytest_tcpcopy.netns.steering import CpuSplit, auto_steer, receive_thread_problem, rps_mask, split_cpus
 
 
 def test_the_copier_gets_the_last_cpu_and_receiving_the_rest():
@@ -33,3 +33,12 @@ def test_an_empty_or_negative_cpu_set_is_refused():
 
 def test_steering_is_automatic_from_three_cpus_on() -> None:
     assert [auto_steer(set(range(n))) for n in (1, 2, 3, 8)] == [False, False, True, True]
+
+
+def test_the_receive_thread_needs_a_veth_that_pushes_back() -> None:
+    assert receive_thread_problem("6.18.44-fc-v595") is None
+    assert receive_thread_problem("6.16.0") is None
+    assert receive_thread_problem("7.0.1-arch1-1") is None
+    for old in ("6.15.9-arch1-1", "6.1.0-18-cloud-amd64", "5.10.0-28-amd64"):
+        assert "lacks veth backpressure (Linux 6.16)" in receive_thread_problem(old)
+    assert "cannot tell" in receive_thread_problem("custom")
