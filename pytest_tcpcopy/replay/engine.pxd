@@ -5,6 +5,7 @@ from pytest_tcpcopy.tcp.translator cimport SessionTranslator
 from pytest_tcpcopy.tcp.wire cimport SutSegment, parse_sut_segment
 from pytest_tcpcopy.flows.assembler cimport FlowAssembler
 from pytest_tcpcopy.flows.session cimport CapturedSession
+from pytest_tcpcopy.tcp.events cimport Aborted, Closed, RequestSent, ResponseData
 
 cdef class _Copy:
     cdef public SessionTranslator translator
@@ -45,6 +46,7 @@ cdef class ReplayEngine:
     cdef _drain_dirty(self)
     @cython.locals(translator=SessionTranslator)
     cdef _drain(self, _Copy copy, double now)
+    @cython.locals(data=ResponseData, sent=RequestSent, closed=Closed, aborted=Aborted)
     cdef _record(self, result, list events, double rel, schedule)
     cdef _retire(self, _Copy copy, double now)
     @cython.locals(queued=list)

@@ -440,33 +440,37 @@ class ReplayEngine:
         for event in events:
             kind = type(event)
             if kind is ResponseData:
-                result.response_bytes += event.length
+                data = event  # compiled: typed (engine.pxd), so its fields are C reads
+                result.response_bytes += data.length
                 if result.exchanges:
                     exchange = result.exchanges[-1]
                     if exchange.first_response_at is None:
                         exchange.first_response_at = rel
                     exchange.last_response_at = rel
-                    exchange.response_bytes += event.length
-                if event.data is not None:
-                    result.response_chunks[event.offset] = event.data
+                    exchange.response_bytes += data.length
+                if data.data is not None:
+                    result.response_chunks[data.offset] = data.data
             elif kind is RequestSent:
+                sent = event
                 self.requests += 1
                 result.requests_sent += 1
-                result.request_bytes += event.length
-                scheduled = None if schedule is None else schedule.at(event.offset)
-                result.exchanges.append(ExchangeTiming(event.offset, event.length, rel, scheduled_at=scheduled))
+                result.request_bytes += sent.length
+                scheduled = None if schedule is None else schedule.at(sent.offset)
+                result.exchanges.append(ExchangeTiming(sent.offset, sent.length, rel, scheduled_at=scheduled))
             elif kind is Established:
                 if result.established_at is None:
                     result.established_at = rel
             elif kind is Reconnected:
                 result.reconnects += 1
             elif kind is Closed:
+                closed = event
                 result.outcome = _COMPLETE
-                result.reason = _CLOSED_REASON[event.by, event.reset]
+                result.reason = _CLOSED_REASON[closed.by, closed.reset]
                 result.finished_at = rel
             elif kind is Aborted:
-                result.outcome = _OUTCOME_BY_REASON.get(event.reason, _ABORTED)
-                result.reason = event.detail or event.reason.value
+                aborted = event
+                result.outcome = _OUTCOME_BY_REASON.get(aborted.reason, _ABORTED)
+                result.reason = aborted.detail or aborted.reason.value
                 result.finished_at = rel
 
     def _retire(self, copy: _Copy, now: float) -> None:

@@ -15,10 +15,25 @@ _M = 0xFFFF
 
 def partial_sum(data: bytes | memoryview) -> int:
     """Ones'-complement partial sum of ``data`` as if it started at an even offset."""
-    n = int.from_bytes(data, "big")
+    if COMPILED:
+        return sum_words(data if type(data) is bytes else bytes(data))
+    n = int.from_bytes(data, "big")  # pure Python: one big-int conversion beats a loop
     if len(data) & 1:
         n <<= 8
     return n % _M
+
+
+def sum_words(data: bytes) -> int:
+    """``partial_sum`` by adding the 16-bit words, which the compiled module does in C (the
+    big-int way costs thousands of instructions per request there); a test holds both to one
+    result."""
+    n = len(data)
+    total = 0
+    for i in range(0, n - 1, 2):
+        total += (data[i] << 8) | data[i + 1]
+    if n & 1:
+        total += data[n - 1] << 8
+    return total % _M
 
 
 def finish(total: int) -> int:
@@ -34,3 +49,6 @@ def internet_checksum(data: bytes | memoryview) -> int:
 def verify(data: bytes | memoryview) -> bool:
     """True when ``data``, checksum field included, sums to ones'-complement zero."""
     return partial_sum(data) == 0
+
+
+COMPILED = not __file__.endswith(".py")

@@ -1,4 +1,29 @@
 # Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
+
+# The events: frozen dataclasses in events.py, compiled as Cython dataclasses with C fields.
+cdef class Event:
+    pass
+
+cdef class Established(Event):
+    cdef readonly bint fake_syn
+
+cdef class RequestSent(Event):
+    cdef readonly long long offset, length
+
+cdef class ResponseData(Event):
+    cdef readonly long long offset, length
+    cdef readonly object data
+
+cdef class Reconnected(Event):
+    cdef readonly long long attempt, resume_offset
+
+cdef class Closed(Event):
+    cdef readonly object by
+    cdef readonly bint reset
+
+cdef class Aborted(Event):
+    cdef readonly object reason, detail
+
 cdef class SessionCounters:
     cdef public long long bytes_sent, captured_duplicates, captured_out_of_order, dup_acks
     cdef public long long fast_retransmits, ignored_sut_segments, packets_sent, reconnects

@@ -26,19 +26,25 @@ class AbortReason(enum.Enum):
 
 
 class Event:
-    """Base of the translator's events; never instantiated itself."""
+    """Base of the translator's events; never instantiated itself.
+
+    The events are frozen dataclasses; compiled, events.pxd makes them C structs (Cython's own
+    dataclasses: the same fields, equality, hashing, repr and ``dataclasses`` functions), built
+    by the translator at a fraction of a Python dataclass's cost. Cython's dataclasses take no
+    ``slots=True``, hence none in pure Python either.
+    """
 
     __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Established(Event):
     """The handshake with the SUT completed (again, after a reconnect)."""
 
     fake_syn: bool  # the SYN was synthesised (session captured mid-stream, or reconnect)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RequestSent(Event):
     """Client bytes [offset, offset + length) went to the SUT for the first time on the
     current connection (after a reconnect the unacknowledged bytes are sent, and reported,
@@ -48,7 +54,7 @@ class RequestSent(Event):
     length: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ResponseData(Event):
     """The SUT sent response bytes [offset, offset + length), in order.
 
@@ -62,7 +68,7 @@ class ResponseData(Event):
     data: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Reconnected(Event):
     """The SUT closed or reset with captured requests pending; a new connection was opened
     to send them, resuming at client offset ``resume_offset``."""
@@ -71,7 +77,7 @@ class Reconnected(Event):
     resume_offset: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Closed(Event):
     """The session ended normally. ``by`` closed first; ``reset`` is True when the connection
     was released with a RST instead of a FIN exchange (capture ended without a close, a
@@ -81,7 +87,7 @@ class Closed(Event):
     reset: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Aborted(Event):
     """The session was given up; a RST released the SUT's connection where one existed."""
 

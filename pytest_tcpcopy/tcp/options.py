@@ -22,7 +22,6 @@ SACK = 5
 TIMESTAMP = 8
 
 _TS_PREFIX = b"\x01\x01\x08\x0a"  # NOP, NOP, kind 8, length 10: the usual aligned layout
-_TS = struct.Struct("!4xII")
 _TS_ALIGNED = struct.Struct("!4sII")
 _MSS = struct.Struct("!BBH")
 
@@ -30,6 +29,11 @@ _new_tuple = tuple.__new__  # TcpOptions(...) without NamedTuple.__new__'s Pytho
 
 TIMESTAMP_OPTION_LEN = 12
 MAX_WSCALE = 14  # RFC 7323 2.3: larger shift counts are treated as 14
+
+# The module's own copies of the kinds: compiled, C constants (options.pxd), so that the walk
+# below compares C ints instead of making an int object per option byte.
+_EOL, _NOP, _MSS_KIND, _WSCALE, _SACK_PERMITTED, _TIMESTAMP = EOL, NOP, MSS, WSCALE, SACK_PERMITTED, TIMESTAMP
+_MAX_WSCALE = MAX_WSCALE
 
 
 class TcpOptions(NamedTuple):
@@ -51,9 +55,9 @@ def parse_options(raw: bytes | bytearray | memoryview) -> TcpOptions:
     i, n = 0, len(data)
     while i < n:
         kind = data[i]
-        if kind == EOL:
+        if kind == _EOL:
             break
-        if kind == NOP:
+        if kind == _NOP:
             i += 1
             continue
         if i + 1 >= n:
@@ -61,14 +65,14 @@ def parse_options(raw: bytes | bytearray | memoryview) -> TcpOptions:
         length = data[i + 1]
         if length < 2 or i + length > n:
             break
-        if kind == MSS and length == 4:
+        if kind == _MSS_KIND and length == 4:
             mss = (data[i + 2] << 8) | data[i + 3]
-        elif kind == WSCALE and length == 3:
+        elif kind == _WSCALE and length == 3:
             shift = data[i + 2]
-            wscale = shift if shift < MAX_WSCALE else MAX_WSCALE  # noqa: FURB136 - min() is a Python call, compiled too
-        elif kind == SACK_PERMITTED and length == 2:
+            wscale = shift if shift < _MAX_WSCALE else _MAX_WSCALE  # noqa: FURB136 - min() is a Python call, compiled too
+        elif kind == _SACK_PERMITTED and length == 2:
             sack_permitted = True
-        elif kind == TIMESTAMP and length == 10:
+        elif kind == _TIMESTAMP and length == 10:
             ts_val, ts_ecr = be32(data, i + 2), be32(data, i + 6)
         i += length
     return _new_tuple(TcpOptions, (mss, wscale, sack_permitted, ts_val, ts_ecr))
@@ -76,11 +80,13 @@ def parse_options(raw: bytes | bytearray | memoryview) -> TcpOptions:
 
 def timestamp_of(raw: bytes | bytearray | memoryview) -> tuple[int, int] | None:
     """(TSval, TSecr) of a segment's options, or None; fast for the usual aligned layout."""
-    if raw[:4] == _TS_PREFIX and len(raw) >= 12:
-        return _TS.unpack_from(raw)
-    if not raw:
+    data = raw if type(raw) is bytes else bytes(raw)  # any bytes-like; compiled: C reads below
+    n = len(data)
+    if n >= 12 and data[0] == _NOP and data[1] == _NOP and data[2] == _TIMESTAMP and data[3] == 10:
+        return be32(data, 4), be32(data, 8)
+    if not n:
         return None
-    opts = parse_options(raw)
+    opts = parse_options(data)
     return None if opts.ts_val is None else (opts.ts_val, opts.ts_ecr)
 
 

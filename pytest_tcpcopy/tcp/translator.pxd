@@ -1,11 +1,16 @@
 # C types for translator.py when compiled (see setup.py): the per-segment state as C fields.
 cimport cython
 from pytest_tcpcopy.capture.packet cimport Packet
+from pytest_tcpcopy.tcp.checksum cimport partial_sum
 from pytest_tcpcopy.tcp.events cimport SessionCounters
 from pytest_tcpcopy.tcp.seq cimport seq_diff, seq_ge, unwrap
 from pytest_tcpcopy.tcp.wire cimport SegmentBuilder, SutSegment
 from pytest_tcpcopy.tcp._state cimport SessionStateMachine
 from pytest_tcpcopy.tcp.options cimport parse_options, timestamp_of
+
+cdef class TranslatorConfig:
+    cdef readonly object pipeline, mss, rto, establish_timeout, idle_timeout, response_quiet
+    cdef readonly object capture_payload, max_reconnects, close_linger
 
 cdef class _Chunk:
     cdef public object data, delta, ts_val
@@ -27,7 +32,8 @@ cdef class SessionTranslator:
     cdef public object _baseline_ack, _closed_first, _establish_at, _events, _held
     cdef public object _inflight, _isn, _linger_at, _old_ack, _out, _prev_cap_ack, _pump_at, _quiet
     cdef public object _recover, _rto_at, _sut_held, _sut_isn, _syn, _syn_bytes, _syn_opts
-    cdef public object _unsent, client, config, copy, session_id, target
+    cdef public object _unsent, client, copy, session_id, target
+    cdef public TranslatorConfig config
     cdef public SessionCounters counters
     cdef public SegmentBuilder _builder
     cdef public SessionStateMachine _sm
@@ -51,7 +57,7 @@ cdef class SessionTranslator:
     @cython.locals(new=cython.longlong)
     cdef _deliver(self, long long off, long long n, data, int fin, double now)
     cdef _settle(self)
-    @cython.locals(run_off=cython.longlong, run_len=cython.longlong, room=cython.longlong)
+    @cython.locals(run_off=cython.longlong, run_len=cython.longlong, room=cython.longlong, c=_Chunk)
     cdef _pump(self, double now)
     @cython.locals(n=cython.longlong, left=cython.longlong, k=cython.longlong, c=_Chunk)
     cdef tuple _take_piece(self, long long limit)
@@ -74,6 +80,8 @@ cdef class SessionTranslator:
     cdef _emit_raw(self, long long seq, long long ack, int flags)
     cdef bytes _build(self, long long seq, long long ack, int flags, long long window, options, payload, long long psum)
     cdef bint _client_done(self)
+
+cdef int _DATA, _FIN, _RST
 
 # Enum members as C globals (see the note in the .py).
 cdef object _CAPTURE_GAP, _IDLE_TIMEOUT, _NOT_ESTABLISHED, _SUT_RESET, _TOO_MANY_RECONNECTS, _CLOSING, _ESTABLISHED, _IDLE, _SYN_SENT, _CLIENT, _SUT, _ABORT, _FINISH, _RECONNECT, _SEND_FIN, _SEND_SYN, _SYN_ACK

@@ -75,7 +75,7 @@ _SYN_ACK = Trigger.SYN_ACK
 _DATA, _FIN, _RST = 0, 1, 2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # compiled, a Cython dataclass (translator.pxd), read by C field access
 class TranslatorConfig:
     pipeline: bool = False  # tcpcopy -W: send requests without waiting for responses
     mss: int = 1460  # MSS in fake SYNs, and the largest segment we send

@@ -2,7 +2,7 @@
 cimport cython
 from pytest_tcpcopy.capture.inplace cimport be32
 
-cdef long _M, _PROTO_TCP, _DF, _TS_OPTION_LEN
+cdef long _M, _PROTO_TCP, _DF, _TS_OPTION_LEN, _TTL
 
 cdef class SutSegment:
     cdef public object src, dst, options, payload
@@ -21,6 +21,8 @@ cdef class SegmentBuilder:
     cdef long long _ip_base, _tcp_base
     cdef unsigned long _src_ip, _dst_ip
 
+    @cython.locals(addrs=cython.longlong)
+    cdef _sum_constants(self, unsigned long src_ip, unsigned long dst_ip, long sport, long dport)
     cpdef bytes build(self, long long seq, long long ack, int flags, long long window, options,
                       payload, long long payload_sum, long long ip_id)
     cpdef bytes build_packed(self, long long seq, long long ack, int flags, long long window, options,

@@ -25,6 +25,7 @@ _M = 0xFFFF
 _PROTO_TCP = 6
 _DF = 0x4000
 TTL = 64
+_TTL = TTL  # the module's own copy: a C constant when compiled
 _TS_OPTION_LEN = TIMESTAMP_OPTION_LEN  # NOP, NOP, timestamp (a C constant when compiled)
 
 
@@ -179,16 +180,19 @@ class SegmentBuilder:
             )
         self.src = src
         self.dst = dst
-        src_ip = self._src_ip = be32(src.addr, 0)
-        dst_ip = self._dst_ip = be32(dst.addr, 0)
+        self._ports = (src.port, dst.port)
+        self._addrs = (src.addr, dst.addr)
+        self._sum_constants(be32(src.addr, 0), be32(dst.addr, 0), src.port, dst.port)
+
+    def _sum_constants(self, src_ip: int, dst_ip: int, sport: int, dport: int) -> None:
+        """The checksum words that never change (compiled: C arithmetic, wire.pxd)."""
+        self._src_ip, self._dst_ip = src_ip, dst_ip
         # The addresses' partial sum (checksum.partial_sum of both), from their 16-bit words.
         addrs = ((src_ip >> 16) + (src_ip & 0xFFFF) + (dst_ip >> 16) + (dst_ip & 0xFFFF)) % _M
         # IP header words that never change: version/IHL/TOS, DF, TTL/protocol, addresses.
-        self._ip_base = (0x4500 + _DF + (TTL << 8 | _PROTO_TCP) + addrs) % _M
+        self._ip_base = (0x4500 + _DF + (_TTL << 8 | _PROTO_TCP) + addrs) % _M
         # TCP pseudo-header (addresses, protocol) plus both ports.
-        self._tcp_base = (addrs + _PROTO_TCP + src.port + dst.port) % _M
-        self._ports = (src.port, dst.port)
-        self._addrs = (src.addr, dst.addr)
+        self._tcp_base = (addrs + _PROTO_TCP + sport + dport) % _M
 
     def build(
         self, seq: int, ack: int, flags: int, window: int, options: bytes,
@@ -269,7 +273,7 @@ class SegmentBuilder:
         p[4] = ip_id >> 8
         p[5] = ip_id & 0xFF
         p[6] = _DF >> 8
-        p[8] = TTL
+        p[8] = _TTL
         p[9] = _PROTO_TCP
         p[10] = ip_sum >> 8
         p[11] = ip_sum & 0xFF

@@ -13,7 +13,7 @@ from tcpsim import CLIENT, TARGET, rfc1071
 from pytest_tcpcopy.capture.packet import ACK, PSH, Packet
 from pytest_tcpcopy.errors import UsageError
 from pytest_tcpcopy.tcp import SessionTranslator, TranslatorConfig, parse_sut_segment, wire
-from pytest_tcpcopy.tcp.checksum import finish, internet_checksum, partial_sum, verify
+from pytest_tcpcopy.tcp.checksum import finish, internet_checksum, partial_sum, sum_words, verify
 from pytest_tcpcopy.tcp.options import parse_options, timestamp_of, timestamp_option
 from pytest_tcpcopy.tcp.seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt, unwrap
 from pytest_tcpcopy.tcp.wire import SegmentBuilder, parse_v4_read, parse_v4_unpacked
@@ -57,6 +57,14 @@ def test_checksum_matches_rfc1071(data):
        st.binary(min_size=2, max_size=200).filter(lambda b: len(b) % 2 == 0))
 def test_partial_sums_combine(a, b):
     assert finish((partial_sum(a) + partial_sum(b)) % 0xFFFF) == internet_checksum(a + b)
+
+
+@given(st.binary(max_size=3000))
+def test_the_word_sum_and_the_big_int_sum_agree(data):
+    """The compiled path adds 16-bit words in C; pure Python takes one big integer mod 0xFFFF."""
+    as_int = int.from_bytes(data, "big") << (8 if len(data) & 1 else 0)
+    assert sum_words(data) == partial_sum(data) == as_int % 0xFFFF
+    assert partial_sum(bytearray(data)) == partial_sum(memoryview(data)) == partial_sum(data)
 
 
 def test_options_parse_and_build():
