@@ -98,7 +98,7 @@ def summarize(path: str, server_ports: list[int]) -> CaptureSummary:
             for pkt in reader:
                 if feed(pkt) is None:
                     ignored += 1
-                if assembler.has_finished:
+                if assembler.has_finished():
                     rows.extend(SessionRow.of(s) for s in assembler.pop_finished())
             rows.extend(SessionRow.of(s) for s in assembler.finish())
     rows.sort(key=lambda r: r.index)

@@ -17,6 +17,7 @@ cdef class FlowAssembler:
 
     @cython.locals(session=CapturedSession, stream=ByteStream, from_client=bint, flags=int, ts=double,
                    payload_len=cython.longlong, kind=int)
+    cpdef bint has_finished(self)
     cpdef feed(self, Packet pkt)
     cdef _route_new(self, Packet pkt, route)
     cdef _from_client(self, Packet pkt)

@@ -71,9 +71,9 @@ class FlowAssembler:
         """Sessions not handed out yet (the ones that hold memory)."""
         return len(self._routes) // 2
 
-    @property
     def has_finished(self) -> bool:
-        """True when ``pop_finished`` has sessions to hand out."""
+        """True when ``pop_finished`` has sessions to hand out (a method, not a property: the
+        engine asks per packet, and compiled that is a C call)."""
         return bool(self._finished)
 
     def feed(self, pkt: Packet) -> Route | None:
@@ -256,6 +256,6 @@ def assemble_sessions(
     feed = assembler.feed
     for pkt in packets:
         feed(pkt)
-        if assembler.has_finished:
+        if assembler.has_finished():
             yield from assembler.pop_finished()
     yield from assembler.finish()

@@ -217,7 +217,9 @@ def _run(reader, engine, sender, intercept, options, notes, progress) -> None:
         while True:
             now = time.monotonic()
             fed = 0
-            while pending is not None and fed < _FEED_BATCH and engine.waiting < _MAX_WAITING:
+            # Checked per turn, not per packet: the bound may be passed by one batch at most.
+            batch_size = _FEED_BATCH if engine.waiting < _MAX_WAITING else 0
+            while pending is not None and fed < batch_size:
                 if paced and pacer.due(pending.ts, start) > now:
                     break
                 engine.feed_capture(pending, now)

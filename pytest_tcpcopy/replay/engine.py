@@ -201,7 +201,7 @@ class ReplayEngine:
             session, from_client = route
             if from_client and (self._only is None or session.index in self._only):
                 self._client_packet(session.index, session.client, pkt, now)
-        if self._flows.has_finished:
+        if self._flows.has_finished():
             for session in self._flows.pop_finished():
                 self._capture_ended(session.index, now)
 
