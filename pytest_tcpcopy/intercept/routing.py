@@ -9,22 +9,22 @@ tcpcopy's 16-bit hashed keys. A SYN-ACK or RST may beat its REGISTER to the inte
 
 from __future__ import annotations
 
-import struct
 from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
+from ..capture.inplace import be32
 from ..capture.packet import RST, SYN
 from ..endpoint import Endpoint
 
-Key = tuple[bytes, int, bytes, int]
+Key = tuple[bytes, int]  # (source and destination address bytes, source port << 16 | destination port)
 Owner = TypeVar("Owner", bound=Hashable)
 
-_PORTS = struct.Struct("!HH")
-
-
 def pair_key(client: Endpoint, target: Endpoint) -> Key:
-    return (client.addr, client.port, target.addr, target.port)
+    """The route key of a copier's (client, target) pair: the SUT's reply goes target -> client,
+    so the key is its IP source and destination addresses as they lie in the header (one slice
+    of it), and both ports in one int: a two-item key hashes and compares cheaply per segment."""
+    return (target.addr + client.addr, (target.port << 16) | client.port)
 
 
 def segment_key(segment: bytes) -> tuple[Key, int] | None:
@@ -33,20 +33,21 @@ def segment_key(segment: bytes) -> tuple[Key, int] | None:
     None when the bytes are not an IPv4/IPv6 TCP segment whose headers we can read. IPv6
     extension headers are not walked: the SUT's replies carry none.
     """
-    if not segment:
+    data = segment if type(segment) is bytes else bytes(segment)  # compiled: C reads below
+    raw = data  # compiled: a char pointer, so that a slice is one copy, without a slice object
+    n = len(data)
+    if not n:
         return None
-    version = segment[0] >> 4
+    version = data[0] >> 4
     if version == 4:
-        tcp = (segment[0] & 15) << 2
-        if tcp < 20 or len(segment) < tcp + 20 or segment[9] != 6:
+        tcp = (data[0] & 15) << 2
+        if tcp < 20 or n < tcp + 20 or data[9] != 6:
             return None
-        sport, dport = _PORTS.unpack_from(segment, tcp)
-        return (segment[16:20], dport, segment[12:16], sport), tcp
+        return (raw[12:20], be32(data, tcp)), tcp  # the two ports as one int
     if version == 6:
-        if len(segment) < 60 or segment[6] != 6:
+        if n < 60 or data[6] != 6:
             return None
-        sport, dport = _PORTS.unpack_from(segment, 40)
-        return (segment[24:40], dport, segment[8:24], sport), 40
+        return (raw[8:40], be32(data, 40)), 40
     return None
 
 

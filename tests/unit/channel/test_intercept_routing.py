@@ -24,6 +24,14 @@ def test_segment_key_is_the_replys_destination_then_source() -> None:
     assert segment_key(v6) == (pair_key(Endpoint.parse("[2001:db8::7]:40001"), Endpoint.parse("[2001:db8::1]:443")), 40)
 
 
+def test_segment_keys_hold_ports_with_the_high_bit_set() -> None:
+    """Both ports in one int: a SUT on port 50000 answering client port 65535 (no sign trouble)."""
+    client, target = Endpoint.parse("198.18.0.7:65535"), Endpoint.parse("10.0.0.2:50000")
+    segment = bytes(IP(src="10.0.0.2", dst="198.18.0.7") / TCP(sport=50000, dport=65535, flags="SA"))
+    assert segment_key(segment) == (pair_key(client, target), 20)
+    assert pair_key(client, target) != pair_key(Endpoint.parse("198.18.0.7:50000"), Endpoint.parse("10.0.0.2:65535"))
+
+
 def test_segment_key_refuses_what_it_cannot_read() -> None:
     assert segment_key(b"") is None
     assert segment_key(reply()[:30]) is None
