@@ -15,11 +15,13 @@ cdef class FlowAssembler:
     cdef double _linger
     cdef long long _created
 
-    @cython.locals(session=CapturedSession, stream=ByteStream, from_client=bint, flags=int, ts=double,
-                   payload_len=cython.longlong, kind=int)
     cpdef bint has_finished(self)
+    @cython.locals(session=CapturedSession, stream=ByteStream, from_client=bint, flags=int, ts=double,
+                   payload_len=cython.longlong, kind=int, sport=cython.longlong, dport=cython.longlong)
     cpdef feed(self, Packet pkt)
     cdef _route_new(self, Packet pkt, route)
+    @staticmethod
+    cdef bint _is_new_connection(CapturedSession session, bint from_client, seq)
     cdef _from_client(self, Packet pkt)
     cdef _expire(self, double now)
     @cython.locals(route=tuple)

@@ -61,7 +61,9 @@ class FlowAssembler:
         self._keep = keep_streams
         self._server_coverage = server_coverage
         self._linger = linger
-        self._routes: dict[tuple[bytes, int, bytes, int], Route] = {}
+        # (source address, destination address, source port << 16 | destination port): three
+        # items hash and compare for less than four, per packet.
+        self._routes: dict[tuple[bytes, bytes, int], Route] = {}
         self._closing: deque[tuple[float, CapturedSession]] = deque()
         self._finished: list[CapturedSession] = []
         self._created = 0
@@ -85,7 +87,7 @@ class FlowAssembler:
         closing = self._closing
         if closing and closing[0][0] < ts:
             self._expire(ts)
-        route = self._routes.get((src, sport, dst, dport))
+        route = self._routes.get((src, dst, (sport << 16) | dport))
         if route is None or flags & SYN:
             route = self._route_new(pkt, route)
             if route is None:
@@ -140,7 +142,7 @@ class FlowAssembler:
     def _route_new(self, pkt: Packet, route: Route | None) -> Route | None:
         """The route of a packet opening a 4-tuple, or of a SYN on a known one (maybe port reuse)."""
         if route is not None:
-            if not self._is_new_connection(*route, pkt.seq):
+            if not FlowAssembler._is_new_connection(route[0], route[1], pkt.seq):
                 return route
             self._release(route[0])
         from_client = self._from_client(pkt)
@@ -158,14 +160,8 @@ class FlowAssembler:
             server_stream=ByteStream(self._keep),
         )
         self._created += 1
-        self._routes[(client.addr, client.port, server.addr, server.port)] = (
-            session,
-            True,
-        )
-        self._routes[(server.addr, server.port, client.addr, client.port)] = (
-            session,
-            False,
-        )
+        self._routes[_key(client, server)] = (session, True)
+        self._routes[_key(server, client)] = (session, False)
         return (session, from_client)
 
     def _from_client(self, pkt: Packet) -> bool | None:
@@ -234,11 +230,16 @@ class FlowAssembler:
     def _release(self, session: CapturedSession) -> None:
         session.released = True
         c, s = session.client, session.server
-        for key in ((c.addr, c.port, s.addr, s.port), (s.addr, s.port, c.addr, c.port)):
+        for key in (_key(c, s), _key(s, c)):
             route = self._routes.get(key)
             if route is not None and route[0] is session:
                 del self._routes[key]
         self._finished.append(session)
+
+
+def _key(src: Endpoint, dst: Endpoint) -> tuple[bytes, bytes, int]:
+    """The route key of packets from ``src`` to ``dst`` (as ``feed`` builds it)."""
+    return (src.addr, dst.addr, (src.port << 16) | dst.port)
 
 
 def _index(session: CapturedSession) -> int:
