@@ -12,7 +12,6 @@ passes ``_MAX_BACKLOG`` bytes, so one stuck copier cannot eat the intercept's me
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import selectors
@@ -34,6 +33,7 @@ from ..channel.protocol import (
     encode,
     encode_records,
 )
+from ..collector import rare_collections
 from ..endpoint import Endpoint, open_listener
 from ..errors import EnvironmentProblem
 from .routing import RouteTable, pair_key, segment_key
@@ -174,11 +174,8 @@ class InterceptServer:
             sel.register(source, selectors.EVENT_READ, pump)
         # Every queued segment makes a few short-lived objects: with the default young-generation
         # threshold (700) the collector ran every few hundred segments, traversing what the
-        # start-up left (frozen here) and the live routes again and again: ~5 % of the intercept.
-        gc.freeze()
-        thresholds = gc.get_threshold()
-        gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
-        try:
+        # start-up left and the live routes again and again: ~5 % of the intercept.
+        with rare_collections(_GC_YOUNG_THRESHOLD):
             next_beat = time.monotonic() + _HEARTBEAT_EVERY
             while not self._stopping:
                 if pumped >= _COALESCE_FROM:
@@ -204,9 +201,6 @@ class InterceptServer:
                     for copier in list(self._copiers):
                         self._send(copier, beat)
                     next_beat = now + _HEARTBEAT_EVERY
-        finally:
-            gc.set_threshold(*thresholds)
-            gc.unfreeze()
 
     def close(self) -> None:
         """Say BYE to every copier and release the sockets."""

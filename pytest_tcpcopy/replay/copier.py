@@ -12,17 +12,17 @@ the clock.
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import resource
 import selectors
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from ..capture import open_capture
 from ..channel.client import InterceptClient
 from ..channel.protocol import Capability
+from ..collector import rare_collections
 from ..endpoint import Endpoint
 from ..errors import EnvironmentProblem, UsageError
 from ..live.source import PacketSource
@@ -129,27 +129,9 @@ def _replay(options: ReplayOptions, loop: Callable[..., None]) -> ReplayResult:
     return result
 
 
-@contextlib.contextmanager
-def replay_gc() -> Iterator[None]:
+def replay_gc() -> contextlib.AbstractContextManager[None]:
     """The garbage collector's settings for the duration of a replay (see _GC_YOUNG_THRESHOLD)."""
-    thresholds = gc.get_threshold()
-    gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
-    gc.freeze()
-    gc.callbacks.append(_freeze_survivors)
-    try:
-        yield
-    finally:
-        gc.callbacks.remove(_freeze_survivors)
-        gc.unfreeze()
-        gc.set_threshold(*thresholds)
-
-
-def _freeze_survivors(phase: str, info: dict) -> None:
-    """After each collection during a replay, move the objects that survived it out of later
-    collections: in the copier they are results and live sessions, which the hot path keeps free
-    of reference cycles, so traversing them again in older generations finds nothing."""
-    if phase == "stop":
-        gc.freeze()
+    return rare_collections(_GC_YOUNG_THRESHOLD, freeze_survivors=True)
 
 
 class _Loop:

@@ -189,14 +189,12 @@ class ReplayEngine:
 
     def feed_capture(self, pkt: Packet, now: float) -> None:
         """The next captured packet, in capture order, when pacing says it is due."""
-        if pkt is None:  # compiled, the field reads below would crash on it
-            raise TypeError("feed_capture() takes a Packet, not None")
+        route = self._flows.feed(pkt)  # first: it refuses a None packet before any field is read
         if self._epoch is None:
             self._epoch = now
             if self._pacer is not None:
                 self._pacer.due(pkt.ts, 0.0)  # anchors the capture's first timestamp at replay time 0
         self._now = now
-        route = self._flows.feed(pkt)
         if route is not None:
             session, from_client = route
             if from_client and (self._only is None or session.index in self._only):

@@ -1,6 +1,7 @@
 # Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
 cimport cython
 from pytest_tcpcopy.capture.inplace cimport be32
+from pytest_tcpcopy.tcp.checksum cimport sum_words
 
 cdef long _M, _PROTO_TCP, _DF, _TS_OPTION_LEN, _TTL
 

@@ -14,6 +14,7 @@ import struct
 from pytest_tcpcopy.capture.inplace import be32
 from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
+from pytest_tcpcopy.tcp.checksum import sum_words
 from pytest_tcpcopy.tcp.options import TIMESTAMP_OPTION_LEN, timestamp_of, timestamp_option
 
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
@@ -259,10 +260,7 @@ class SegmentBuilder:
         if ts:
             first = _TS_OPTION_LEN
             s += 0x0101 + 0x080A + (ts_val >> 16) + (ts_val & 0xFFFF) + (ts_ecr >> 16) + (ts_ecr & 0xFFFF)
-        i = 0
-        while i + 1 < olen - first:  # options come in whole words (TCP pads them to 4 bytes)
-            s += (opts[i] << 8) + opts[i + 1]
-            i += 2
+        s += sum_words(opts)
         ip_sum = (_M - (self._ip_base + total + ip_id) % _M) % _M
         tcp_sum = (_M - s % _M) % _M
         buf = bytearray(total)
