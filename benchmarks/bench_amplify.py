@@ -1,4 +1,4 @@
-"""Amplification benchmark (issue 6), run by hand as root: how far can one copier multiply the
+"""Amplification benchmark, run by hand as root: how far can one copier multiply the
 benchmark captures into nginx before delivery drops below 99.9 %?
 
 For each capture it replays with amplify factors 1, 2, 5, 10, 20, ... (--factors), on the same rig

@@ -173,8 +173,8 @@ class InterceptServer:
         if source is not None:
             sel.register(source, selectors.EVENT_READ, pump)
         # Every queued segment makes a few short-lived objects: with the default young-generation
-        # threshold (700) the collector ran every few hundred segments, traversing what the
-        # start-up left and the live routes again and again: ~5 % of the intercept.
+        # threshold (700) the collector would run every few hundred segments, traversing what the
+        # start-up left and the live routes again and again (about 5 % of the intercept).
         with rare_collections(_GC_YOUNG_THRESHOLD):
             next_beat = time.monotonic() + _HEARTBEAT_EVERY
             while not self._stopping:
