@@ -4,7 +4,7 @@ from pytest_tcpcopy.capture.packet cimport Packet
 from pytest_tcpcopy.tcp._state cimport SessionStateMachine
 from pytest_tcpcopy.tcp.events cimport SessionCounters
 from pytest_tcpcopy.tcp.options cimport timestamp_of
-from pytest_tcpcopy.tcp.seq cimport seq_diff, unwrap
+from pytest_tcpcopy.tcp.seq cimport seq_add, seq_diff, unwrap
 
 cdef class Chunk:
     cdef public object data, delta, until, ts_val
@@ -13,7 +13,7 @@ cdef class Chunk:
 
 cdef class CapturedStream:
     cdef object _high_ack, _prev_ack
-    cdef long long _acked
+    cdef long long _acked, _base
     cdef SessionCounters _counters
     cdef SessionStateMachine _sm
     cdef public object baseline_ack, isn, syn, unsent

@@ -24,7 +24,7 @@ from pytest_tcpcopy.capture.packet import ACK, FIN, RST, SYN, Packet
 from pytest_tcpcopy.tcp._state import SessionStateMachine
 from pytest_tcpcopy.tcp.events import SessionCounters
 from pytest_tcpcopy.tcp.options import timestamp_of
-from pytest_tcpcopy.tcp.seq import MASK, seq_diff, unwrap
+from pytest_tcpcopy.tcp.seq import MASK, seq_add, seq_diff, unwrap
 
 DATA, FIN_MARK, RST_MARK = 0, 1, 2  # what a chunk is
 
@@ -41,7 +41,7 @@ class Chunk:
 
 class CapturedStream:
     __slots__ = (
-        "_acked", "_counters", "_high_ack", "_prev_ack", "_sm", "baseline_ack", "held", "isn", "next",
+        "_acked", "_base", "_counters", "_high_ack", "_prev_ack", "_sm", "baseline_ack", "held", "isn", "next",
         "syn", "unsent",
     )  # fmt: skip
 
@@ -49,6 +49,7 @@ class CapturedStream:
         self._sm = sm
         self._counters = counters
         self.isn: int | None = None
+        self._base = 0  # the wire sequence number of offset 0 (ISN + 1), once the ISN is known
         self.syn: Packet | None = None
         self.baseline_ack: int | None = None  # captured ack of the handshake's third ACK
         self._prev_ack: int | None = None  # captured ack of the previous data segment
@@ -71,6 +72,7 @@ class CapturedStream:
         if flags & SYN:
             if self.isn is None:
                 self.isn = pkt.seq
+                self._base = pkt.seq + 1
                 self.syn = pkt
             else:
                 self._counters.captured_duplicates += 1
@@ -79,13 +81,14 @@ class CapturedStream:
             if not pkt.payload_len:
                 return False  # a pure ACK, FIN or RST of a connection we never saw open
             self.isn = (pkt.seq - 1) & MASK
+            self._base = pkt.seq
         if flags & ACK and self.baseline_ack is None and self.syn is not None:
             self.baseline_ack = pkt.ack
             if self._high_ack is None:
                 self._high_ack = pkt.ack
         elif not (pkt.payload_len or flags & (FIN | RST)):
             return False  # a pure ACK: it adds nothing to the client stream
-        off = unwrap(pkt.seq, self.isn + 1, self.next)
+        off = unwrap(pkt.seq, self._base, self.next)
         if off > self.next:
             if not (pkt.payload_len or flags & (FIN | RST)):
                 return False  # a pure ACK beyond a hole says nothing the data will not
@@ -148,7 +151,7 @@ class CapturedStream:
 
     def wire(self, off: int) -> int:
         """The captured client's sequence number of stream offset ``off``."""
-        return (self.isn + 1 + off) & MASK  # type: ignore[operator]
+        return seq_add(self._base, off)
 
     def last_response_length(self, pipeline: bool) -> int | None:
         """The captured length of the last response: what the captured client acknowledged

@@ -30,6 +30,8 @@ class AbortReason(enum.Enum):
 class ResponseEnd(enum.Enum):
     """By which rule the response to the latest request was judged over (see gate.py)."""
 
+    __hash__ = object.__hash__  # identity: members are singletons (a dict key per exchange)
+
     FRAMING = "framing"  # the protocol's framing (HTTP/1.x) says it ended
     LENGTH = "captured_length"  # as many bytes arrived as the captured client had received
     CLOSE = "sut_close"  # the SUT closed (FIN) or reset its side of the connection

@@ -29,7 +29,6 @@ Every verdict on a response is reported once, as a ResponseEnded event.
 from __future__ import annotations
 
 from pytest_tcpcopy.tcp._state import SessionStateMachine
-from pytest_tcpcopy.tcp.config import TranslatorConfig
 from pytest_tcpcopy.tcp.events import ResponseEnd, ResponseEnded
 from pytest_tcpcopy.tcp.http_framing import (
     Framing,
@@ -55,13 +54,17 @@ class RequestGate:
         "sent_at",
     )  # fmt: skip
 
-    def __init__(self, config: TranslatorConfig, sm: SessionStateMachine, out: SessionOutput) -> None:
+    def __init__(
+        self, sm: SessionStateMachine, out: SessionOutput, *, pipeline: bool, capture_payload: bool,
+        response_timeout: float, quiet_floor: float,
+    ) -> None:
+        """Settings as in TranslatorConfig."""
         self._sm = sm
         self._out = out
-        self._pipeline = bool(config.pipeline)
-        self._payload = bool(config.capture_payload)
-        self._timeout = float(config.response_timeout)
-        self._quiet_floor = float(config.quiet_floor)
+        self._pipeline = pipeline
+        self._payload = capture_payload
+        self._timeout = response_timeout
+        self._quiet_floor = quiet_floor
         self._http: bool | None = None  # response-capture mode: the first request decides
         self._framer: HttpResponseFramer | None = None
         self._scanner: HttpRequestScanner | None = None

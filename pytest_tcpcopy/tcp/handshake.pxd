@@ -3,6 +3,7 @@ cimport cython
 from pytest_tcpcopy.capture.packet cimport Packet
 from pytest_tcpcopy.tcp.options cimport parse_options
 from pytest_tcpcopy.tcp.output cimport SessionOutput
+from pytest_tcpcopy.tcp.seq cimport seq_add
 from pytest_tcpcopy.tcp.wire cimport SutSegment
 
 cdef class Handshake:

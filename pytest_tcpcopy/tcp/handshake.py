@@ -11,10 +11,9 @@ offered it too (RFC 7323, RFC 9293 3.7.1).
 from __future__ import annotations
 
 from pytest_tcpcopy.capture.packet import ACK, RST, SYN, Packet
-from pytest_tcpcopy.tcp.config import TranslatorConfig
 from pytest_tcpcopy.tcp.options import TIMESTAMP_OPTION_LEN, TcpOptions, mss_option, parse_options
 from pytest_tcpcopy.tcp.output import WINDOW, SessionOutput
-from pytest_tcpcopy.tcp.seq import MASK
+from pytest_tcpcopy.tcp.seq import seq_add
 from pytest_tcpcopy.tcp.wire import SutSegment
 
 DEFAULT_SUT_MSS = 536  # RFC 9293 3.7.1: MSS when the SYN-ACK carries none
@@ -24,8 +23,9 @@ STRAY, REFUSED, ACCEPTED = 0, 1, 2  # what the SUT's segment to our SYN is (`ans
 class Handshake:
     __slots__ = ("_mss", "_out", "_packet", "_syn_opts", "establish_at", "fake", "off", "old_ack", "smss", "wscale")
 
-    def __init__(self, config: TranslatorConfig, out: SessionOutput) -> None:
-        self._mss = int(config.mss)
+    def __init__(self, out: SessionOutput, mss: int) -> None:
+        """``mss``: what a fake SYN offers, and the most any SYN-ACK may agree on."""
+        self._mss = mss
         self._out = out
         self._packet = b""  # our SYN, for retransmission
         self._syn_opts: TcpOptions | None = None  # the captured SYN's options, once sent
@@ -59,7 +59,7 @@ class Handshake:
         """What the SUT's segment says to our SYN (at wire sequence number ``syn_wire``):
         STRAY, REFUSED (a RST acknowledging it) or ACCEPTED (its SYN-ACK, read: the SUT's
         timestamps go to the output, ``smss`` and ``wscale`` are set)."""
-        syn_ack_wire = (syn_wire + 1) & MASK
+        syn_ack_wire = seq_add(syn_wire, 1)
         flags = seg.flags
         if flags & RST:
             if seg.seq != self.old_ack and flags & ACK and seg.ack == syn_ack_wire:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.tcp.events import Event, SessionCounters
 from pytest_tcpcopy.tcp.seq import seq_ge
-from pytest_tcpcopy.tcp.wire import SegmentBuilder
+from pytest_tcpcopy.tcp.wire import SegmentBuilder, SutSegment
 
 WINDOW = 65535  # the receive window we advertise: the replay sink never runs out of room
 
@@ -50,6 +50,11 @@ class SessionOutput:
     def queue(self, packet: bytes) -> None:
         self.packets.append(packet)
         self.counters.packets_sent += 1
+
+    def echo(self, seg: SutSegment) -> None:
+        """The SUT's segment carries the TSval our next segments echo (unless it went back)."""
+        if self.ts_ok and seg.has_ts and seq_ge(seg.ts_val, self.ts_recent):
+            self.ts_recent = seg.ts_val
 
     def sent_ts(self, ts_val: int) -> None:
         """A captured TSval goes out with the next segments, unless it would go back."""

@@ -4,7 +4,7 @@ from pytest_tcpcopy.tcp._state cimport SessionStateMachine
 from pytest_tcpcopy.tcp.events cimport ResponseData, SessionCounters
 from pytest_tcpcopy.tcp.gate cimport RequestGate
 from pytest_tcpcopy.tcp.output cimport SessionOutput
-from pytest_tcpcopy.tcp.seq cimport seq_diff, unwrap
+from pytest_tcpcopy.tcp.seq cimport seq_add, seq_diff, unwrap
 from pytest_tcpcopy.tcp.wire cimport SutSegment
 
 cdef class Receiver:
@@ -15,6 +15,7 @@ cdef class Receiver:
     cdef SessionStateMachine _sm
     cdef public bint ack_pending
     cdef public long long base, nxt
+    cdef long long _isn1
     cdef public dict held
     cdef public object sut_isn
 

@@ -14,14 +14,16 @@ from pytest_tcpcopy.tcp._state import SessionStateMachine
 from pytest_tcpcopy.tcp.events import ResponseData, SessionCounters
 from pytest_tcpcopy.tcp.gate import RequestGate
 from pytest_tcpcopy.tcp.output import SessionOutput
-from pytest_tcpcopy.tcp.seq import MASK, seq_diff, unwrap
+from pytest_tcpcopy.tcp.seq import seq_add, seq_diff, unwrap
 from pytest_tcpcopy.tcp.wire import SutSegment
 
 RST_WINDOW = 1 << 30  # a SUT RST is believed when its seq is this close after our ack
 
 
 class Receiver:
-    __slots__ = ("_counters", "_gate", "_out", "_payload", "_sm", "ack_pending", "base", "held", "nxt", "sut_isn")
+    __slots__ = (
+        "_counters", "_gate", "_isn1", "_out", "_payload", "_sm", "ack_pending", "base", "held", "nxt", "sut_isn",
+    )  # fmt: skip
 
     def __init__(
         self, sm: SessionStateMachine, gate: RequestGate, out: SessionOutput, counters: SessionCounters,
@@ -33,6 +35,7 @@ class Receiver:
         self._counters = counters
         self._payload = capture_payload
         self.sut_isn: int | None = None  # None: no SYN-ACK accepted on this connection (yet)
+        self._isn1 = 0  # the SUT's ISN + 1, once known
         self.nxt = 0  # the next SUT byte expected
         self.base = 0  # response bytes of earlier connections (reconnects)
         self.held: dict[int, tuple[int, bytes | None, int]] = {}  # beyond a hole: offset -> (n, data, fin)
@@ -41,6 +44,7 @@ class Receiver:
     def connect(self, sut_isn: int) -> None:
         """The SUT's SYN-ACK of a new connection: its bytes start after ``sut_isn``."""
         self.sut_isn = sut_isn
+        self._isn1 = sut_isn + 1
         self.nxt = 0
         self.ack_pending = True  # the (fake) third ACK, unless data carries it
 
@@ -56,7 +60,7 @@ class Receiver:
 
     def ack(self) -> int:
         """The ack our segments carry: every contiguous SUT byte, and its FIN."""
-        return (self.sut_isn + 1 + self.nxt + self._sm.sut_closed) & MASK  # type: ignore[operator]
+        return seq_add(self._isn1, self.nxt + self._sm.sut_closed)
 
     def on_syn(self, seg: SutSegment) -> None:
         """A SYN on the established connection: the SUT repeating its SYN-ACK (our third ACK
@@ -77,7 +81,7 @@ class Receiver:
     def receive(self, seg: SutSegment, now: float) -> None:
         """SUT payload and FIN: deliver in order, hold what is beyond a hole, ack either way."""
         self.ack_pending = True
-        off = unwrap(seg.seq, self.sut_isn + 1, self.nxt)  # type: ignore[operator]
+        off = unwrap(seg.seq, self._isn1, self.nxt)
         fin = seg.flags & FIN
         n = seg.payload_len
         payload = seg.payload if self._payload else None

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import deque
 
 from pytest_tcpcopy.capture.packet import FIN
-from pytest_tcpcopy.tcp.config import TranslatorConfig
 from pytest_tcpcopy.tcp.events import SessionCounters
 
 RTO_MAX = 8.0  # seconds: the retransmission back-off stops doubling here
@@ -36,15 +35,16 @@ class Recovery:
         "snd_nxt", "snd_una", "snd_wnd", "wscale",
     )  # fmt: skip
 
-    def __init__(self, config: TranslatorConfig, counters: SessionCounters) -> None:
+    def __init__(self, counters: SessionCounters, *, rto: float, mss: int) -> None:
+        """``rto``: the initial retransmission timeout; ``mss``: the largest segment we send."""
         self._counters = counters
-        self._rto_initial = float(config.rto)
-        self._rto_max = max(RTO_MAX, self._rto_initial)
+        self._rto_initial = rto
+        self._rto_max = rto if rto > RTO_MAX else RTO_MAX
         self.snd_una = 0  # the first byte the SUT has not acknowledged
         self.snd_nxt = 0  # the next byte to send
         self.snd_wnd = 0  # the SUT's window, scaled
         self.wscale = 0  # the SUT's window scale
-        self.smss = int(config.mss)  # the largest segment we send
+        self.smss = mss  # the largest segment we send, once the SYN-ACK agreed on it
         self.inflight: deque[Sent] = deque()
         self.rto = self._rto_initial
         self.rto_at: float | None = None  # the retransmission (or probe, or SYN) deadline

@@ -2,6 +2,7 @@
 cimport cython
 from pytest_tcpcopy.capture.packet cimport Packet
 from pytest_tcpcopy.tcp.checksum cimport partial_sum
+from pytest_tcpcopy.tcp.config cimport TranslatorConfig as Config  # aliased: the .py exports the name
 from pytest_tcpcopy.tcp.cursor cimport CapturedStream, Chunk
 from pytest_tcpcopy.tcp.events cimport RequestSent, SessionCounters
 from pytest_tcpcopy.tcp.gate cimport RequestGate
@@ -9,7 +10,7 @@ from pytest_tcpcopy.tcp.handshake cimport Handshake
 from pytest_tcpcopy.tcp.output cimport SessionOutput
 from pytest_tcpcopy.tcp.receiver cimport Receiver
 from pytest_tcpcopy.tcp.recovery cimport Recovery, Sent
-from pytest_tcpcopy.tcp.seq cimport seq_ge, unwrap
+from pytest_tcpcopy.tcp.seq cimport seq_add, unwrap
 from pytest_tcpcopy.tcp.wire cimport SutSegment
 from pytest_tcpcopy.tcp._state cimport SessionStateMachine
 
@@ -24,7 +25,7 @@ cdef class SessionTranslator:
     cdef Receiver _rx
     cdef SessionStateMachine _sm
     cdef Recovery _tx
-    cdef public object config
+    cdef public Config config
     cdef public SessionCounters counters
     cdef public object client, copy, session_id, target
 
@@ -33,7 +34,7 @@ cdef class SessionTranslator:
     cpdef bint feed_client(self, Packet pkt, double now)
     @cython.locals(sm=SessionStateMachine)
     cpdef end_of_capture(self, double now)
-    @cython.locals(flags=cython.int, sm=SessionStateMachine, rx=Receiver, tx=Recovery, out=SessionOutput,
+    @cython.locals(flags=cython.int, sm=SessionStateMachine, rx=Receiver, tx=Recovery,
                    ack=cython.longlong, una=cython.longlong, resend=Sent)
     cpdef feed_sut(self, SutSegment seg, double now)
     @cython.locals(sm=SessionStateMachine, gate=RequestGate)

@@ -31,7 +31,7 @@ from pytest_tcpcopy.tcp.handshake import ACCEPTED, STRAY, Handshake
 from pytest_tcpcopy.tcp.output import SessionOutput
 from pytest_tcpcopy.tcp.receiver import Receiver
 from pytest_tcpcopy.tcp.recovery import Recovery, Sent
-from pytest_tcpcopy.tcp.seq import MASK, seq_ge, unwrap
+from pytest_tcpcopy.tcp.seq import seq_add, unwrap
 from pytest_tcpcopy.tcp.wire import SutSegment
 
 __all__ = ["SessionTranslator", "TranslatorConfig"]
@@ -67,7 +67,7 @@ class SessionTranslator:
                 f"cannot replay {client} -> {target}: only IPv4 targets and client addresses "
                 "are implemented; give an IPv4 target and an IPv4 client network"
             )
-        self.config = config
+        self.config = config  # compiled, a C field of its type: the reads below are C reads
         self.client = client
         self.target = target
         self.session_id = session_id
@@ -76,13 +76,17 @@ class SessionTranslator:
         self._sm = SessionStateMachine()
         self._out = SessionOutput(client, target, session_id * 40503 + copy * 9973, self.counters)
         self._cap = CapturedStream(self._sm, self.counters)
-        self._gate = RequestGate(config, self._sm, self._out)
-        self._rx = Receiver(self._sm, self._gate, self._out, self.counters, bool(config.capture_payload))
-        self._tx = Recovery(config, self.counters)
-        self._hs = Handshake(config, self._out)
-        self._pipeline = bool(config.pipeline)
-        self._idle_timeout = float(config.idle_timeout)
-        self._close_linger = float(config.close_linger)
+        payload = bool(self.config.capture_payload)
+        self._pipeline = bool(self.config.pipeline)
+        self._gate = RequestGate(
+            self._sm, self._out, pipeline=self._pipeline, capture_payload=payload,
+            response_timeout=self.config.response_timeout, quiet_floor=self.config.quiet_floor,
+        )
+        self._rx = Receiver(self._sm, self._gate, self._out, self.counters, payload)
+        self._tx = Recovery(self.counters, rto=self.config.rto, mss=self.config.mss)
+        self._hs = Handshake(self._out, self.config.mss)
+        self._idle_timeout = self.config.idle_timeout
+        self._close_linger = self.config.close_linger
         self._last_progress = 0.0  # when the SUT last sent an acceptable segment
         self._pump_at: float | None = None  # `now` of a send decision feed_sut deferred
 
@@ -181,7 +185,7 @@ class SessionTranslator:
             return
         tx = self._tx
         if flags & ACK:
-            ack = unwrap(seg.ack, self._cap.isn + 1, tx.snd_una)  # type: ignore[operator]
+            ack = unwrap(seg.ack, self._cap.wire(0), tx.snd_una)
             if ack > tx.snd_nxt:
                 self.counters.ignored_sut_segments += 1  # an ack for bytes never sent
                 return
@@ -192,9 +196,7 @@ class SessionTranslator:
             elif tx.snd_una != una and not tx.inflight:
                 self._gate.on_acked(now)
         self._last_progress = now
-        out = self._out
-        if out.ts_ok and seg.has_ts and seq_ge(seg.ts_val, out.ts_recent):
-            out.ts_recent = seg.ts_val
+        self._out.echo(seg)
         if seg.payload_len or flags & FIN:
             rx.receive(seg, now)
         self._pump_at = now
@@ -418,7 +420,7 @@ class SessionTranslator:
             self._retransmit(head)
         elif self._sm.waiting_for == _WAIT_WINDOW:
             self.counters.window_probes += 1
-            self._send((self._cap.wire(tx.snd_una) - 1) & MASK, ACK)
+            self._send(seq_add(self._cap.wire(tx.snd_una), -1), ACK)
         else:
             tx.rto_at = None
 
