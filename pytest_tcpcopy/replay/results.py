@@ -4,14 +4,21 @@ Built from the translators' typed events by ``ReplayEngine``; serialised for ``-
 for the pytest plugin's reports. Every session of the capture (of the selection, if one was
 given) appears, once per copy: those the replay never got to as ``not_replayed``, with the reason.
 
-Per exchange, ``complete`` says whether its response was read to its end (see
-tcp/gate.py); when not, ``cut`` says why, e.g. "SUT too slow: 120 of 1220 bytes after 5.0 s".
-``response_end`` says by which rule the response was judged over: ``framing`` (HTTP/1.x
-framing), ``captured_length`` (as many bytes as the captured client had received),
-``sut_close`` (the SUT closed or reset), ``quiet`` (the last resort: no length known, or short
-of the captured one, and the SUT fell silent) or ``timeout`` (cut); null when it was not judged
-on its own (the session ended otherwise, or pipelined requests). ``expected_response_bytes`` is
-the length the framing or the capture gave, null when neither knew.
+The document (``ReplayResult.to_json``): ``sessions`` (each with its ``outcome``, ``reason`` and
+``exchanges``), ``totals`` (``completed``, ``not_replayed``, ``aborted``: counts by "outcome:
+reason" of every session not complete, ...), ``notes``, and ``stopped``: null, or
+``{"reason": ..., "failure": bool}`` when the replay ended before its sessions did (its time
+limit; a failure such as a lost intercept).
+
+Per exchange, ``complete`` says whether its response was read to its end (see tcp/gate.py);
+when not, ``cut`` says why: "SUT too slow: 120 of 1220 bytes after 5.0 s" (the response
+timeout), or the reason the session ended while the response was awaited. ``response_end`` says
+by which rule the response was judged over: ``framing`` (HTTP/1.x framing), ``captured_length``
+(as many bytes as the captured client had received), ``sut_close`` (the SUT closed or reset),
+``quiet`` (the last resort: no length known, or short of the captured one, and the SUT fell
+silent) or ``timeout`` (cut); null when it was not judged on its own (pipelined requests, or the
+session ended otherwise). ``expected_response_bytes`` is the length the framing or the capture
+gave, null when neither knew.
 """
 
 from __future__ import annotations
