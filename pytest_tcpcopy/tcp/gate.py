@@ -125,8 +125,8 @@ class RequestGate:
 
     def on_data(self, n: int, data: bytes | None, now: float) -> None:
         """``n`` new in-order SUT bytes (``data``: what of them the intercept reported)."""
-        since = self.last_data if self.last_data > self.sent_at else self.sent_at
-        if now - since > self.max_gap:
+        since = self.last_data if self.last_data > self.sent_at else self.sent_at  # noqa: FURB136 - max()/min() are Python calls, compiled too
+        if now - since > self.max_gap:  # noqa: PLR1730 - max()/min() are Python calls, compiled too
             self.max_gap = now - since
         self.last_data = now
         self.got += n
@@ -179,7 +179,7 @@ class RequestGate:
 
     def quiet_until(self) -> float:
         quiet = QUIET_FACTOR * self.max_gap
-        if quiet < self._quiet_floor:
+        if quiet < self._quiet_floor:  # noqa: PLR1730 - max()/min() are Python calls, compiled too
             quiet = self._quiet_floor
         return self._since() + quiet
 
@@ -188,8 +188,8 @@ class RequestGate:
 
     def _since(self) -> float:
         """The latest of: request sent, request acknowledged, response byte received."""
-        since = self.last_data if self.last_data > self.sent_at else self.sent_at
-        return since if since > self.acked_at else self.acked_at
+        since = self.last_data if self.last_data > self.sent_at else self.sent_at  # noqa: FURB136 - max()/min() are Python calls, compiled too
+        return since if since > self.acked_at else self.acked_at  # noqa: FURB136 - max()/min() are Python calls, compiled too
 
     def deadline(self, hole: bool) -> float:
         """The next moment the verdict on the awaited response can change by time alone: the
@@ -200,7 +200,7 @@ class RequestGate:
             expected = self.expected
             if expected is None or expected <= 0 or 0 < self.got < expected:
                 quiet = self.quiet_until()
-                if quiet < due:
+                if quiet < due:  # noqa: PLR1730 - max()/min() are Python calls, compiled too
                     due = quiet
         return due
 

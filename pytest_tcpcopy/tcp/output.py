@@ -2,12 +2,14 @@
 
 The translator's parts queue here, and only here: the IPv4 packets to send (built here, with the
 session's addresses, IP ids and, once negotiated, the RFC 7323 timestamp option) and the events.
-The driver takes both through the translator's output calls (`packets_to_send`, `events`).
+The driver takes both through the translator's output calls (`packets_to_send`, `events`). Only
+IPv4 is implemented: a client or a target of another family is refused at once.
 """
 
 from __future__ import annotations
 
 from pytest_tcpcopy.endpoint import Endpoint
+from pytest_tcpcopy.errors import UsageError
 from pytest_tcpcopy.tcp.events import Event, SessionCounters
 from pytest_tcpcopy.tcp.seq import seq_ge
 from pytest_tcpcopy.tcp.wire import SegmentBuilder, SutSegment
@@ -19,6 +21,11 @@ class SessionOutput:
     __slots__ = ("_builder", "_ip_id", "counters", "events", "packets", "ts_last", "ts_ok", "ts_recent")
 
     def __init__(self, client: Endpoint, target: Endpoint, ip_id: int, counters: SessionCounters) -> None:
+        if len(target.addr) != 4 or len(client.addr) != 4:  # not .is_ipv6: a Python-level call
+            raise UsageError(
+                f"cannot replay {client} -> {target}: only IPv4 targets and client addresses "
+                "are implemented; give an IPv4 target and an IPv4 client network"
+            )
         self._builder = SegmentBuilder(client, target)
         self._ip_id = ip_id & 0xFFFF
         self.counters = counters

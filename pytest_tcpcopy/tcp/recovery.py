@@ -39,7 +39,7 @@ class Recovery:
         """``rto``: the initial retransmission timeout; ``mss``: the largest segment we send."""
         self._counters = counters
         self._rto_initial = rto
-        self._rto_max = rto if rto > RTO_MAX else RTO_MAX
+        self._rto_max = rto if rto > RTO_MAX else RTO_MAX  # noqa: FURB136 - max()/min() are Python calls, compiled too
         self.snd_una = 0  # the first byte the SUT has not acknowledged
         self.snd_nxt = 0  # the next byte to send
         self.snd_wnd = 0  # the SUT's window, scaled

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from pytest_tcpcopy.capture.packet import ACK, FIN, PSH, RST, SYN, Packet
 from pytest_tcpcopy.endpoint import Endpoint
-from pytest_tcpcopy.errors import UsageError
 from pytest_tcpcopy.tcp._state import WAIT_NOTHING, WAIT_RESPONSE, WAIT_WINDOW, SessionStateMachine
 from pytest_tcpcopy.tcp._state import SessionState as S
 from pytest_tcpcopy.tcp.checksum import partial_sum
@@ -62,11 +61,6 @@ class SessionTranslator:
         self, config: TranslatorConfig, client: Endpoint, target: Endpoint,
         *, session_id: int, copy: int = 0,
     ) -> None:
-        if len(target.addr) != 4 or len(client.addr) != 4:  # not .is_ipv6: a Python-level call
-            raise UsageError(
-                f"cannot replay {client} -> {target}: only IPv4 targets and client addresses "
-                "are implemented; give an IPv4 target and an IPv4 client network"
-            )
         self.config = config  # compiled, a C field of its type: the reads below are C reads
         self.client = client
         self.target = target
@@ -74,7 +68,7 @@ class SessionTranslator:
         self.copy = copy
         self.counters = SessionCounters()
         self._sm = SessionStateMachine()
-        self._out = SessionOutput(client, target, session_id * 40503 + copy * 9973, self.counters)
+        self._out = SessionOutput(client, target, session_id * 40503 + copy * 9973, self.counters)  # IPv4 only
         self._cap = CapturedStream(self._sm, self.counters)
         payload = bool(self.config.capture_payload)
         self._pipeline = bool(self.config.pipeline)
@@ -318,10 +312,11 @@ class SessionTranslator:
         run_off = run_len = 0
         while unsent:
             c = unsent[0]
-            if c.delta and not (self._pipeline and c.kind == DATA):
-                if not self._gate.over(self._gate.expected_of(c.delta, c.until), now, bool(self._rx.held), bool(tx.inflight)):
-                    sm.wait_for(_WAIT_RESPONSE)
-                    break
+            gated = c.delta and not (self._pipeline and c.kind == DATA)
+            expected = self._gate.expected_of(c.delta, c.until) if gated else None
+            if gated and not self._gate.over(expected, now, bool(self._rx.held), bool(tx.inflight)):
+                sm.wait_for(_WAIT_RESPONSE)
+                break
             if c.kind == DATA:
                 if sm.sut_closed or sm.sut_reset:
                     self._flush_request_run(run_off, run_len)

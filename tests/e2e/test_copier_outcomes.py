@@ -14,9 +14,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import require_root, require_tools
 from replay_support import RECORDING_SERVER, captured_sessions, make_capture, netns_run
+
 from pytest_tcpcopy.capture.packet import SYN, Packet
 from pytest_tcpcopy.commands.replay import EXIT_INCOMPLETE
 from pytest_tcpcopy.endpoint import parse_addr
@@ -115,11 +115,13 @@ def test_more_waiting_sessions_than_the_bound_do_not_stall_the_copier(tmp_path):
     # 10,000 live (--max-sessions) and 20,000 waiting is as far as the copier reads ahead; each of
     # these sessions ends only once the capture is read through. A SUT that accepts and closes.
     capture = _syn_only_capture(tmp_path / "syn-only.pcap", 31_000)
-    sut = [sys.executable, "-c",
-           "import socket\n"
-           f"s = socket.create_server(('0.0.0.0', {PORT}), backlog=4096)\n"
-           "while True:\n"
-           "    s.accept()[0].close()\n"]  # fmt: skip
+    accept_and_close = (
+        "import socket\n"
+        f"s = socket.create_server(('0.0.0.0', {PORT}), backlog=4096)\n"
+        "while True:\n"
+        "    s.accept()[0].close()\n"
+    )
+    sut = [sys.executable, "-c", accept_and_close]
     doc = netns_run(capture, PORT, sut, "--max-duration", "600", timeout=900)
     assert not any("time limit" in note for note in doc["notes"]), doc["notes"]  # it ended by itself
     assert doc["stopped"] is None

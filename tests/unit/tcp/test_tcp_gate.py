@@ -116,13 +116,13 @@ def test_a_stall_past_the_response_timeout_cuts_the_session_as_too_slow():
 
 
 def test_a_response_timeout_with_nothing_received_says_what_the_capture_expected():
-    t, s, link = replay([[Stall(30.0), OK]], payload=False, config_kw={"response_timeout": 2.0})
+    _t, _s, link = replay([[Stall(30.0), OK]], payload=False, config_kw={"response_timeout": 2.0})
     assert link.events[-1] == Aborted(AbortReason.RESPONSE_TIMEOUT, f"SUT too slow: 0 of {len(OK)} bytes after 2.0 s")
 
 
 def test_a_response_of_unknown_length_cut_says_so():
     # The capture shows nothing received (no acks of the response), the framing is unknown.
-    t, s, link = replay([[b"partial", Stall(30.0), b" rest"]], captured=[0], config_kw={"quiet_floor": 10.0},
+    _t, _s, link = replay([[b"partial", Stall(30.0), b" rest"]], captured=[0], config_kw={"quiet_floor": 10.0},
                         cap_kw={"fin": False})
     assert link.events[-1].detail == "SUT too slow: 7 bytes of unknown length after 5.0 s"
 

@@ -67,7 +67,7 @@ def _stream(requests, responses, **kw):
 
 
 def test_deltas_give_each_response_its_captured_length_and_pure_acks_the_last():
-    sm, cap, pkts = _stream([b"a" * 10, b"b" * 20, b"c" * 5], [100, 200, 300], fin=False)
+    _sm, cap, pkts = _stream([b"a" * 10, b"b" * 20, b"c" * 5], [100, 200, 300], fin=False)
     changed = [cap.feed(p) for p in pkts]
     # SYN, third ACK and the three requests matter; the acks of the responses only say how much
     assert changed == [True, True, True, False, True, False, True, False]
@@ -81,12 +81,12 @@ def test_a_captured_fin_carries_the_last_response_length():
     sm, cap, pkts = _stream([b"q" * 10], [1234])
     for p in pkts:
         cap.feed(p)
-    (request, fin) = cap.unsent
+    (_request, fin) = cap.unsent
     assert (fin.kind, fin.delta) == (FIN_MARK, 1234) and sm.capture_closed
 
 
 def test_without_an_ack_of_the_last_response_its_length_is_unknown():
-    sm, cap, pkts = _stream([b"q" * 10], [0], fin=False)
+    _sm, cap, pkts = _stream([b"q" * 10], [0], fin=False)
     for p in pkts:
         cap.feed(p)
     assert cap.last_response_length(False) is None
@@ -104,7 +104,7 @@ def test_a_hole_left_at_the_end_of_capture_is_a_gap():
 
 
 def test_take_piece_never_joins_two_requests():
-    sm, cap, pkts = _stream([b"a" * 700, b"b" * 700], [10, 10], mss=500)
+    _sm, cap, pkts = _stream([b"a" * 700, b"b" * 700], [10, 10], mss=500)
     for p in pkts:
         cap.feed(p)
     assert cap.take_piece(1460)[0] == b"a" * 700  # two captured segments, one request
@@ -160,7 +160,7 @@ def _gate(**kw):
 
 
 def test_the_captured_length_ends_a_response_and_the_verdict_is_reported_once():
-    sm, out, gate = _gate()
+    _sm, out, gate = _gate()
     gate.on_request(b"GET", 0.0, True)
     gate.on_data(600, None, 0.1)
     assert not gate.over(1000, 0.2, False, False)
@@ -179,7 +179,7 @@ def test_a_hole_holds_any_verdict_but_the_sut_closing():
 
 
 def test_the_framing_decides_over_the_captured_length():
-    sm, out, gate = _gate(capture_payload=True)
+    _sm, out, gate = _gate(capture_payload=True)
     head = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"
     gate.on_request(b"GET / HTTP/1.1\r\n\r\n", 0.0, True)
     gate.on_data(len(head), head, 0.1)
@@ -190,7 +190,7 @@ def test_the_framing_decides_over_the_captured_length():
 
 
 def test_silence_ends_an_unknown_length_only_after_the_sut_settled_and_scaled_to_its_gaps():
-    sm, out, gate = _gate()
+    _sm, out, gate = _gate()
     gate.on_request(b"x", 0.0, True)
     gate.on_data(10, None, 0.5)  # the first byte took 0.5 s
     assert gate.quiet_until() == pytest.approx(0.5 + QUIET_FACTOR * 0.5)
@@ -201,7 +201,7 @@ def test_silence_ends_an_unknown_length_only_after_the_sut_settled_and_scaled_to
 
 
 def test_nothing_received_of_a_captured_response_waits_for_the_timeout():
-    sm, out, gate = _gate()
+    _sm, out, gate = _gate()
     gate.on_request(b"x", 1.0, True)
     gate.on_acked(1.2)
     assert not gate.over(500, 100.0, False, False)
@@ -211,7 +211,7 @@ def test_nothing_received_of_a_captured_response_waits_for_the_timeout():
 
 
 def test_pipelined_requests_share_one_response_count():
-    sm, out, gate = _gate(pipeline=True)
+    _sm, _out, gate = _gate(pipeline=True)
     gate.on_request(b"a", 0.0, True)
     gate.on_data(100, None, 0.1)
     gate.on_request(b"b", 0.1, True)
