@@ -179,7 +179,8 @@ class ReplayEngine:
         self._timers: list[float] = []
         self._due: dict[float, list[_Copy]] = {}
         self._active = 0
-        # Sessions whose copies all ended while the capture still has packets for them.
+        # Sessions whose copies all ended while the capture still has packets for them (and,
+        # once the replay stopped, those reported not replayed): the rest of their packets is moot.
         self._ended_early: set[int] = set()
         self._out: list[bytes] = []
         self._registrations: list[tuple[Endpoint, Endpoint]] = []
