@@ -32,6 +32,7 @@ cdef class RequestGate:
     cpdef double deadline(self, bint hole)
     @cython.locals(waited=cython.double)
     cpdef str cut(self, double now)
+    cdef bint _framed(self)
     cdef bint _end(self, by)
     cdef _length(self)
 

@@ -8,7 +8,8 @@ The rules, in order; the first that decides, decides:
 3. In response-capture mode, for a session whose first request is HTTP/1.x, the framing decides
    (http_framing.py, fed the SUT's bytes and the methods of the requests sent): every response
    ended, over (FRAMING); one still needs bytes, or ends with the close, not over. Where the
-   framing is unknown (not HTTP, a truncated report, a tunnel), the next rules decide.
+   framing is unknown (not HTTP, a truncated report, a tunnel), or the request itself is only
+   partly sent (a client that waited for "100 Continue" before its body), the next rules decide.
 4. The captured length (what the real client had received before its next request, or in all
    for the last response): reached, over (LENGTH); not one byte yet, not over.
 5. The last resort, for a response of unknown length or one that stopped short of the captured
@@ -110,14 +111,13 @@ class RequestGate:
             if self._http:
                 self._framer, self._scanner = HttpResponseFramer(), HttpRequestScanner()
         scanner = self._scanner
-        if scanner is not None:
+        if scanner is not None and not scanner.stopped:
             framer = self._framer
             scanner.feed(data)
             while scanner.methods:
                 framer.expect(scanner.methods.popleft())  # type: ignore[union-attr]
             if scanner.stopped:  # the requests can no longer be counted
                 framer.give_up()  # type: ignore[union-attr]
-                self._scanner = None
 
     def on_acked(self, now: float) -> None:
         """The SUT has acknowledged every byte sent: its answer is up to it from ``now``."""
@@ -160,13 +160,8 @@ class RequestGate:
             return self._end(_CLOSE)
         if hole:
             return False
-        framer = self._framer
-        if framer is not None:
-            status = framer.status
-            if status is _COMPLETE:
-                return self._end(_FRAMING)
-            if status is not _UNKNOWN:
-                return False
+        if self._framed():
+            return self._end(_FRAMING) if self._framer.status is _COMPLETE else False  # type: ignore[union-attr]
         got = self.got
         if expected is not None and expected > 0:
             if got >= expected:
@@ -195,8 +190,7 @@ class RequestGate:
         """The next moment the verdict on the awaited response can change by time alone: the
         end of the quiet period where rule 5 applies, else the response timeout."""
         due = self.timeout_at()
-        framer = self._framer
-        if not hole and (framer is None or framer.status is _UNKNOWN):
+        if not hole and not self._framed():
             expected = self.expected
             if expected is None or expected <= 0 or 0 < self.got < expected:
                 quiet = self.quiet_until()
@@ -213,18 +207,27 @@ class RequestGate:
             return f"SUT too slow: {self.got} bytes of unknown length after {waited:.1f} s"
         return f"SUT too slow: {self.got} of {expected} bytes after {waited:.1f} s"
 
+    def _framed(self) -> bool:
+        """Whether the framing judges the response being read (rule 3)."""
+        framer = self._framer
+        return (
+            framer is not None and framer.status is not _UNKNOWN
+            and self._scanner.between_requests()  # type: ignore[union-attr]
+        )
+
     def _end(self, by: ResponseEnd) -> bool:
         self.ended_by = by
         self._out.events.append(ResponseEnded(by, self.got, self._length()))
         return True
 
     def _length(self) -> int | None:
-        """The length of the response being read as the framing gives it, else as captured."""
+        """The length of the response being read as the framing gives it where it judges (None
+        until a header block tells it), else as captured (None when unknown)."""
         framer = self._framer
-        if framer is not None:
-            if framer.status is _COMPLETE:
-                return framer.end - self._framer_base
-            if framer.length is not None:
-                return framer.length - self._framer_base
+        if self._framed():
+            if framer.status is _COMPLETE:  # type: ignore[union-attr]
+                return framer.end - self._framer_base  # type: ignore[union-attr]
+            length = framer.length  # type: ignore[union-attr]
+            return None if length is None else length - self._framer_base
         expected = self.expected
         return expected if expected is not None and expected > 0 else None

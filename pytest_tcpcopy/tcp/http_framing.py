@@ -209,6 +209,10 @@ class HttpRequestScanner(_MessageReader):
     def feed(self, data: bytes) -> None:
         self._feed(data)
 
+    def between_requests(self) -> bool:
+        """Whether every byte fed so far belongs to whole requests (none is half read)."""
+        return self._step == _HEAD and not self._buf and not self.stopped
+
     def _start_line_bad(self, buf: bytearray, pos: int) -> bool:
         eol = buf.find(b"\n", pos)
         return eol >= 0 and _REQUEST_LINE.fullmatch(bytes(buf[pos:eol]).rstrip(b"\r")) is None

@@ -154,7 +154,7 @@ def test_a_close_delimited_response_ends_with_the_sut_fin():
     link = Link(t, s, payload_reports=True)
     link.run(capture(REQS[:1], [response_length(resp)]))
     assert_complete(t, s, link)
-    assert ends(link) == [(ResponseEnd.CLOSE, response_length(resp), response_length(resp))]  # as captured
+    assert ends(link) == [(ResponseEnd.CLOSE, response_length(resp), None)]  # the framing knows no length
     assert link.events[-1] == Closed(by=Side.SUT, reset=False)
 
 
@@ -234,3 +234,16 @@ def test_the_deferred_send_decision_is_reported_as_due_and_made_by_an_output_cal
     assert t.next_timer() == 1.002 and t.state is SessionState.ESTABLISHED
     (ack,) = t.packets_to_send()  # an output call makes it
     assert decode_and_check(ack).flags == ACK and t.next_timer() != 1.002
+
+
+def test_a_body_sent_after_100_continue_waits_for_the_interim_response_only():
+    head = b"POST /up HTTP/1.1\r\nContent-Length: 4000\r\nExpect: 100-continue\r\n\r\n"
+    body = b"u" * 4000
+    resps = [b"HTTP/1.1 100 Continue\r\n\r\n", OK]
+    t, s = make_pair(Script([len(head), len(body)], resps), TranslatorConfig(capture_payload=True))
+    link = Link(t, s, payload_reports=True)
+    link.run(capture([head, body], [len(r) for r in resps]))
+    assert_complete(t, s, link)
+    assert received_before_each_request(link)[:2] == [0, len(resps[0])]  # the body went after the 100
+    assert [e[0] for e in ends(link)] == [ResponseEnd.LENGTH, ResponseEnd.FRAMING]
+    assert link.now < 1.0  # no wait for a final response that needs the body first
