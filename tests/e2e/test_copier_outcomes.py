@@ -130,3 +130,48 @@ def test_more_waiting_sessions_than_the_bound_do_not_stall_the_copier(tmp_path):
     outcomes = Counter(s["outcome"] for s in doc["sessions"])
     assert set(outcomes) <= {"complete", "not_established"}, outcomes
     assert doc["totals"]["delayed_starts"] > 0  # the bound on live sessions was reached
+
+
+# A keep-alive HTTP SUT that answers as the recording server does, byte for byte, but stalls
+# 300 ms between each response's header block and its body.
+_STALLING_SUT = """
+import socket, sys, threading, time
+def serve(conn):
+    buf = b""
+    while True:
+        while b"\\r\\n\\r\\n" not in buf:
+            data = conn.recv(65536)
+            if not data:
+                return conn.close()
+            buf += data
+        head, _, buf = buf.partition(b"\\r\\n\\r\\n")
+        path = head.split(b" ")[1].decode()
+        body = f"you asked for {path}\\n".encode()
+        conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Type: application/octet-stream\\r\\n"
+                     + b"Content-Length: %d\\r\\n\\r\\n" % len(body))
+        time.sleep(0.3)
+        conn.sendall(body)
+s = socket.create_server(("0.0.0.0", int(sys.argv[1])))
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+"""
+
+
+@pytest.mark.parametrize("payload", [True, False], ids=["framing", "captured-length"])
+def test_a_sut_that_stalls_between_head_and_body_is_waited_for(tmp_path, payload):
+    server = [sys.executable, RECORDING_SERVER, "http", str(PORT), str(tmp_path / "record.jsonl")]
+    capture = make_capture(tmp_path / "keepalive.pcap", PORT, server, [["keepalive", "4", "5"]])
+    sut = [sys.executable, "-c", _STALLING_SUT, str(PORT)]
+    argv = [sys.executable, "-m", "pytest_tcpcopy", "netns-run", str(capture), "--port", str(PORT), "--json",
+            "--max-duration", "60", *(["--capture-responses"] if payload else []), "--", *sut]  # fmt: skip
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["totals"]["sessions"] == 4 and doc["totals"]["completed"] == 4, doc["totals"]
+    exchanges = [e for s in doc["sessions"] for e in s["exchanges"]]
+    assert len(exchanges) == 20
+    rule = "framing" if payload else "captured_length"
+    assert all(e["complete"] and e["response_end"] == rule for e in exchanges), exchanges
+    assert all(e["response_bytes"] == e["expected_response_bytes"] for e in exchanges), exchanges
+    # every request went out only after the previous body: 5 stalls in a row per session
+    assert all(s["finished_at"] - s["established_at"] > 5 * 0.3 for s in doc["sessions"])
