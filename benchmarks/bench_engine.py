@@ -44,7 +44,10 @@ from pytest_tcpcopy.replay.engine import ReplayEngine
 from pytest_tcpcopy.tcp.addressing import ClientAllocator
 
 TARGET = Endpoint(parse_addr("10.200.0.2"), 8080)
-RESPONSE = b"H" * 1220  # nginx's answer in the benchmark rig: headers and the 987-byte file
+# nginx's answers in the benchmark rig, headers and the 987-byte file: as long as the captures
+# show them ("Connection: keep-alive" is 5 bytes longer than "Connection: close").
+RESPONSE_CLOSE = b"H" * 1220
+RESPONSE_KEEP_ALIVE = b"H" * 1225
 
 FEED, DONE, SUT, TURN = range(4)  # the kinds of logged calls
 
@@ -65,7 +68,7 @@ class AnsweringServer(SimServer):
     def _respond(self) -> None:
         while self.responses_answered < self.segments_received:
             self.responses_answered += 1
-            self._queue_response(RESPONSE)
+            self._queue_response(RESPONSE_CLOSE if self.close_requested else RESPONSE_KEEP_ALIVE)
             if self.close_requested:
                 self.fin_queued = True
 

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from .replay import add_replay_arguments, copier_arguments, print_result
+from .replay import add_replay_arguments, copier_arguments, exit_status, print_result
 
 
 def register(subparsers) -> None:
@@ -82,10 +82,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(docs, sys.stdout, indent=1)
         sys.stdout.write("\n")
-        return 0
+        return max(exit_status(data) for data in docs)
     for data in docs:
         print(f"--- {data['sut']['name']} ({data['sut']['image']}) ---")
         print_result(data, as_json=False)
         if "sut_logs" in data:
             print(f"--- {data['sut']['name']} logs (tail) ---\n{data['sut_logs']}")
-    return 0
+    return max(exit_status(data) for data in docs)

@@ -11,7 +11,7 @@ import argparse
 
 from ..backends.netns import NetnsBackend
 from ..errors import UsageError
-from .replay import add_replay_arguments, copier_arguments, print_result
+from .replay import add_replay_arguments, copier_arguments, exit_status, print_result
 
 
 def register(subparsers) -> None:
@@ -60,4 +60,4 @@ def run(args: argparse.Namespace) -> int:
     print_result(data, as_json=args.json)
     if "sut_logs" in data and not args.json:
         print(f"--- SUT logs (tail) ---\n{data['sut_logs']}")
-    return 0
+    return exit_status(data)

@@ -15,6 +15,7 @@ from ..live import LiveSource, MirrorSource, PacketSource
 from ..live.stream import PcapStreamSource
 from ..replay.copier import ReplayOptions, replay_capture, replay_source
 from ..replay.engine import ReplayEngine
+from ..tcp.config import RESPONSE_TIMEOUT
 from ..tcp.translator import TranslatorConfig
 
 
@@ -84,6 +85,9 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
                         help="collect the SUT's response bytes, not only their lengths")
     parser.add_argument("--max-duration", type=float, default=3600.0, metavar="SECONDS",
                         help="stop the replay after this long whatever remains (default 3600)")
+    parser.add_argument("--response-timeout", type=positive_float, default=RESPONSE_TIMEOUT, metavar="SECONDS",
+                        help="cut a response that makes no progress for this long: the session ends as a timeout, "
+                        f"'SUT too slow' (default {RESPONSE_TIMEOUT:g})")
     parser.add_argument("--sessions", type=session_list, default=None, metavar="LIST",
                         help="replay only these captured sessions (indexes as `inspect` shows them): 0,4,10-20")
     parser.add_argument("--json", action="store_true", help="print per-session results and totals as JSON")
@@ -94,7 +98,8 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
 def copier_arguments(args: argparse.Namespace) -> list[str]:
     """The ``add_replay_arguments`` options of ``args`` as ``replay`` command-line arguments."""
     argv = ["--speed", "max" if args.speed is None else repr(args.speed), "--amplify", str(args.amplify),
-            "--max-sessions", str(args.max_sessions), "--max-duration", str(args.max_duration)]  # fmt: skip
+            "--max-sessions", str(args.max_sessions), "--max-duration", str(args.max_duration),
+            "--response-timeout", repr(args.response_timeout)]  # fmt: skip
     if args.pipeline:
         argv.append("--pipeline")
     if args.capture_responses:
@@ -107,7 +112,19 @@ def copier_arguments(args: argparse.Namespace) -> list[str]:
 
 
 def translator_config(args: argparse.Namespace) -> TranslatorConfig:
-    return TranslatorConfig(pipeline=args.pipeline, capture_payload=args.capture_responses)
+    return TranslatorConfig(pipeline=args.pipeline, capture_payload=args.capture_responses,
+                            response_timeout=args.response_timeout)
+
+
+EXIT_INCOMPLETE = 3  # a failure (a lost intercept) stopped the replay; the full result was printed
+
+
+def exit_status(data: dict) -> int:
+    """The exit status for a printed ``ReplayResult.to_json()`` document: EXIT_INCOMPLETE when a
+    failure stopped the replay (sessions it never got to are in it as ``not_replayed``), else 0.
+    The copier itself (``replay``) exits 0 either way: its caller reads the document."""
+    stopped = data.get("stopped")
+    return EXIT_INCOMPLETE if stopped and stopped.get("failure") else 0
 
 
 DEFAULT_LIVE_DURATION = 60.0  # seconds of live traffic --live / --mirror-listen take by default

@@ -7,6 +7,11 @@ intercept channel until the next capture packet or timer is due. A live source i
 packets arrive: its descriptors wait in the same selector as the intercept's. Every protocol
 decision lives in ``ReplayEngine`` and the translators; this module only moves bytes and reads
 the clock.
+
+Reading the capture pauses while many sessions wait for a slot (memory), but never while every
+live session waits for the capture itself: then nothing else could free a slot. A replay that
+must stop early (its time limit, a lost intercept) stops the engine and reads the rest of the
+capture without replaying it, so that every session is in the result (``not_replayed``).
 """
 
 from __future__ import annotations
@@ -68,9 +73,9 @@ def replay_capture(
 ) -> ReplayResult:
     """Replay every TCP session of ``capture`` into ``options.target``; return per-session results."""
 
-    def loop(engine, sender, intercept, notes) -> None:
+    def loop(engine, sender, intercept, notes) -> bool:
         try:
-            _run(reader, engine, sender, intercept, options, notes, progress)
+            return _run(reader, engine, sender, intercept, options, notes, progress)
         finally:
             if reader.stats.truncated_tail:
                 notes.append(f"capture ends mid-record: {reader.stats.truncated_tail}")
@@ -91,15 +96,15 @@ def replay_source(
     if options.speed is not None:
         raise UsageError("live traffic is replayed as it arrives: a speed applies to capture files only")
 
-    def loop(engine, sender, intercept, notes) -> None:
-        _run_live(source, engine, sender, intercept, options, notes, progress)
+    def loop(engine, sender, intercept, notes) -> bool:
+        return _run_live(source, engine, sender, intercept, options, notes, progress)
 
     return _replay(options, loop)
 
 
-def _replay(options: ReplayOptions, loop: Callable[..., None]) -> ReplayResult:
+def _replay(options: ReplayOptions, loop: Callable[..., bool]) -> ReplayResult:
     """Set up the engine, raw sender and intercept channel, run ``loop(engine, sender,
-    intercept, notes)`` and return the engine's result."""
+    intercept, notes)`` (True when a failure stopped it) and return the engine's result."""
     allocator = ClientAllocator(options.amplify, options.client_network)
     engine = ReplayEngine(
         options.target,
@@ -117,14 +122,16 @@ def _replay(options: ReplayOptions, loop: Callable[..., None]) -> ReplayResult:
         options.intercepts, capabilities=capabilities
     ) as intercept:
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+        failed = False
         try:
             with replay_gc():
-                loop(engine, sender, intercept, notes)
+                failed = loop(engine, sender, intercept, notes)
         finally:
             cpu_after = resource.getrusage(resource.RUSAGE_SELF)
             if sender.send_errors:
                 notes.append(f"{sender.send_errors} packets could not be sent (kernel buffers full)")
         result = engine.result(time.monotonic(), notes)
+    result.stopped_by_failure = bool(failed)
     result.cpu = (cpu_after.ru_utime - cpu_before.ru_utime, cpu_after.ru_stime - cpu_before.ru_stime)
     return result
 
@@ -158,6 +165,7 @@ class _Loop:
             return False
         if now >= self.stop_at:
             self.notes.append(f"replay stopped at its time limit ({self.max_duration:g} s)")
+            engine.stop(f"the replay reached its time limit ({self.max_duration:g} s)", now)
             return False
         if now >= self.next_heartbeat:
             self.intercept.heartbeat()
@@ -184,8 +192,9 @@ class _Loop:
         return ready
 
 
-def _run(reader, engine, sender, intercept, options, notes, progress) -> None:
-    """The loop of ``replay_capture``: captured packets are fed when pacing says they are due."""
+def _run(reader, engine, sender, intercept, options, notes, progress) -> bool:
+    """The loop of ``replay_capture``: captured packets are fed when pacing says they are due.
+    True when a failure (a lost intercept) stopped it."""
     loop = _Loop(engine, sender, intercept, options, notes, progress)
     batches = reader.batches()  # non-empty lists of packets: no generator step per packet
     batch = next(batches, None)
@@ -194,13 +203,13 @@ def _run(reader, engine, sender, intercept, options, notes, progress) -> None:
     pacer = CapturePacer(options.speed)
     paced = options.speed is not None  # unpaced, every packet is due at once: skip the per-packet call
     start = loop.start
-    capture_done = False
+    capture_done = failed = False
     try:
         while True:
             now = time.monotonic()
             fed = 0
             # Checked per turn, not per packet: the bound may be passed by one batch at most.
-            batch_size = _FEED_BATCH if engine.waiting < _MAX_WAITING else 0
+            batch_size = _FEED_BATCH if _may_feed(engine) else 0
             while pending is not None and fed < batch_size:
                 if paced and pacer.due(pending.ts, start) > now:
                     break
@@ -216,23 +225,29 @@ def _run(reader, engine, sender, intercept, options, notes, progress) -> None:
                 engine.capture_done(now)
                 capture_done = True
             if not loop.turn(now):
-                return
+                break
             if fed == _FEED_BATCH:
                 wake = now  # more is due: just look at the intercept in between
-            elif pending is not None and engine.waiting < _MAX_WAITING:
+            elif pending is not None and _may_feed(engine):
                 wake = pacer.due(pending.ts, start)
             else:
                 wake = None
             loop.wait(wake)
     except EnvironmentProblem as exc:
         notes.append(f"replay stopped early: {exc}")
+        engine.stop(str(exc), time.monotonic())
+        failed = True
     finally:
         loop.selector.close()
+    if engine.stopped is not None and not capture_done:
+        _count_the_rest(engine, pending, batch, at, batches)
+    return failed
 
 
-def _run_live(source, engine, sender, intercept, options, notes, progress) -> None:
+def _run_live(source, engine, sender, intercept, options, notes, progress) -> bool:
     """The loop of ``replay_source``: the source's descriptors and the intercept's share one
-    selector; what the source has is fed as soon as it is read, at the time it is read."""
+    selector; what the source has is fed as soon as it is read, at the time it is read. True
+    when a failure (a lost intercept) stopped it."""
     loop = _Loop(engine, sender, intercept, options, notes, progress)
     for fd in source.filenos():
         loop.selector.register(fd, selectors.EVENT_READ, _FROM_SOURCE)
@@ -250,12 +265,35 @@ def _run_live(source, engine, sender, intercept, options, notes, progress) -> No
                     for fd in source.filenos():
                         loop.selector.unregister(fd)
             if not loop.turn(now):
-                return
+                return False
             loop.wait(None if source_done else now + _SOURCE_POLL)  # the source's end is not selectable
     except EnvironmentProblem as exc:
         notes.append(f"replay stopped early: {exc}")
+        engine.stop(str(exc), time.monotonic())
+        return True
     finally:
         loop.selector.close()
+
+
+def _may_feed(engine: ReplayEngine) -> bool:
+    """Whether more of the capture may be read: not while too many sessions wait for a slot,
+    unless no live session has anything to do but wait for the capture (no timer runs), for
+    then only reading on can end them and free a slot."""
+    return engine.waiting < _MAX_WAITING or engine.next_timer() is None
+
+
+def _count_the_rest(engine: ReplayEngine, pending, batch, at: int, batches) -> None:
+    """Feed the rest of the capture to a stopped engine: its sessions are only counted."""
+    now = time.monotonic()
+    while pending is not None:
+        engine.feed_capture(pending, now)
+        at += 1
+        if at < len(batch):
+            pending = batch[at]
+        else:
+            batch, at = next(batches, None), 0
+            pending = batch[0] if batch else None
+    engine.capture_done(now)
 
 
 def _send(engine, sender, intercept) -> None:

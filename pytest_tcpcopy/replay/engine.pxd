@@ -5,7 +5,7 @@ from pytest_tcpcopy.tcp.translator cimport SessionTranslator
 from pytest_tcpcopy.tcp.wire cimport SutSegment, parse_sut_segment
 from pytest_tcpcopy.flows.assembler cimport FlowAssembler
 from pytest_tcpcopy.flows.session cimport CapturedSession
-from pytest_tcpcopy.tcp.events cimport Aborted, Closed, RequestSent, ResponseData
+from pytest_tcpcopy.tcp.events cimport Aborted, Closed, RequestSent, ResponseData, ResponseEnded
 
 cdef class _Copy:
     cdef public SessionTranslator translator
@@ -17,7 +17,7 @@ cdef class _Schedule:
 
 cdef class ReplayEngine:
     cdef public object target, unrouted_sut_segments, requests, errors, delayed_starts
-    cdef object _target_text, _map_client, _config, _only, _epoch, _pacer
+    cdef object _target_text, _map_client, _config, _only, _epoch, _pacer, _stopped
     cdef FlowAssembler _flows
     cdef dict _copies, _by_client, _waiting, _dirty, _schedules, _due
     cdef list _timers, _out, _registrations, _done
@@ -37,6 +37,8 @@ cdef class ReplayEngine:
     cpdef list packets_to_send(self)
     cpdef list registrations(self)
     @cython.locals(copy=_Copy)
+    cpdef stop(self, str reason, double now)
+    @cython.locals(copy=_Copy)
     cdef _client_packet(self, long long index, captured_client, Packet pkt, double now)
     cdef _add_to_schedule(self, long long index, Packet pkt)
     cdef _free_clients(self, captured_client)
@@ -46,8 +48,9 @@ cdef class ReplayEngine:
     cdef _drain_dirty(self)
     @cython.locals(translator=SessionTranslator)
     cdef _drain(self, _Copy copy, double now)
-    @cython.locals(data=ResponseData, sent=RequestSent, closed=Closed, aborted=Aborted)
+    @cython.locals(data=ResponseData, sent=RequestSent, closed=Closed, aborted=Aborted, ended=ResponseEnded)
     cdef _record(self, result, list events, double rel, schedule)
+    cdef bint _not_replayed(self, long long index, captured_client, double now)
     cdef _retire(self, _Copy copy, double now)
     @cython.locals(queued=list)
     cdef _queue(self, _Copy copy)
@@ -55,5 +58,5 @@ cdef class ReplayEngine:
     cdef _start_waiting(self, double now)
 
 # Enum members as C globals (see the note in the .py).
-cdef object _ABORTED, _COMPLETE, _NOT_ESTABLISHED, _SUT_RESET, _TIMEOUT
-cdef dict _CLOSED_REASON
+cdef object _ABORTED, _COMPLETE, _NOT_ESTABLISHED, _NOT_REPLAYED, _SUT_RESET, _TIMEOUT
+cdef dict _CLOSED_REASON, _END_TEXT

@@ -19,6 +19,11 @@ that delays later requests is charged for the delay.
 Counters for progress reports (``sessions_done``, ``requests``, ``errors``, ``delayed_starts``,
 ``active``, ``waiting``) are kept up to date as events arrive.
 
+A replay that must end before its sessions did (its time limit, a lost intercept) calls `stop`:
+from then on nothing is sent, the live copies stay UNFINISHED with the reason, and every session
+not started, waiting or still to come in the capture (feed the rest of it: it is only counted),
+is reported NOT_REPLAYED with the reason, so that every session of the capture appears.
+
 Inputs only mark the translators they touched; their packets, events and timers are collected
 when an output is asked for (`packets_to_send`, `next_timer`, `on_timer`, ...). The shell feeds a
 batch (captured packets, or the intercept records of one read) at one `now`, so each touched
@@ -44,6 +49,8 @@ from ..tcp.events import (
     Reconnected,
     RequestSent,
     ResponseData,
+    ResponseEnd,
+    ResponseEnded,
     Side,
 )
 from ..tcp.pacing import CapturePacer
@@ -56,7 +63,10 @@ _OUTCOME_BY_REASON = {
     AbortReason.SUT_RESET: Outcome.SUT_RESET,
     AbortReason.NOT_ESTABLISHED: Outcome.NOT_ESTABLISHED,
     AbortReason.IDLE_TIMEOUT: Outcome.TIMEOUT,
+    AbortReason.RESPONSE_TIMEOUT: Outcome.TIMEOUT,
+    AbortReason.NOTHING_TO_REPLAY: Outcome.NOT_REPLAYED,
 }
+_END_TEXT = {end: end.value for end in ResponseEnd}  # an Enum's .value is a Python-level property
 
 # A Closed event's reason text, made once: an Enum's .value is a Python-level property.
 _CLOSED_REASON = {
@@ -70,6 +80,7 @@ _DEFAULT_CONFIG = TranslatorConfig()
 _ABORTED = Outcome.ABORTED
 _COMPLETE = Outcome.COMPLETE
 _NOT_ESTABLISHED = Outcome.NOT_ESTABLISHED
+_NOT_REPLAYED = Outcome.NOT_REPLAYED
 _SUT_RESET = Outcome.SUT_RESET
 _TIMEOUT = Outcome.TIMEOUT
 
@@ -168,7 +179,8 @@ class ReplayEngine:
         self._timers: list[float] = []
         self._due: dict[float, list[_Copy]] = {}
         self._active = 0
-        # Sessions whose copies all ended while the capture still has packets for them.
+        # Sessions whose copies all ended while the capture still has packets for them (and,
+        # once the replay stopped, those reported not replayed): the rest of their packets is moot.
         self._ended_early: set[int] = set()
         self._out: list[bytes] = []
         self._registrations: list[tuple[Endpoint, Endpoint]] = []
@@ -184,6 +196,7 @@ class ReplayEngine:
         self.requests = 0  # RequestSent events so far, over every copy
         self.errors = 0  # copies that ended other than COMPLETE
         self.delayed_starts = 0  # sessions that had to wait for a slot (max_active) to start
+        self._stopped: str | None = None  # why the replay stopped early (see `stop`)
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -198,7 +211,10 @@ class ReplayEngine:
         if route is not None:
             session, from_client = route
             if from_client and (self._only is None or session.index in self._only):
-                self._client_packet(session.index, session.client, pkt, now)
+                if self._stopped is None:
+                    self._client_packet(session.index, session.client, pkt, now)
+                elif self._not_replayed(session.index, session.client, now):
+                    self._sessions_seen += 1
         if self._flows.has_finished():
             for session in self._flows.pop_finished():
                 self._capture_ended(session.index, now)
@@ -220,6 +236,27 @@ class ReplayEngine:
         self._now = now
         copy.translator.feed_sut(seg, now)
         self._dirty[id(copy)] = copy
+
+    def stop(self, reason: str, now: float) -> None:
+        """The replay ends now, before its sessions did (see the module comment)."""
+        if self._dirty:
+            self._drain_dirty()
+        self._now = now
+        self._stopped = reason
+        for copies in self._copies.values():
+            for copy in copies:
+                result = copy.result
+                result.reason = f"the replay stopped: {reason}"
+                if result.exchanges and result.exchanges[-1].response_end is None:
+                    result.exchanges[-1].cut = result.reason
+        for index, waiting in list(self._waiting.items()):
+            first = waiting.packets[0]
+            self._not_replayed(index, Endpoint(first.src, first.sport), now)
+        self._waiting.clear()
+        self._timers.clear()
+        self._due.clear()
+        self._out.clear()
+        self._registrations.clear()
 
     def next_timer(self) -> float | None:
         if self._dirty:
@@ -304,6 +341,11 @@ class ReplayEngine:
             self._drain_dirty()
         return self._capture_done and not self._active and not self._waiting
 
+    @property
+    def stopped(self) -> str | None:
+        """Why the replay was stopped early (`stop`), or None."""
+        return self._stopped
+
     def result(self, now: float, notes: list[str] | None = None) -> ReplayResult:
         """Results so far; sessions still running are reported as UNFINISHED."""
         if self._dirty:
@@ -320,7 +362,7 @@ class ReplayEngine:
             )
         if self.unrouted_sut_segments:
             notes.append(f"{self.unrouted_sut_segments} SUT segments matched no live session")
-        return ReplayResult(sessions, elapsed, notes, delayed_starts=self.delayed_starts)
+        return ReplayResult(sessions, elapsed, notes, delayed_starts=self.delayed_starts, stopped=self._stopped)
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -387,6 +429,8 @@ class ReplayEngine:
 
     def _capture_ended(self, index: int, now: float) -> None:
         self._ended_early.discard(index)
+        if self._stopped is not None:
+            return  # nothing more is sent: the live copies stay as they are
         waiting = self._waiting.get(index)
         if waiting is not None:
             waiting.capture_ended = True
@@ -455,6 +499,12 @@ class ReplayEngine:
                 result.request_bytes += sent.length
                 scheduled = None if schedule is None else schedule.at(sent.offset)
                 result.exchanges.append(ExchangeTiming(sent.offset, sent.length, rel, scheduled_at=scheduled))
+            elif kind is ResponseEnded:
+                ended = event
+                if result.exchanges:
+                    exchange = result.exchanges[-1]
+                    exchange.response_end = _END_TEXT[ended.by]
+                    exchange.expected_response_bytes = ended.expected
             elif kind is Established:
                 if result.established_at is None:
                     result.established_at = rel
@@ -470,6 +520,25 @@ class ReplayEngine:
                 result.outcome = _OUTCOME_BY_REASON.get(aborted.reason, _ABORTED)
                 result.reason = aborted.detail or aborted.reason.value
                 result.finished_at = rel
+                if result.exchanges:
+                    exchange = result.exchanges[-1]
+                    if exchange.response_end is None or exchange.response_end == "timeout":
+                        exchange.cut = result.reason  # given up while its response was awaited
+
+    def _not_replayed(self, index: int, captured_client: Endpoint, now: float) -> bool:
+        """Report a session the stopped replay never started (once, one result per copy);
+        False when it was reported already, or is live (and left UNFINISHED)."""
+        if index in self._ended_early or index in self._copies:
+            return False
+        self._ended_early.add(index)
+        rel = now - (self._epoch or now)
+        reason = f"not replayed: the replay stopped: {self._stopped}"
+        for n in range(self._amplify):
+            result = SessionResult(index, n, captured_client, self._map_client(captured_client, n), self._target_text,
+                                   outcome=_NOT_REPLAYED, reason=reason, finished_at=rel)  # fmt: skip
+            self._done.append(result)
+            self.errors += 1
+        return True
 
     def _retire(self, copy: _Copy, now: float) -> None:
         copy.timer = None

@@ -1,7 +1,24 @@
-"""What a replay produced: one SessionResult per replayed session copy, and the totals.
+"""What a replay produced: one SessionResult per session copy, and the totals.
 
 Built from the translators' typed events by ``ReplayEngine``; serialised for ``--json`` and later
-for the pytest plugin's reports.
+for the pytest plugin's reports. Every session of the capture (of the selection, if one was
+given) appears, once per copy: those the replay never got to as ``not_replayed``, with the reason.
+
+The document (``ReplayResult.to_json``): ``sessions`` (each with its ``outcome``, ``reason`` and
+``exchanges``), ``totals`` (``completed``, ``not_replayed``, ``aborted``: counts by "outcome:
+reason" of every session not complete, ...), ``notes``, and ``stopped``: null, or
+``{"reason": ..., "failure": bool}`` when the replay ended before its sessions did (its time
+limit; a failure such as a lost intercept).
+
+Per exchange, ``complete`` says whether its response was read to its end (see tcp/gate.py);
+when not, ``cut`` says why: "SUT too slow: 120 of 1220 bytes after 5.0 s" (the response
+timeout), or the reason the session ended while the response was awaited. ``response_end`` says
+by which rule the response was judged over: ``framing`` (HTTP/1.x framing), ``captured_length``
+(as many bytes as the captured client had received), ``sut_close`` (the SUT closed or reset),
+``quiet`` (the last resort: no length known, or short of the captured one, and the SUT fell
+silent) or ``timeout`` (cut); null when it was not judged on its own (pipelined requests, or the
+session ended otherwise). ``expected_response_bytes`` is the length the framing or the capture
+gave, null when neither knew.
 """
 
 from __future__ import annotations
@@ -21,7 +38,8 @@ class Outcome(enum.Enum):
     NOT_ESTABLISHED = "not_established"  # no SYN-ACK: not listening, refused, or no answer in time
     TIMEOUT = "timeout"  # the SUT stopped answering mid-session
     ABORTED = "aborted"  # given up for another reason (see ``reason``)
-    UNFINISHED = "unfinished"  # the replay stopped (deadline, interrupt) before the session ended
+    UNFINISHED = "unfinished"  # the replay stopped (time limit, lost intercept) before the session ended
+    NOT_REPLAYED = "not_replayed"  # never started (see ``reason``: the replay stopped first, or nothing to replay)
 
 
 @dataclass(slots=True)
@@ -39,6 +57,13 @@ class ExchangeTiming:
     last_response_at: float | None = None
     response_bytes: int = 0
     scheduled_at: float | None = None
+    response_end: str | None = None  # by which rule the response was judged over (module comment)
+    expected_response_bytes: int | None = None  # the length the framing or the capture gave
+    cut: str | None = None  # why the response was not read to its end; None: it was
+
+    @property
+    def complete(self) -> bool:
+        return self.cut is None
 
     def to_json(self) -> dict:
         return {
@@ -49,6 +74,10 @@ class ExchangeTiming:
             "first_response_at": _r(self.first_response_at),
             "last_response_at": _r(self.last_response_at),
             "response_bytes": self.response_bytes,
+            "complete": self.cut is None,
+            "response_end": self.response_end,
+            "expected_response_bytes": self.expected_response_bytes,
+            "cut": self.cut,
         }
 
 
@@ -129,6 +158,8 @@ class ReplayResult:
     delayed_starts: int = 0  # sessions that waited for a slot: started behind the capture's schedule
     # The copier's own CPU seconds (user, system) during the replay, start-up and output excluded.
     cpu: tuple[float, float] | None = None
+    stopped: str | None = None  # why the replay ended before every session did; None: it did not
+    stopped_by_failure: bool = False  # the stop was a failure (a lost intercept), not the time limit
 
     def totals(self) -> dict:
         aborted: dict[str, int] = {}
@@ -140,6 +171,7 @@ class ReplayResult:
             "sessions": len(self.sessions),
             "established": sum(s.established for s in self.sessions),
             "completed": sum(s.outcome is Outcome.COMPLETE for s in self.sessions),
+            "not_replayed": sum(s.outcome is Outcome.NOT_REPLAYED for s in self.sessions),
             "requests_sent": sum(s.requests_sent for s in self.sessions),
             "request_bytes": sum(s.request_bytes for s in self.sessions),
             "response_bytes": sum(s.response_bytes for s in self.sessions),
@@ -155,6 +187,7 @@ class ReplayResult:
             "sessions": [s.to_json() for s in sorted(self.sessions, key=lambda s: (s.session, s.copy))],
             "totals": self.totals(),
             "notes": self.notes,
+            "stopped": None if self.stopped is None else {"reason": self.stopped, "failure": self.stopped_by_failure},
         }
 
 

@@ -12,6 +12,8 @@ from pytest_tcpcopy.tcp.events import (
     Reconnected,
     RequestSent,
     ResponseData,
+    ResponseEnd,
+    ResponseEnded,
     SessionCounters,
     Side,
 )
@@ -31,6 +33,8 @@ __all__ = [
     "Reconnected",
     "RequestSent",
     "ResponseData",
+    "ResponseEnd",
+    "ResponseEnded",
     "SegmentBuilder",
     "SessionCounters",
     "SessionState",

@@ -1,4 +1,5 @@
-"""The session translator's connection states and every transition between them.
+"""The session translator's connection states, every transition between them, and every flag
+that decides what may happen next.
 
 Rules this module obeys (after h11's _state.py):
 
@@ -6,8 +7,12 @@ Rules this module obeys (after h11's _state.py):
    change is a row of TRANSITIONS below: the table is the whole machine. The translator decides
    *when* a trigger fires (that needs segments, offsets and clocks); this table decides *what*
    the trigger may do.
-2. No bytes, no clocks, no segments here: only states and triggers.
-3. A trigger the table does not allow in the current state is a bug in the translator, never
+2. A trigger that reports something returns its event (`established`, `reconnect`, `finish`,
+   `abort`): the caller queues what the machine made, never an event of its own choosing.
+3. The flags that steer the translator beside the state live here too, each set by one method
+   that says what it changes; nothing else writes them.
+4. No bytes, no clocks, no segments here: only states, triggers and flags.
+5. A trigger the table does not allow in the current state is a bug in the translator, never
    the SUT's or the capture's fault (those are handled as events before any trigger fires), so
    it raises IllegalTransition.
 
@@ -19,13 +24,28 @@ Theory of operation (tcpcopy's tc_session.c, reworked):
       (SUT FIN/RST with requests pending: RST the old connection, fake SYN on a new one)
     ESTABLISHED / CLOSING --clean close, or release RST--> DONE
     any live state --give up (RST to the SUT where a connection exists)--> ABORTED
+    IDLE --nothing to replay (no SYN, no client payload captured)--> ABORTED
 
-Orthogonal to the state, the translator tracks whether the SUT has closed its side (a FIN
-received) or reset after answering (either way the next captured request fires RECONNECT and
-the end of the capture fires FINISH), and the request gate: a captured segment whose captured
-ack grew (the real client had received more response bytes before sending it) starts a new
-request and waits until the SUT's response to the previous one is complete (as many bytes as
-the capture shows, or a quiet period).
+The flags, and what each one changes:
+
+- ``sut_closed``: the SUT's FIN arrived in order. The response being read is over; a captured
+  request still to send needs a new connection (RECONNECT); at the end of the capture the
+  client side closes with a FIN (SEND_FIN).
+- ``sut_reset``: the SUT reset after answering every request sent. The same, except that the
+  end of the capture finishes the session at once (FINISH by the SUT, reset).
+- ``capture_closed``: a captured FIN or RST is queued; later captured bytes are moot.
+- ``capture_done``: no more captured segments will come: once every byte is sent and the last
+  response is over, the session ends.
+- ``gap``: the capture misses client bytes: the stream stops there, and the session ends with
+  ABORT (capture gap) once the last response before the hole is over.
+- ``closed_first``: which side closed first, for the Closed event.
+- ``waiting_for``: what the send loop stopped at: nothing, a response (the request gate: the
+  next request, or the end, waits until the response before it is over) or the SUT's window.
+  While it waits on the SUT, the idle timeout runs; while it waits on a response, the
+  response timeout does too.
+
+RECONNECT clears the connection's flags (``sut_closed``, ``sut_reset``, ``closed_first``,
+``waiting_for``); FINISH and ABORT clear ``waiting_for``.
 """
 
 from __future__ import annotations
@@ -33,6 +53,7 @@ from __future__ import annotations
 import enum
 
 from pytest_tcpcopy.errors import TcpcopyError
+from pytest_tcpcopy.tcp.events import Aborted, AbortReason, Closed, Established, Reconnected, Side
 
 
 class SessionState(enum.Enum):
@@ -75,8 +96,14 @@ TRANSITIONS: dict[SessionState, dict[Trigger, SessionState]] = {
 TERMINAL = frozenset(s for s, moves in TRANSITIONS.items() if not moves)
 CONNECTED = frozenset({S.ESTABLISHED, S.CLOSING})  # a SUT connection exists to send on
 
+# What the send loop waits for (``waiting_for``): plain ints, read per segment.
+WAIT_NOTHING, WAIT_RESPONSE, WAIT_WINDOW = 0, 1, 2
 
 _INITIAL = S.IDLE  # bound once: reading a member off an Enum class is a slow hook in 3.11
+_SYN_ACK, _SEND_SYN, _SEND_FIN, _RECONNECT, _FINISH, _ABORT = (
+    T.SYN_ACK, T.SEND_SYN, T.SEND_FIN, T.RECONNECT, T.FINISH, T.ABORT,
+)  # fmt: skip
+_CLIENT, _SUT = Side.CLIENT, Side.SUT
 
 
 class IllegalTransition(TcpcopyError):
@@ -84,14 +111,21 @@ class IllegalTransition(TcpcopyError):
 
 
 class SessionStateMachine:
-    """The current state, plus its two classes as plain booleans (read per segment; an enum
-    hash is a Python-level call)."""
+    """The current state, its two classes as plain booleans (read per segment; an enum hash is
+    a Python-level call), and the flags of the module comment."""
 
-    __slots__ = ("connected", "state", "terminal")
+    __slots__ = (
+        "capture_closed", "capture_done", "closed_first", "connected", "gap", "state", "sut_closed",
+        "sut_reset", "terminal", "waiting_for",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.state = _INITIAL
         self.connected = self.terminal = False
+        self.sut_closed = self.sut_reset = False
+        self.capture_closed = self.capture_done = self.gap = False
+        self.closed_first: Side | None = None
+        self.waiting_for = WAIT_NOTHING
 
     def fire(self, trigger: Trigger) -> SessionState:
         try:
@@ -102,4 +136,57 @@ class SessionStateMachine:
             ) from None
         self.connected = state in CONNECTED
         self.terminal = state in TERMINAL
+        if self.terminal:
+            self.waiting_for = WAIT_NOTHING
         return state
+
+    # -- triggers ------------------------------------------------------------------------------
+
+    def send_syn(self) -> None:
+        self.fire(_SEND_SYN)
+
+    def established(self, fake_syn: bool) -> Established:
+        self.fire(_SYN_ACK)
+        return Established(fake_syn)
+
+    def send_fin(self) -> None:
+        self.fire(_SEND_FIN)
+        if self.closed_first is None:
+            self.closed_first = _CLIENT
+
+    def reconnect(self, attempt: int, resume_offset: int) -> Reconnected:
+        self.fire(_RECONNECT)
+        self.sut_closed = self.sut_reset = False
+        self.closed_first = None
+        self.waiting_for = WAIT_NOTHING
+        return Reconnected(attempt, resume_offset)
+
+    def finish(self, by: Side, reset: bool) -> Closed:
+        self.fire(_FINISH)
+        return Closed(by, reset)
+
+    def abort(self, reason: AbortReason, detail: str) -> Aborted:
+        self.fire(_ABORT)
+        return Aborted(reason, detail)
+
+    # -- flags ---------------------------------------------------------------------------------
+
+    def on_sut_fin(self) -> None:
+        self.sut_closed = True
+        if self.closed_first is None:
+            self.closed_first = _SUT
+
+    def on_sut_reset_after_answers(self) -> None:
+        self.sut_reset = True
+
+    def on_capture_closed(self) -> None:
+        self.capture_closed = True
+
+    def on_capture_gap(self) -> None:
+        self.gap = True
+
+    def on_capture_done(self) -> None:
+        self.capture_done = True
+
+    def wait_for(self, what: int) -> None:
+        self.waiting_for = what

@@ -14,6 +14,11 @@ cdef class ResponseData(Event):
     cdef readonly long long offset, length
     cdef readonly object data
 
+cdef class ResponseEnded(Event):
+    cdef readonly object by
+    cdef readonly long long received
+    cdef readonly object expected
+
 cdef class Reconnected(Event):
     cdef readonly long long attempt, resume_offset
 

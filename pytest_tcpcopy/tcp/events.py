@@ -23,6 +23,20 @@ class AbortReason(enum.Enum):
     IDLE_TIMEOUT = "the SUT made no progress for the idle timeout while the session waited on it"
     TOO_MANY_RECONNECTS = "the SUT kept closing the connection with captured requests pending"
     CAPTURE_GAP = "the capture lacks client bytes the session needs (a hole in the client stream)"
+    RESPONSE_TIMEOUT = "the SUT made no progress on an awaited response for the response timeout"
+    NOTHING_TO_REPLAY = "the capture holds neither the SYN nor any client payload of the session"
+
+
+class ResponseEnd(enum.Enum):
+    """By which rule the response to the latest request was judged over (see gate.py)."""
+
+    __hash__ = object.__hash__  # identity: members are singletons (a dict key per exchange)
+
+    FRAMING = "framing"  # the protocol's framing (HTTP/1.x) says it ended
+    LENGTH = "captured_length"  # as many bytes arrived as the captured client had received
+    CLOSE = "sut_close"  # the SUT closed (FIN) or reset its side of the connection
+    QUIET = "quiet"  # the last resort: no length known, or short of it, and the SUT fell silent
+    TIMEOUT = "timeout"  # cut: no progress for the response timeout (the session is aborted)
 
 
 class Event:
@@ -66,6 +80,17 @@ class ResponseData(Event):
     offset: int
     length: int
     data: bytes | None
+
+
+@dataclass(frozen=True)
+class ResponseEnded(Event):
+    """The response to the latest request is over (``by`` which rule), or was cut (``by`` is
+    TIMEOUT, and an Aborted event follows). ``received`` bytes of it arrived; ``expected`` is
+    the length the framing or the capture gave for it, None when neither knew."""
+
+    by: ResponseEnd
+    received: int
+    expected: int | None
 
 
 @dataclass(frozen=True)

@@ -93,13 +93,27 @@ def decode_and_check(pkt: bytes) -> Seg:
                parse_opts(tcp[20:hl]), tcp[hl:], pkt)
 
 
+@dataclass(frozen=True)
+class Stall:
+    """In a scripted response: the server's application sends nothing more for ``seconds``."""
+
+    seconds: float
+
+
+Response = bytes | list  # bytes, or the parts of a slow response: bytes and Stall, in order
+
+
+def response_length(response: Response) -> int:
+    return len(response) if isinstance(response, bytes) else sum(len(p) for p in response if isinstance(p, bytes))
+
+
 @dataclass
 class Script:
     """What the server does: a greeting, one response per request (by request lengths), and
     whether it closes after the last response."""
 
     request_lens: list[int]
-    responses: list[bytes]
+    responses: list[Response]
     greeting: bytes = b""
     close_after_last: bool = False
     close_every: int | None = None  # close the connection after this many responses on it
@@ -146,6 +160,7 @@ class SimServer:
         self.sent_payload = bytearray()  # every response byte sent, all connections
         self.drop_out: Callable[[int, int, int], bool] = lambda seq, n, flags: False
         self.next_delivery_bytes = 0
+        self.later: list[tuple[float, list]] = []  # the rest of slow responses, by when it goes on
 
     # ------------------------------------------------------------------ helpers
     def _tsval(self) -> int:
@@ -304,9 +319,18 @@ class SimServer:
                     self.fin_queued = True
                     break
 
-    def _queue_response(self, data: bytes) -> None:
-        self.send_buf += data
-        self.sent_payload += data
+    def _queue_response(self, data: Response) -> None:
+        parts = [data] if isinstance(data, bytes) else list(data)
+        if self.later:  # behind a response still stalled
+            self.later[-1][1].extend(parts)
+            return
+        while parts:
+            part = parts.pop(0)
+            if isinstance(part, Stall):
+                self.later.append((self.now + part.seconds, parts))
+                return
+            self.send_buf += part
+            self.sent_payload += part
 
     def _transmit(self) -> None:
         if self.state != "ESTABLISHED" or self.peer is None:
@@ -326,7 +350,7 @@ class SimServer:
             self.snd_nxt += n
             if self.rto_at is None:
                 self.rto_at = self.now + self.rto
-        if self.fin_queued and not self.fin_sent and self.snd_nxt - self.snd_una == len(self.send_buf):
+        if self.fin_queued and not self.fin_sent and not self.later and self.snd_nxt - self.snd_una == len(self.send_buf):
             self.fin_sent = True
             self._emit(self.isn + 1 + self.snd_nxt, self._ack_value(), FIN | ACK)
             if self.rto_at is None:
@@ -335,6 +359,7 @@ class SimServer:
     def _to_listen(self) -> None:
         self.state = "LISTEN"
         self.rto_at = None
+        self.later.clear()
         self.send_buf = bytearray()
         self.fin_queued = self.fin_sent = False
 
@@ -353,10 +378,15 @@ class SimServer:
         self.send_ack()  # the window update
 
     def next_timer(self) -> float | None:
-        return self.rto_at
+        times = [t for t in (self.rto_at, *(when for when, _ in self.later[:1])) if t is not None]
+        return min(times) if times else None
 
     def on_timer(self, now: float) -> None:
         self.now = now
+        if self.later and now >= self.later[0][0]:
+            _, rest = self.later.pop(0)
+            self._queue_response(rest)
+            self._transmit()
         if self.rto_at is None or now < self.rto_at:
             return
         self.rto_at = now + self.rto

@@ -186,7 +186,7 @@ def test_lost_syn_is_retransmitted():
 
 
 def test_idle_timeout_aborts_and_releases_the_sut():
-    cfg = TranslatorConfig(idle_timeout=5.0)
+    cfg = TranslatorConfig(idle_timeout=5.0, response_timeout=30.0)
     t, s = make_pair(Script([10**6], [b""]), cfg)  # takes the request, never answers
     link = Link(t, s)
     link.run(capture([b"hello"], [100]))
@@ -400,7 +400,8 @@ def test_sut_reset_after_answering_is_a_close_at_the_end_of_capture():
     link = Link(t, s)
     pkts = capture(REQS, [len(r) for r in RESPS], fin=False)
     link.run(pkts, end=False)
-    s.reset()  # e.g. a keep-alive timeout on the SUT
+    link.run([], end=False, actions={link.now: s.reset})  # e.g. a keep-alive timeout on the SUT
+    assert not t.finished
     link.run([], end=True)
     assert link.events[-1] == Closed(by=Side.SUT, reset=True)
     assert not any(isinstance(e, Aborted) for e in link.events)
