@@ -12,9 +12,10 @@ gzip or deflate Content-Encoding:
 
 Raw messages become ``{"body": ...}`` by the same body rules. When that body is text (a text
 protocol the raw codec split, an HTTP-like protocol no codec claims), its header-like lines
-(``Name: value``) are normalised as HTTP headers are: the value of a volatile header
-(``DiffConfig.ignore_headers``: Date, Expires, Last-Modified, request ids...) becomes ``…`` and a
-Set-Cookie line keeps its cookie's shape only. Messages of user codecs provide
+(``Name: value``) are normalised as HTTP headers are: a volatile header's line
+(``DiffConfig.ignore_headers``: Date, Expires, Last-Modified, request ids...) becomes
+``date: …`` and a Set-Cookie line keeps its cookie's shape only (``set-cookie: sid=…; Path=/``),
+names lower-cased; other lines stay as they are. Messages of user codecs provide
 ``normalized() -> dict`` themselves.
 
 ``same_normal_form`` tells, without parsing bodies, when two responses normalise to the same tree
@@ -92,12 +93,12 @@ def _text_line(line: str, config: DiffConfig) -> str:
     match = _HEADER_LINE.fullmatch(line)
     if match is None:
         return line
-    name, sep, value = match.groups()
+    name, _, value = match.groups()
     lower = name.lower()
     if lower in config.ignore_headers:
-        return f"{name}{sep}{MASKED}"
+        return f"{lower}: {MASKED}"
     if lower == "set-cookie" and not config.compare_cookie_values:
-        return f"{name}{sep}{_cookie_shape(value)}"
+        return f"{lower}: {_cookie_shape(value)}"
     return line
 
 

@@ -83,10 +83,11 @@ def _row(finding: dict, anchors: dict[str, str]) -> str:
     )
     examples = (f'<details><summary>{len(finding["examples"])} of {finding["count"]}</summary><ul>{links}</ul>'
                 "</details>")  # fmt: skip
+    badge = f'<span class="badge {_e(status)}">{_e(status.replace("_", " "))}</span>'
     return (
-        f'<tr><td class="num">{finding["count"]}</td><td><span class="badge {_e(status)}">{_e(status.replace("_", " "))}'
-        f'</span></td><td><code>{_e(finding["endpoint"])}</code></td><td><code>{_e(finding["path"] or "-")}</code></td>'
-        f'<td>{_e(change)}</td><td class="values">{values}</td><td class="ex">{examples}</td></tr>'
+        f'<tr><td class="num">{finding["count"]}</td><td>{badge}</td><td><code>{_e(finding["endpoint"])}</code></td>'
+        f'<td><code>{_e(finding["path"] or "-")}</code></td><td>{_e(change)}</td><td class="values">{values}</td>'
+        f'<td class="ex">{examples}</td></tr>'
     )
 
 
