@@ -44,11 +44,12 @@ def findings_section(findings: list[dict], anchors: dict[str, str]) -> str:
     """The findings table (empty text when there are none)."""
     if not findings:
         return ""
-    head = ('<tr><th class="num">exchanges</th><th>verdict</th><th>endpoint</th><th>path</th><th>change</th>'
-            "<th>values</th><th>examples</th></tr>")  # fmt: skip
+    captures = len({f["run"] for f in findings}) > 1
+    head = ('<tr><th class="num">exchanges</th><th>verdict</th>' + ("<th>capture</th>" if captures else "")
+            + "<th>endpoint</th><th>path</th><th>change</th><th>values</th><th>examples</th></tr>")  # fmt: skip
     out = ['<section class="findings"><h2>Findings</h2><table class="findings">', head]
     for finding in findings[:MAX_ROWS]:
-        out.append(_row(finding, anchors))
+        out.append(_row(finding, anchors, captures))
     out.append("</table>")
     if len(findings) > MAX_ROWS:
         rest = findings[MAX_ROWS:]
@@ -64,7 +65,7 @@ def members_note(members: list[dict]) -> str:
     return f'<p class="members">The same in {len(members)} more exchange(s): {shown}{_e(more)}</p>'
 
 
-def _row(finding: dict, anchors: dict[str, str]) -> str:
+def _row(finding: dict, anchors: dict[str, str], captures: bool) -> str:
     status = finding["status"]
     change = finding["message"] if finding["path"] is None else finding["change"]
     values = "".join(
@@ -84,10 +85,11 @@ def _row(finding: dict, anchors: dict[str, str]) -> str:
     examples = (f'<details><summary>{len(finding["examples"])} of {finding["count"]}</summary><ul>{links}</ul>'
                 "</details>")  # fmt: skip
     badge = f'<span class="badge {_e(status)}">{_e(status.replace("_", " "))}</span>'
+    capture = f'<td>{_e(finding["capture"])}</td>' if captures else ""
     return (
-        f'<tr><td class="num">{finding["count"]}</td><td>{badge}</td><td><code>{_e(finding["endpoint"])}</code></td>'
-        f'<td><code>{_e(finding["path"] or "-")}</code></td><td>{_e(change)}</td><td class="values">{values}</td>'
-        f'<td class="ex">{examples}</td></tr>'
+        f'<tr><td class="num">{finding["count"]}</td><td>{badge}</td>{capture}'
+        f'<td><code>{_e(finding["endpoint"])}</code></td><td><code>{_e(finding["path"] or "-")}</code></td>'
+        f'<td>{_e(change)}</td><td class="values">{values}</td><td class="ex">{examples}</td></tr>'
     )
 
 

@@ -43,10 +43,12 @@ def make_run(
     config: DiffConfig | None = None,
     capture: str = "traffic.pcap",
     notes: tuple[str, ...] = (),
+    problems: dict[int, list[ReplayProblem]] | None = None,
 ) -> ReplayRun:
     """A run whose session ``s`` compared ``pairs[s] = (baseline, candidate[, secondary])``
     exchange lists with the real ``compare_sessions``; ``outcomes`` overrides session outcomes,
-    and a session that did not complete is a problem of the candidate's replay from its start."""
+    and a session that did not complete is a problem of the candidate's replay from its start;
+    ``problems`` gives a session's problems instead."""
     outcomes = outcomes or {}
     settings = Settings().with_overrides({"pcap": capture, "port": 8080, "command": "app --release v2"}, "tests")
     index = CaptureIndex(Path(capture), {}, {}, frozenset(pairs), {s: frozenset() for s in pairs})
@@ -55,11 +57,11 @@ def make_run(
     run = ReplayRun(index, settings, candidate)
     for s, sides in pairs.items():
         base, cand, *second = sides
-        problems = []
+        cut = []
         if s in outcomes and outcomes[s][0] != "complete":
-            problems.append(ReplayProblem(Cause.of_outcome(Outcome(outcomes[s][0])), outcomes[s][1]))
+            cut.append(ReplayProblem(Cause.of_outcome(Outcome(outcomes[s][0])), outcomes[s][1]))
         comparisons = compare_sessions(base, cand, config or DiffConfig(), second[0] if second else None,
-                                       candidate_problems=problems)  # fmt: skip
+                                       candidate_problems=(problems or {}).get(s, cut))  # fmt: skip
         for comparison in comparisons:
             run.comparisons[(s, comparison.number)] = comparison
     return run
