@@ -117,28 +117,39 @@ class FindingsAccumulator:
         """Count ``comparison`` and add it to its findings; return their keys (none for ``SAME``)."""
         self.counts[comparison.status] += 1
         self.noisy += comparison.noise is not None
-        if comparison.status is ComparisonStatus.SAME:
+        keys = self._keys(comparison)
+        if not keys:
             return ()
-        endpoint = endpoint_template(comparison.request, _codec(comparison), self.redaction)
         slim = replace(comparison, request=None, baseline=None, candidate=None)
         if comparison.cause is not None:
             self.causes[comparison.cause.cause.value] += 1
-            key = FindingKey(comparison.status, endpoint, None, comparison.cause.cause.value)
-            finding = self._finding(key)
-            if finding is not None:
-                self._count(finding, slim)
-                finding.message = finding.message or comparison.cause.message
-            return (key,)
-        assert comparison.diff is not None
-        keys: dict[FindingKey, Change] = {}
-        for change in comparison.diff.changes:
-            keys.setdefault(FindingKey(comparison.status, endpoint, change.template, change.kind.value), change)
         for key, change in keys.items():
             finding = self._finding(key)
-            if finding is not None:
-                self._count(finding, slim)
+            if finding is None:
+                continue
+            self._count(finding, slim)
+            if change is not None:
                 self._value(finding, change)
+            elif comparison.cause is not None and finding.message is None:
+                finding.message = comparison.cause.message
         return tuple(keys)
+
+    def keys_of(self, comparison: ExchangeComparison) -> tuple[FindingKey, ...]:
+        """The keys of the findings ``comparison`` belongs to, without adding it."""
+        return tuple(self._keys(comparison))
+
+    def _keys(self, comparison: ExchangeComparison) -> dict[FindingKey, Change | None]:
+        """Each finding key of ``comparison`` with the first change that puts it there."""
+        if comparison.status is ComparisonStatus.SAME:
+            return {}
+        endpoint = endpoint_template(comparison.request, _codec(comparison), self.redaction)
+        if comparison.cause is not None:
+            return {FindingKey(comparison.status, endpoint, None, comparison.cause.cause.value): None}
+        assert comparison.diff is not None
+        keys: dict[FindingKey, Change | None] = {}
+        for change in comparison.diff.changes:
+            keys.setdefault(FindingKey(comparison.status, endpoint, change.template, change.kind.value), change)
+        return keys
 
     def findings(self) -> list[Finding]:
         """Every finding: differences first, then by count (most first), endpoint and path."""

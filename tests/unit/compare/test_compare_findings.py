@@ -263,3 +263,14 @@ def test_the_accumulator_memory_does_not_grow_with_the_exchanges():
     large = feed(10_000)
     assert findings.findings()[0].count == 11_000
     assert large < 4096 and small < 4096 + 64 * 1024  # nothing kept per exchange past the first examples
+
+
+def test_the_findings_of_a_comparison_can_be_looked_up_after_the_fact():
+    comparisons = judge(*(pair(s, f"/api/users/{s}", {"plan": "premium"}, {"plan": "free"}) for s in range(5)))
+    findings = FindingsAccumulator()
+    for comparison in comparisons:
+        findings.add(comparison)
+    [key] = findings.keys_of(comparisons[4])
+    finding = findings.finding(key)
+    assert finding.count == 5 and comparisons[4].id not in [c.id for c in finding.examples]
+    assert findings.total == 5  # looking up added nothing
