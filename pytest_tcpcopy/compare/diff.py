@@ -185,6 +185,7 @@ def _changes(
 
 
 def _tree_changes(old: dict, new: dict, config: DiffConfig) -> list[Change]:
+    hidden = (_secret_lines(old, config), _secret_lines(new, config))
     old, new, same = _prune(old, new)
     if same:
         return []
@@ -216,8 +217,13 @@ def _tree_changes(old: dict, new: dict, config: DiffConfig) -> list[Change]:
                 continue
             if kind is ChangeKind.CHANGED and _both_match(value_patterns, before, after):
                 continue
-            secret = redaction.secret_path(path) or any(
-                v is not None and redaction.secret_value(path, v) for v in (before, after)
+            in_secret_lines = len(path) == 2 and (
+                (before is not None and path[1] in hidden[0]) or (after is not None and path[1] in hidden[1])
+            )
+            secret = (
+                in_secret_lines
+                or redaction.secret_path(path)
+                or any(v is not None and redaction.secret_value(path, v) for v in (before, after))
             )
             shown_before, shown_after = redaction.scrub(before), redaction.scrub(after)
             scrubbed = shown_before != before or shown_after != after
@@ -226,6 +232,14 @@ def _tree_changes(old: dict, new: dict, config: DiffConfig) -> list[Change]:
             else:
                 changes.append(Change(path, kind, shown_before, shown_after))
     return changes
+
+
+def _secret_lines(tree: dict, config: DiffConfig) -> frozenset:
+    """The lines of a text body holding part of a secret that spans lines (see ``Redaction.secret_lines``)."""
+    body = tree.get("body")
+    if not isinstance(body, list) or not all(isinstance(line, str) for line in body):
+        return frozenset()
+    return config.redaction.secret_lines(body)
 
 
 def _prune(old: object, new: object) -> tuple[object, object, bool]:

@@ -26,8 +26,11 @@ The secret part prints as ``[redacted]``; a change of a secret value prints as "
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
@@ -156,6 +159,21 @@ class Redaction:
             text = pattern.sub(REDACTED, text)
         return text
 
+    def secret_lines(self, lines: Sequence[str]) -> frozenset[int]:
+        """The indices of ``lines`` (a text split into lines) that hold part of a secret spanning
+        several lines: the value of a secret XML element, a pattern's match (a PEM private key).
+        A line alone cannot show it is secret, so a diff of lines asks this of the whole text."""
+        text = "\n".join(lines)
+        if "\n" not in text:
+            return frozenset()
+        spans = [m.span("value") for m in _ELEMENT.finditer(text) if "\n" in m["value"] and self._redacts_element(m)]
+        spans += [m.span() for p in self._patterns for m in p.finditer(text) if "\n" in m[0]]
+        starts = list(itertools.accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
+        hit: set[int] = set()
+        for start, end in spans:
+            hit.update(range(bisect.bisect_right(starts, start) - 1, bisect.bisect_right(starts, end - 1)))
+        return frozenset(hit)
+
     def _secret_entry(self, key: object, value: object) -> bool:
         if not self._patterns or isinstance(value, (dict, list, tuple)):
             return False
@@ -168,8 +186,11 @@ class Redaction:
     def _redact_json_field(self, m: re.Match) -> str:
         return f'"{m["key"]}"{m["sep"]}"{REDACTED}"' if self.secret_name(m["key"]) else m[0]
 
+    def _redacts_element(self, m: re.Match) -> bool:
+        return self.secret_name(m["tag"].rsplit(":", 1)[-1])
+
     def _redact_element(self, m: re.Match) -> str:
-        if not self.secret_name(m["tag"].rsplit(":", 1)[-1]):
+        if not self._redacts_element(m):
             return m[0]
         return f"<{m['tag']}{m['attrs'] or ''}>{REDACTED}</{m['tag']}>"
 

@@ -125,3 +125,22 @@ def test_a_change_only_in_a_secret_part_of_a_text_line_is_shown_redacted():
     [comparison] = compare_sessions(baseline[3:], candidate[3:])  # text/plain: user_password=...&plan=...
     [change] = comparison.diff.changes
     assert change.render() == "body[0]: 'user_password=[redacted]&plan=premium' -> 'user_password=[redacted]&plan=free'"
+
+
+def test_secrets_spanning_lines_of_a_text_body_are_redacted_line_by_line():
+    from pytest_tcpcopy.compare import Exchange, HttpResponse, RawMessage, diff_exchange
+
+    def text(body: str, content_type: str = "application/xml") -> Exchange:
+        return Exchange(0, 0, RawMessage(b""), HttpResponse("HTTP/1.1", 200, "OK", (("Content-Type", content_type),),
+                                                            body.encode()), "http")  # fmt: skip
+
+    xml = "<account>\n  <password>\n    {}\n  </password>\n  <plan>{}</plan>\n</account>"
+    diff = diff_exchange(text(xml.format("SECRET-xml-old", "premium")), text(xml.format("SECRET-xml-new", "free")))
+    assert [c.render() for c in diff.changes] == [
+        "body[2]: value differs (redacted)", "body[4]: '  <plan>premium</plan>' -> '  <plan>free</plan>'",
+    ]  # fmt: skip
+    pem = "key:\n-----BEGIN PRIVATE KEY-----\nMIIE{}\nAAAA\n-----END PRIVATE KEY-----\ndone {}"
+    diff = diff_exchange(text(pem.format("old", 1), "text/plain"), text(pem.format("new", 2), "text/plain"))
+    assert [c.render() for c in diff.changes] == ["body[2]: value differs (redacted)", "body[5]: 'done 1' -> 'done 2'"]
+    assert Redaction().secret_lines(["a", "<password>", "x", "</password>"]) == frozenset({1, 2})
+    assert Redaction().secret_lines(["<password>x</password>"]) == frozenset()  # one line: scrubbed on its own
