@@ -120,14 +120,13 @@ class FindingsAccumulator:
         keys = self._keys(comparison)
         if not keys:
             return ()
-        slim = replace(comparison, request=None, baseline=None, candidate=None)
         if comparison.cause is not None:
             self.causes[comparison.cause.cause.value] += 1
         for key, change in keys.items():
             finding = self._finding(key)
             if finding is None:
                 continue
-            self._count(finding, slim)
+            self._count(finding, comparison)
             if change is not None:
                 self._value(finding, change)
             elif comparison.cause is not None and finding.message is None:
@@ -171,10 +170,10 @@ class FindingsAccumulator:
             finding = self._findings[key] = Finding(key)
         return finding
 
-    def _count(self, finding: Finding, slim: ExchangeComparison) -> None:
+    def _count(self, finding: Finding, comparison: ExchangeComparison) -> None:
         finding.count += 1
         if len(finding.examples) < self.max_examples:
-            finding.examples.append(slim)
+            finding.examples.append(replace(comparison, request=None, baseline=None, candidate=None))
 
     def _value(self, finding: Finding, change: Change) -> None:
         pair = _REDACTED_PAIR if change.redacted else _pair_text(change)

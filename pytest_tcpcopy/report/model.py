@@ -17,7 +17,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 
-from ..compare import ChangeKind, ComparisonStatus, ExchangeComparison, ExchangeDiff, FindingsAccumulator, Redaction
+from ..compare import ComparisonStatus, ExchangeComparison, ExchangeDiff, FindingsAccumulator, Redaction
 from ..compare.endpoints import endpoint_template
 from ..compare.window import window
 from ..runner import ReplayRun

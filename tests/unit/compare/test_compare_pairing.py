@@ -24,7 +24,6 @@ from pytest_tcpcopy.compare import (
     replay_turns,
 )
 from pytest_tcpcopy.errors import UsageError
-from pytest_tcpcopy.replay.results import Outcome
 
 GET = b"GET /api/users/7 HTTP/1.1\r\nHost: sut\r\n\r\n"
 
