@@ -17,12 +17,15 @@ Defaults, and why:
 
 Paths name places in the normalised response (see ``normalize``): ``status``, ``version``,
 ``headers.<lower-case name>``, ``body`` (the JSON value, the list of text lines, or the binary
-digest), e.g. ``body.user.email``, ``body.items[*].id``; deepdiff's own form ``root['body']['ts']``
-is accepted too.
+digest), e.g. ``body.user.email``, ``body.items[*].id``, ``headers.date``; deepdiff's own form
+``root['body']['ts']`` is accepted too, and every rendering shows the dotted form. Besides paths,
+``ignore_value_patterns`` ignores a changed value when both sides match one of its regexes whole.
+``usage.IgnoreUsage`` tells which ignore paths matched nothing in a run.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass, field
 
@@ -52,6 +55,7 @@ VOLATILE_HEADERS = frozenset(
 )
 
 _SEGMENT = re.compile(r"\.?(?:\[(\d+|\*)\]|\['([^']*)'\]|([^.\[\]]+))")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,7 @@ class DiffConfig:
     ignore_order: bool = False
     strict_number_types: bool = False
     redaction: Redaction = field(default_factory=Redaction)
+    _excluded: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.ignore_paths, str) or isinstance(self.ignore_regex_paths, str):
@@ -82,35 +87,78 @@ class DiffConfig:
                 re.compile(pattern)
             except re.error as exc:
                 raise UsageError(f"DiffConfig: invalid regex {pattern!r}: {exc}") from None
-        for path in self.ignore_paths:
-            path_regex(path)
+        excluded = tuple(path_regex(p) for p in self.ignore_paths) + self.ignore_regex_paths
+        object.__setattr__(self, "_excluded", excluded)
         if self.float_tolerance is not None and self.float_tolerance < 0:
             raise UsageError(f"DiffConfig: float_tolerance must be >= 0, not {self.float_tolerance}")
 
     def excluded_path_regexes(self) -> list[str]:
         """deepdiff ``exclude_regex_paths`` for every ignored path."""
-        return [path_regex(p) for p in self.ignore_paths] + list(self.ignore_regex_paths)
+        return list(self._excluded)
+
+
+class Wildcard(enum.Enum):
+    """A path segment matching any key (``*``) or any list index (``[*]``)."""
+
+    KEY = "*"
+    INDEX = "[*]"
+
+
+Segment = str | int | Wildcard
+
+
+def parse_path(path: str) -> tuple[Segment, ...]:
+    """The segments of a dotted path (``body.items[*].id``, ``body['a b']``) or of deepdiff's
+    form (``root['body']['items'][0]``); a UsageError names the character it cannot read."""
+    text = path[4:] if path.startswith("root[") else path
+    offset = len(path) - len(text)
+    segments: list[Segment] = []
+    pos = 0
+    while pos < len(text):
+        match = _SEGMENT.match(text, pos)
+        if match is None or match.end() == pos:
+            raise UsageError(f"DiffConfig: cannot read ignore path {path!r} at character {pos + offset}")
+        index, quoted, key = match.groups()
+        if index == "*":
+            segments.append(Wildcard.INDEX)
+        elif index is not None:
+            segments.append(int(index))
+        elif key == "*":
+            segments.append(Wildcard.KEY)
+        else:
+            segments.append(quoted if quoted is not None else key)
+        pos = match.end()
+    if not segments:
+        raise UsageError(f"DiffConfig: empty ignore path {path!r}")
+    return tuple(segments)
+
+
+def dotted(segments: tuple[Segment, ...]) -> str:
+    """Segments as a dotted path: ``body.items[*].id``, ``headers.content-type``, ``body['a b']``."""
+    out = []
+    for part in segments:
+        if isinstance(part, Wildcard):
+            out.append(part.value if part is Wildcard.INDEX or not out else "." + part.value)
+        elif isinstance(part, int):
+            out.append(f"[{part}]")
+        elif _PLAIN_KEY.fullmatch(part):
+            out.append(f".{part}" if out else part)
+        else:
+            out.append(f"[{part!r}]")
+    return "".join(out)
 
 
 def path_regex(path: str) -> str:
-    """An anchored regex over deepdiff paths for a dotted path (``[*]`` and ``*`` are wildcards)
-    or a literal deepdiff path (``root[...]``)."""
-    if path.startswith("root"):
-        return "^" + re.escape(path) + "$"
+    """An anchored regex over deepdiff paths for a dotted or deepdiff-form path (``[*]`` and
+    ``*`` are wildcards)."""
     parts = []
-    pos = 0
-    while pos < len(path):
-        match = _SEGMENT.match(path, pos)
-        if match is None or match.end() == pos:
-            raise UsageError(f"DiffConfig: cannot read ignore path {path!r} at character {pos}")
-        index, quoted, key = match.groups()
-        if index == "*":
+    for part in parse_path(path):
+        if part is Wildcard.INDEX:
             parts.append(r"\[\d+\]")
-        elif index is not None:
-            parts.append(rf"\[{index}\]")
-        elif key == "*":
+        elif part is Wildcard.KEY:
             parts.append(r"\['[^']*'\]")
+        elif isinstance(part, int):
+            parts.append(rf"\[{part}\]")
         else:
-            parts.append(r"\[" + re.escape(repr(quoted if quoted is not None else key)) + r"\]")
-        pos = match.end()
+            parts.append(r"\[" + re.escape(repr(part)) + r"\]")
     return "^root" + "".join(parts) + "$"

@@ -5,6 +5,10 @@ Responses are normalised (``normalize``) and compared with deepdiff; each differ
 Exchange-level differences use the paths ``exchange`` (one side has no such exchange) and
 ``response`` (one side has no response, or a malformed one). Changes hold display values only,
 already redacted: the real values of secrets are compared but never stored in a diff.
+
+Fast path: two responses whose normalised forms are byte-identical (equal messages; or, for HTTP,
+the same status, version, compared headers, content type and coding and body bytes) have no
+difference, and neither their bodies are parsed nor deepdiff runs.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from deepdiff import DeepDiff
 
 from .config import DiffConfig
 from .exchange import Exchange, HttpResponse, RawMessage
-from .normalize import normalize_response
+from .normalize import header_names, normalize_response, same_normal_form
+from .usage import IgnoreUsage
+from .window import pair_lines, shown
 
 _DEFAULT = DiffConfig()
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
-_MAX_SHOWN = 200  # characters of a value shown in a rendering
 _SECTIONS = {
     "exchange": 0,
     "response": 1,
@@ -66,27 +71,28 @@ class Change:
     @property
     def where(self) -> str:
         """The path as text: ``body.items[2].id``, ``headers.set-cookie``, ``body['a b']``."""
-        out = []
-        for part in self.path:
-            if isinstance(part, int):
-                out.append(f"[{part}]")
-            elif _PLAIN_KEY.fullmatch(str(part)):
-                out.append(f".{part}" if out else str(part))
-            else:
-                out.append(f"[{str(part)!r}]")
-        return "".join(out)
+        return _path_text(self.path, index=True)
+
+    @property
+    def template(self) -> str:
+        """The path with list indices as ``[*]``: the place this kind of change has in any
+        response of its endpoint (``body.items[*].id``)."""
+        return _path_text(self.path, index=False)
 
     def render(self) -> str:
+        """The change as text; a long changed value as a window around its first difference
+        (several lines, the later ones indented)."""
         if self.redacted:
             what = {ChangeKind.CHANGED: "value differs", ChangeKind.ADDED: "added", ChangeKind.REMOVED: "removed"}[
                 self.kind
             ]
             return f"{self.where}: {what} (redacted)"
         if self.kind is ChangeKind.ADDED:
-            return f"{self.where}: added {_show(self.new)}"
+            return f"{self.where}: added {shown(self.new)}"
         if self.kind is ChangeKind.REMOVED:
-            return f"{self.where}: removed {_show(self.old)}"
-        return f"{self.where}: {_show(self.old)} -> {_show(self.new)}"
+            return f"{self.where}: removed {shown(self.old)}"
+        first, *rest = pair_lines(self.old, self.new)
+        return "\n".join([f"{self.where}: {first}", *("  " + line for line in rest)])
 
     def to_json(self) -> dict:
         doc = {"path": self.where, "kind": self.kind.value}
@@ -114,7 +120,7 @@ class ExchangeDiff:
     def render(self, limit: int = 50) -> str:
         """One line per change (the first ``limit`` of them), under a line naming the exchange."""
         lines = [f"{self.exchange_id}: {len(self.changes)} difference(s)"]
-        lines += ["  " + change.render() for change in self.changes[:limit]]
+        lines += ["  " + line for change in self.changes[:limit] for line in change.render().splitlines()]
         if len(self.changes) > limit:
             lines.append(f"  ... and {len(self.changes) - limit} more")
         return "\n".join(lines)
@@ -124,16 +130,20 @@ class ExchangeDiff:
 
 
 def diff_exchange(
-    baseline: Exchange | None, candidate: Exchange | None, config: DiffConfig = _DEFAULT
+    baseline: Exchange | None,
+    candidate: Exchange | None,
+    config: DiffConfig = _DEFAULT,
+    usage: IgnoreUsage | None = None,
 ) -> ExchangeDiff | None:
     """How ``candidate``'s response differs from ``baseline``'s, or None when it does not.
 
     Either side may be None (no such exchange on that side): that is a difference itself.
+    ``usage`` records which ignore paths name a place of the responses.
     """
     if baseline is None and candidate is None:
         return None
     ident = (baseline or candidate).id
-    changes = _changes(baseline, candidate, config)
+    changes = _changes(baseline, candidate, config, usage)
     if not changes:
         return None
     changes.sort(key=_order)
@@ -152,7 +162,9 @@ def _summary(exchange: Exchange) -> str:
     return "no response" if response is None else type(response).__name__
 
 
-def _changes(baseline: Exchange | None, candidate: Exchange | None, config: DiffConfig) -> list[Change]:
+def _changes(
+    baseline: Exchange | None, candidate: Exchange | None, config: DiffConfig, usage: IgnoreUsage | None
+) -> list[Change]:
     if baseline is None:
         return [Change(("exchange",), ChangeKind.ADDED, new=f"{candidate.id}: {_summary(candidate)}")]
     if candidate is None:
@@ -162,10 +174,18 @@ def _changes(baseline: Exchange | None, candidate: Exchange | None, config: Diff
         return []
     if b_resp is None or c_resp is None or bool(baseline.malformed) != bool(candidate.malformed):
         return [Change(("response",), ChangeKind.CHANGED, old=_summary(baseline), new=_summary(candidate))]
-    return _tree_changes(normalize_response(b_resp, config), normalize_response(c_resp, config), config)
+    if same_normal_form(b_resp, c_resp, config):
+        if usage is not None and usage.take_sample():
+            usage.observe((normalize_response(b_resp, config),), header_names(b_resp) + header_names(c_resp))
+        return []
+    old, new = normalize_response(b_resp, config), normalize_response(c_resp, config)
+    if usage is not None:
+        usage.observe((old, new), header_names(b_resp) + header_names(c_resp))
+    return _tree_changes(old, new, config)
 
 
 def _tree_changes(old: dict, new: dict, config: DiffConfig) -> list[Change]:
+    hidden = (_secret_lines(old, config), _secret_lines(new, config))
     old, new, same = _prune(old, new)
     if same:
         return []
@@ -197,14 +217,29 @@ def _tree_changes(old: dict, new: dict, config: DiffConfig) -> list[Change]:
                 continue
             if kind is ChangeKind.CHANGED and _both_match(value_patterns, before, after):
                 continue
-            secret = redaction.secret_path(path) or any(
-                v is not None and redaction.secret_value(path, v) for v in (before, after)
+            in_secret_lines = len(path) == 2 and (
+                (before is not None and path[1] in hidden[0]) or (after is not None and path[1] in hidden[1])
             )
-            if secret:
-                changes.append(Change(path, kind, None, None, redacted=True))
+            secret = (
+                in_secret_lines
+                or redaction.secret_path(path)
+                or any(v is not None and redaction.secret_value(path, v) for v in (before, after))
+            )
+            shown_before, shown_after = redaction.scrub(before), redaction.scrub(after)
+            scrubbed = shown_before != before or shown_after != after
+            if secret or (scrubbed and kind is ChangeKind.CHANGED and shown_before == shown_after):
+                changes.append(Change(path, kind, None, None, redacted=True))  # only a secret part differs
             else:
-                changes.append(Change(path, kind, redaction.scrub(before), redaction.scrub(after)))
+                changes.append(Change(path, kind, shown_before, shown_after))
     return changes
+
+
+def _secret_lines(tree: dict, config: DiffConfig) -> frozenset:
+    """The lines of a text body holding part of a secret that spans lines (see ``Redaction.secret_lines``)."""
+    body = tree.get("body")
+    if not isinstance(body, list) or not all(isinstance(line, str) for line in body):
+        return frozenset()
+    return config.redaction.secret_lines(body)
 
 
 def _prune(old: object, new: object) -> tuple[object, object, bool]:
@@ -248,12 +283,19 @@ def _both_match(patterns: list[re.Pattern], before: object, after: object) -> bo
     return any(p.fullmatch(before) and p.fullmatch(after) for p in patterns)
 
 
+def _path_text(path: tuple, index: bool) -> str:
+    out = []
+    for part in path:
+        if isinstance(part, int):
+            out.append(f"[{part}]" if index else "[*]")
+        elif _PLAIN_KEY.fullmatch(str(part)):
+            out.append(f".{part}" if out else str(part))
+        else:
+            out.append(f"[{str(part)!r}]")
+    return "".join(out)
+
+
 def _order(change: Change) -> tuple:
     head = change.path[0] if change.path else ""
     rest = tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in change.path[1:])
     return (_SECTIONS.get(head, len(_SECTIONS)), str(head), rest)
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from .config import DiffConfig
 from .diff import ExchangeDiff, diff_exchange
 from .exchange import Exchange
+from .usage import IgnoreUsage
 
 _DEFAULT = DiffConfig()
 
@@ -34,10 +35,14 @@ class Verdict:
 
 
 def classify(
-    primary: Exchange | None, secondary: Exchange | None, candidate: Exchange | None, config: DiffConfig = _DEFAULT
+    primary: Exchange | None,
+    secondary: Exchange | None,
+    candidate: Exchange | None,
+    config: DiffConfig = _DEFAULT,
+    usage: IgnoreUsage | None = None,
 ) -> Verdict:
     """Compare ``candidate`` with ``primary`` and set apart what ``secondary`` shows is noise."""
-    raw = diff_exchange(primary, candidate, config)
+    raw = diff_exchange(primary, candidate, config, usage)
     if raw is None:
         return Verdict(None, None)
     baseline_noise = diff_exchange(primary, secondary, config)

@@ -10,8 +10,16 @@ gzip or deflate Content-Encoding:
 - anything else -> ``"<N bytes, sha256 0123456789abcdef>"``;
 - empty -> ``""``.
 
-Raw messages become ``{"body": ...}`` by the same body rules. Messages of user codecs provide
+Raw messages become ``{"body": ...}`` by the same body rules. When that body is text (a text
+protocol the raw codec split, an HTTP-like protocol no codec claims), its header-like lines
+(``Name: value``) are normalised as HTTP headers are: a volatile header's line
+(``DiffConfig.ignore_headers``: Date, Expires, Last-Modified, request ids...) becomes
+``date: …`` and a Set-Cookie line keeps its cookie's shape only (``set-cookie: sid=…; Path=/``),
+names lower-cased; other lines stay as they are. Messages of user codecs provide
 ``normalized() -> dict`` themselves.
+
+``same_normal_form`` tells, without parsing bodies, when two responses normalise to the same tree
+byte for byte: the diff's fast path.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ _MAX_JSON_DEPTH = 100  # deeper documents are compared as text (bounded recursio
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TEXT_TYPES = ("text/", "application/xml", "application/javascript", "application/x-www-form-urlencoded")
 _COOKIE_TIME_ATTRS = ("expires", "max-age")
+_HEADER_LINE = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(:[ \t]*)(.*)", re.DOTALL)
+MASKED = "…"
 
 
 def normalize_response(message: object, config: DiffConfig) -> dict:
@@ -37,7 +47,10 @@ def normalize_response(message: object, config: DiffConfig) -> dict:
     if isinstance(message, HttpResponse):
         return _http(message, config)
     if isinstance(message, RawMessage):
-        return {"body": normalize_body(message.data, None)}
+        body = normalize_body(message.data, None)
+        if isinstance(body, list):
+            body = [_text_line(line, config) for line in body]
+        return {"body": body}
     normalized = getattr(message, "normalized", None)
     if normalized is None:
         raise UsageError(
@@ -45,6 +58,48 @@ def normalize_response(message: object, config: DiffConfig) -> dict:
             "must be RawMessage, HttpResponse, or provide normalized() -> dict"
         )
     return normalized()
+
+
+def same_normal_form(a: object, b: object, config: DiffConfig) -> bool:
+    """True when ``a`` and ``b`` certainly normalise to equal trees, found without parsing a
+    body: equal raw messages, or HTTP responses alike in version, status (reason when compared),
+    interim statuses, compared headers and trailers, content type and coding, and body bytes."""
+    if isinstance(a, RawMessage) and isinstance(b, RawMessage):
+        return a.data == b.data
+    if not (isinstance(a, HttpResponse) and isinstance(b, HttpResponse)):
+        return False
+    return (
+        a.body == b.body
+        and a.status == b.status
+        and a.version == b.version
+        and (not config.compare_reason or a.reason == b.reason)
+        and [r.status for r in a.interim] == [r.status for r in b.interim]
+        and header_value(a.headers, "content-type") == header_value(b.headers, "content-type")
+        and header_value(a.headers, "content-encoding") == header_value(b.headers, "content-encoding")
+        and normalize_headers(a.headers, config) == normalize_headers(b.headers, config)
+        and normalize_headers(a.trailers, config) == normalize_headers(b.trailers, config)
+    )
+
+
+def header_names(message: object) -> list[str]:
+    """The header and trailer names of an HTTP response as sent; none for other messages."""
+    if isinstance(message, HttpResponse):
+        return [name for name, _ in message.headers] + [name for name, _ in message.trailers]
+    return []
+
+
+def _text_line(line: str, config: DiffConfig) -> str:
+    """A text line; a header-like line of a volatile header masked, a Set-Cookie line shaped."""
+    match = _HEADER_LINE.fullmatch(line)
+    if match is None:
+        return line
+    name, _, value = match.groups()
+    lower = name.lower()
+    if lower in config.ignore_headers:
+        return f"{lower}: {MASKED}"
+    if lower == "set-cookie" and not config.compare_cookie_values:
+        return f"{lower}: {_cookie_shape(value)}"
+    return line
 
 
 def _http(message: HttpResponse, config: DiffConfig) -> dict:

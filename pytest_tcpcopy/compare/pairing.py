@@ -3,28 +3,20 @@
 ``exchanges_from_capture`` splits what production answered (the capture's server stream);
 ``exchanges_from_replay`` splits what the SUT answered to the same client bytes (the copier's
 result document). Both use the codec the client bytes select, so both sides split alike.
-``compare_sessions`` matches exchanges by position and judges each pair; a baseline exchange the
-capture could not parse cleanly is skipped with its reason, never diffed.
+``judge.compare_sessions`` then judges them position by position.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import enum
 from bisect import bisect_right
-from dataclasses import dataclass
 
 from ..errors import UsageError
 from ..flows.session import CapturedSession
 from ..flows.stream import ByteStream
 from .codecs import Codec, default_registry
-from .config import DiffConfig
-from .diff import ExchangeDiff, diff_exchange
 from .exchange import Conversation, Exchange, Turn
-from .noise import Verdict, classify
-
-_DEFAULT = DiffConfig()
 
 
 def exchanges_from_capture(session: CapturedSession, codec: Codec | None = None) -> list[Exchange]:
@@ -127,88 +119,3 @@ def _replayed_response(result: dict) -> tuple[bytes, bool, str | None]:
 def _known(stream: ByteStream) -> tuple[bytes, bool]:
     data = stream.data()
     return data, len(data) < stream.end
-
-
-class ComparisonStatus(enum.Enum):
-    SAME = "same"  # no difference (noise aside)
-    DIFFERENT = "different"  # the candidate's response differs
-    MISSING = "missing"  # the candidate lacks this exchange
-    EXTRA = "extra"  # only the candidate has this exchange
-    SKIPPED = "skipped"  # the baseline exchange is not clean (capture gap, bad traffic)
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeComparison:
-    """The judgement of one exchange position of a session."""
-
-    baseline: Exchange | None
-    candidate: Exchange | None
-    status: ComparisonStatus
-    diff: ExchangeDiff | None = None  # real differences
-    noise: ExchangeDiff | None = None  # differences the secondary baseline shows too
-    reason: str | None = None  # why it was skipped
-
-    @property
-    def id(self) -> str:
-        return (self.baseline or self.candidate).id
-
-    def __repr__(self) -> str:
-        # Never the exchanges themselves: their bytes may hold secrets (pytest prints reprs).
-        return f"<ExchangeComparison {self.id} {self.status.value}>"
-
-    @property
-    def failed(self) -> bool:
-        return self.status in (ComparisonStatus.DIFFERENT, ComparisonStatus.MISSING, ComparisonStatus.EXTRA)
-
-    def render(self) -> str:
-        if self.status is ComparisonStatus.SKIPPED:
-            return f"{self.id}: skipped ({self.reason})"
-        lines = [self.diff.render()] if self.diff else [f"{self.id}: {self.status.value}"]
-        if self.noise:
-            lines += ["  noise (the baseline differs from itself here too):"]
-            lines += ["    " + change.render() for change in self.noise.changes]
-        return "\n".join(lines)
-
-    def to_json(self) -> dict:
-        return {
-            "exchange": self.id,
-            "status": self.status.value,
-            "reason": self.reason,
-            "changes": [c.to_json() for c in self.diff.changes] if self.diff else [],
-            "noise": [c.to_json() for c in self.noise.changes] if self.noise else [],
-        }
-
-
-def compare_sessions(
-    baseline: list[Exchange],
-    candidate: list[Exchange],
-    config: DiffConfig = _DEFAULT,
-    secondary: list[Exchange] | None = None,
-) -> list[ExchangeComparison]:
-    """Judge the candidate's exchanges against the baseline's, position by position.
-
-    With ``secondary`` (the same session from a second baseline instance), differences the two
-    baselines also show are set apart as noise (``noise.classify``).
-    """
-    out = []
-    for i in range(max(len(baseline), len(candidate))):
-        base = baseline[i] if i < len(baseline) else None
-        cand = candidate[i] if i < len(candidate) else None
-        if base is not None and base.malformed:
-            out.append(ExchangeComparison(base, cand, ComparisonStatus.SKIPPED, reason=base.malformed))
-            continue
-        if secondary is None:
-            verdict = Verdict(diff_exchange(base, cand, config), None)
-        else:
-            second = secondary[i] if i < len(secondary) else None
-            verdict = classify(base, second, cand, config)
-        if verdict.real is None:
-            status = ComparisonStatus.SAME
-        elif cand is None:
-            status = ComparisonStatus.MISSING
-        elif base is None:
-            status = ComparisonStatus.EXTRA
-        else:
-            status = ComparisonStatus.DIFFERENT
-        out.append(ExchangeComparison(base, cand, status, verdict.real, verdict.noise))
-    return out

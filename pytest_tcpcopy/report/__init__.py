@@ -1,8 +1,10 @@
 """Reports of replays: a JSON document, a self-contained HTML page, and a terminal summary.
 
-All three come from one redacted, size-bounded model (``model.build_report``). Nothing here
-imports pytest; the plugin calls ``write_report`` for ``--tcpcopy-report`` and ``summary_lines``
-for its terminal summary.
+The files come from one redacted, size-bounded model (``model.build_report``), led by the
+findings (``compare.findings``); the terminal summary draws the same findings. Nothing here
+imports pytest; the plugin calls ``write_report`` for ``--tcpcopy-report``, ``summary_lines`` for
+its terminal summary, and ``finding_reference`` for an item whose finding is shown in full
+elsewhere.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from ..errors import UsageError
 from ..runner import ReplayRun
 from .html_report import render_html, write_html_report
 from .json_report import write_json_report
-from .model import build_report, run_totals
-from .terminal import summary_lines
+from .model import build_report, findings_model, run_findings, run_totals
+from .terminal import finding_reference, findings_lines, summary_lines
 
 _WRITERS = {".html": write_html_report, ".htm": write_html_report, ".json": write_json_report}
 
@@ -37,8 +39,12 @@ def write_report(path: str | Path, runs: Iterable[ReplayRun], redaction: Redacti
 
 __all__ = [
     "build_report",
+    "finding_reference",
+    "findings_lines",
+    "findings_model",
     "render_html",
     "report_format",
+    "run_findings",
     "run_totals",
     "summary_lines",
     "write_html_report",

@@ -9,6 +9,9 @@ Per differing exchange, the baseline and candidate responses stand side by side;
 a change are marked: the status line for ``status``/``version``/``reason`` changes, a header's
 line for ``headers.<name>``, and for body changes the body lines that differ between the two
 sides (a line diff of the shown text). Changes set apart as noise are marked in their own colour.
+The findings table leads the page, and identical cards are drawn once with a count
+(``html_findings``). Verdicts are told apart by badge and filter: different, not comparable (with
+its cause, and the SUT's log tail when one came with it), noise, aborted sessions.
 """
 
 from __future__ import annotations
@@ -21,11 +24,18 @@ from pathlib import Path
 
 from ..compare import Redaction
 from ..runner import ReplayRun
+from .html_findings import FINDINGS_CSS, anchor, collapse, findings_section, members_note
 from .model import build_report
 
-OPEN_FIRST = 20  # failed exchanges shown expanded when the page opens
+OPEN_FIRST = 20  # failed or not comparable exchanges shown expanded when the page opens
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-_FILTERS = (("all", "All"), ("different", "Different"), ("noise", "Noise"), ("aborted", "Aborted"))
+_FILTERS = (
+    ("all", "All"),
+    ("different", "Different"),
+    ("notcomparable", "Not comparable"),
+    ("noise", "Noise"),
+    ("aborted", "Aborted"),
+)
 _STATUS_HEADS = ("status", "version", "reason")
 
 _CSS = """
@@ -51,11 +61,13 @@ nav{position:sticky;top:0;z-index:1;background:var(--bg);padding:8px 24px;border
 nav label{display:inline-block;padding:4px 12px;margin-right:6px;border:1px solid var(--line);border-radius:16px;
 cursor:pointer;user-select:none}
 #f-all:checked~nav label[for=f-all],#f-different:checked~nav label[for=f-different],
+#f-notcomparable:checked~nav label[for=f-notcomparable],
 #f-noise:checked~nav label[for=f-noise],#f-aborted:checked~nav label[for=f-aborted]
 {background:var(--accent);border-color:var(--accent);color:#fff}
 #f-different:checked~main .exchange:not(.failed),#f-noise:checked~main .exchange:not(.noisy),
+#f-notcomparable:checked~main .exchange:not(.not-comparable),
 #f-aborted:checked~main .exchange:not(.aborted),#f-different:checked~main .aborted-block,
-#f-noise:checked~main .aborted-block{display:none}
+#f-notcomparable:checked~main .aborted-block,#f-noise:checked~main .aborted-block{display:none}
 main{padding:0 24px 40px}
 details.exchange{border:1px solid var(--line);border-radius:6px;margin:8px 0}
 details.exchange>summary{padding:6px 10px;cursor:pointer;background:var(--head);border-radius:6px}
@@ -64,8 +76,9 @@ details.exchange[open]>summary{border-bottom:1px solid var(--line);border-radius
 .meta{color:var(--muted);margin-left:8px}
 .badge{display:inline-block;font-size:12px;font-weight:600;padding:0 8px;border-radius:10px;margin-right:4px;
 border:1px solid transparent}
-.badge.different,.badge.missing,.badge.extra{background:var(--chg);color:var(--chg-bar);border-color:#ffcecb}
-.badge.skipped,.badge.same{background:var(--head);color:var(--muted);border-color:var(--line)}
+.badge.different{background:var(--chg);color:var(--chg-bar);border-color:#ffcecb}
+.badge.not_comparable{background:#ddf4ff;color:#0550ae;border-color:#b6e3ff}
+.badge.same,.badge.count{background:var(--head);color:var(--muted);border-color:var(--line)}
 .badge.noise{background:var(--noise);color:#7d4e00;border-color:#eed888}
 .badge.aborted{background:#fff1e5;color:#953800;border-color:#ffd8b5}
 .sides{display:grid;grid-template-columns:1fr 1fr;gap:12px}
@@ -98,23 +111,30 @@ def write_html_report(path: str | Path, runs: Iterable[ReplayRun], redaction: Re
 def render_html(report: dict) -> str:
     """The page for a report model (``model.build_report``)."""
     totals = report["totals"]
-    failed = sum(totals[s] for s in ("different", "missing", "extra"))
+    failed = totals["different"]
     counts = {
         "all": sum(len(r["exchanges"]) for r in report["runs"]),
         "different": failed,
+        "notcomparable": totals["not_comparable"],
         "noise": totals["noise"],
         "aborted": totals["aborted_sessions"],
     }
+    cards, anchors = [], {}
+    for index, run in enumerate(report["runs"]):
+        drawn, where = collapse(index, run["exchanges"])
+        cards.append(drawn)
+        anchors.update(where)
     title = f"tcpcopy report: {failed} difference(s)" if failed else "tcpcopy report: no differences"
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{_e(_CSP)}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{_e(title)}</title><style>{_CSS}{FINDINGS_CSS}</style></head><body>",
         "<header><h1>pytest-tcpcopy report</h1>",
         _verdict(totals, failed),
         _summary_table(report),
+        findings_section(report["findings"], anchors),
         "</header>",
     ]
     for key, _ in _FILTERS:
@@ -133,10 +153,10 @@ def render_html(report: dict) -> str:
             out.append('<p class="empty">No exchange was compared.</p>')
         elif not run["exchanges"]:
             out.append('<p class="empty">Every exchange matched its baseline.</p>')
-        for exchange in run["exchanges"]:
-            expand = exchange["failed"] and opened < OPEN_FIRST
+        for exchange, members in cards[index]:
+            expand = exchange["status"] != "same" and opened < OPEN_FIRST
             opened += expand
-            out.append(_exchange(index, exchange, expand))
+            out.append(_exchange(index, exchange, expand, members))
         out.append("</section>")
     out.append("</main></body></html>")
     return "\n".join(out) + "\n"
@@ -145,22 +165,22 @@ def render_html(report: dict) -> str:
 def _verdict(totals: dict, failed: int) -> str:
     judged = f"{totals['exchanges']} exchange{'' if totals['exchanges'] == 1 else 's'}"
     parts = [f"{failed} of {judged} differ" if failed else f"no differences in {judged}"]
-    if totals["skipped"]:
-        parts.append(f"{totals['skipped']} skipped")
+    if totals["not_comparable"]:
+        parts.append(f"{totals['not_comparable']} not comparable")
     if totals["noise"]:
         parts.append(f"{totals['noise']} with noise")
     if totals["aborted_sessions"]:
         parts.append(f"{totals['aborted_sessions']} of {totals['sessions']} sessions aborted")
-    bad = failed or totals["aborted_sessions"]
+    bad = failed or totals["not_comparable"] or totals["aborted_sessions"]
     return f'<p class="verdict {"bad" if bad else "good"}">{_e(" · ".join(parts))}</p>'
 
 
-_COLUMNS = ("sessions", "exchanges", "same", "different", "missing", "extra", "skipped", "noise", "aborted_sessions")
-_HOT = ("different", "missing", "extra", "aborted_sessions")
+_COLUMNS = ("sessions", "exchanges", "same", "different", "not_comparable", "noise", "aborted_sessions")
+_HOT = ("different", "not_comparable", "aborted_sessions")
 
 
 def _summary_table(report: dict) -> str:
-    head = "".join(f'<th class="num">{_e(c.replace("_sessions", ""))}</th>' for c in _COLUMNS)
+    head = "".join(f'<th class="num">{_e(c.replace("_sessions", "").replace("_", " "))}</th>' for c in _COLUMNS)
     rows = [f"<table><tr><th>capture</th>{head}</tr>"]
     entries = [(Path(r["capture"]).name, r["totals"]) for r in report["runs"]]
     if len(entries) > 1:
@@ -199,12 +219,15 @@ def _run_head(run: dict) -> str:
     return "\n".join(out)
 
 
-def _exchange(run_index: int, x: dict, expand: bool) -> str:
+def _exchange(run_index: int, x: dict, expand: bool, members: list[dict]) -> str:
+    """One exchange's card; ``members`` are the identical exchanges it stands for."""
     aborted = x["replay"] is not None and x["replay"]["outcome"] != "complete"
-    classes = ["exchange"] + [c for c, on in (("failed", x["failed"]), ("noisy", bool(x["noise"])),
-                                              ("aborted", aborted)) if on]  # fmt: skip
-    anchor = f"r{run_index}-s{x['session']}-n{x['number']}"
-    badges = f'<span class="badge {x["status"]}">{x["status"]}</span>'
+    flags = (("failed", x["failed"]), ("not-comparable", x["status"] == "not_comparable"),
+             ("noisy", bool(x["noise"])), ("aborted", aborted))  # fmt: skip
+    classes = ["exchange"] + [c for c, on in flags if on]
+    badges = f'<span class="badge {x["status"]}">{_e(x["status"].replace("_", " "))}</span>'
+    if members:
+        badges += f'<span class="badge count">×{len(members) + 1}</span>'
     if x["noise"]:
         badges += '<span class="badge noise">noise</span>'
     if aborted:
@@ -212,12 +235,18 @@ def _exchange(run_index: int, x: dict, expand: bool) -> str:
     count = len(x["changes"]) + x["changes_omitted"]
     meta = f"session {x['session']} · exchange {x['number']}" + (f" · {count} change(s)" if count else "")
     out = [
-        f'<details class="{" ".join(classes)}" id="{anchor}"{" open" if expand else ""}>',
+        f'<details class="{" ".join(classes)}" id="{anchor(run_index, x)}"{" open" if expand else ""}>',
         f'<summary>{badges}<code>{_e(x["id"])}</code><span class="meta">{meta}</span></summary>',
         '<div class="exchange-body">',
     ]
+    if members:
+        out.append(members_note(members))
     if x["reason"]:
-        out.append(f'<p class="note">{_e(x["reason"])}</p>')
+        out.append(f'<p class="note">not comparable: {_e(x["reason"])}</p>')
+    if x["log_tail"]:
+        out.append('<details><summary>SUT log (tail)</summary><div class="code">')
+        out.extend(f'<div class="ln">{_e(line)}</div>' for line in x["log_tail"].splitlines())
+        out.append("</div></details>")
     if aborted:
         out.append(f'<p class="note">session replay: {_e(x["replay"]["outcome"])} ({_e(x["replay"]["reason"])})</p>')
     if x["changes"]:

@@ -1,8 +1,9 @@
 """Requests and responses as report values: redacted, bounded, JSON-able, never bytes.
 
 Traffic is untrusted and may carry secrets, so everything passes through a ``Redaction`` here,
-before any report sees it: secret headers print as ``[redacted]``, JSON bodies lose their secret
-keys, text loses pattern matches (``token=...``). Bodies are shown as a reader needs them: JSON
+before any report sees it: headers named like a secret print as ``[redacted]``, JSON bodies lose
+their secret keys' values, text its secret parts (``password=...``, ``<token>...</token>``, a
+Redis ``AUTH``; see ``compare.redact``). Bodies are shown as a reader needs them: JSON
 pretty-printed, text as is, anything else as size and SHA-256. Sizes are bounded: a body's text is
 cut at ``MAX_BODY_CHARS`` with a note; a body too large to parse and redact safely is withheld;
 Content-Encoding is undone with a bounded output, so a compression bomb costs nothing.
@@ -67,7 +68,7 @@ def headers_model(headers, redaction: Redaction) -> list[list[str]]:
     out = []
     for name, value in headers:
         lower = name.lower()
-        if lower in redaction.headers or lower in redaction.keys or redaction.secret_value(("headers", lower), value):
+        if redaction.secret_name(lower) or redaction.secret_value(("headers", lower), value):
             out.append([name, REDACTED])
         else:
             out.append([name, redaction.scrub(value)])

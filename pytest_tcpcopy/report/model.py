@@ -1,11 +1,14 @@
 """The report model: one or more ``ReplayRun``s as a plain, JSON-able, redacted document.
 
-Every report (JSON, HTML, the terminal summary) is drawn from this one model, so they agree. It
-holds, per run: the settings line, totals, the aborted sessions, and every exchange worth a look
-(different, missing, extra, skipped, or with noise) with its request, both responses, the
-changes and the noise, and how its session's replay ended. Secrets are redacted on the way in
-(``messages``), and sizes are bounded: bodies by ``messages.MAX_BODY_CHARS``, detailed exchanges
-per run by ``MAX_DETAILED``, changes per exchange by ``MAX_CHANGES``, values by ``MAX_VALUE_CHARS``.
+Every report (JSON, HTML) is drawn from this one model, so they agree. It holds the findings of
+every run (``compare.findings``: endpoint x path x change, with counts, value pairs and example
+exchanges; not comparable causes likewise), and per run: the settings line, totals (the three
+verdicts counted apart), the aborted sessions, and every exchange worth a look (different, not
+comparable, or with noise) with its request, both responses, the changes and the noise, the
+cause when not comparable, and how its session's replay ended. Secrets are redacted on the way
+in (``messages``), and sizes are bounded: bodies by ``messages.MAX_BODY_CHARS``, detailed
+exchanges per run by ``MAX_DETAILED``, changes per exchange by ``MAX_CHANGES``, values by
+``MAX_VALUE_CHARS`` (a long changed value is shown around its first difference, with offsets).
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 
-from ..compare import ComparisonStatus, ExchangeComparison, ExchangeDiff, Redaction
+from ..compare import ComparisonStatus, ExchangeComparison, ExchangeDiff, FindingsAccumulator, Redaction
+from ..compare.endpoints import endpoint_template
+from ..compare.window import window
 from ..runner import ReplayRun
 from .messages import message_model
 
 FORMAT = "pytest-tcpcopy-report"
-VERSION = 1
+VERSION = 2
 MAX_DETAILED = 200  # exchanges per run shown with request and responses; the rest by changes only
 MAX_CHANGES = 200  # changes (and noise entries) listed per exchange
 MAX_ABORTED = 200  # aborted sessions listed per run
@@ -27,17 +32,61 @@ MAX_VALUE_CHARS = 2000  # a change's old/new value, as JSON text, beyond which i
 MAX_LOG_CHARS = 8000  # tail of the SUT's logs kept
 STATUSES = tuple(s.value for s in ComparisonStatus)
 _COUNTS = ("sessions", "exchanges", *STATUSES, "noise", "aborted_sessions")
+_FAILURES_FIRST = {ComparisonStatus.DIFFERENT: 0, ComparisonStatus.NOT_COMPARABLE: 1, ComparisonStatus.SAME: 2}
 
 
 def build_report(runs: Iterable[ReplayRun], redaction: Redaction | None = None) -> dict:
-    """The report of ``runs``: ``{"format", "version", "totals", "runs": [...]}``.
+    """The report of ``runs``: ``{"format", "version", "totals", "findings", "runs": [...]}``.
 
-    ``redaction`` says what is secret (default: ``Redaction()``); pass the ``DiffConfig``'s, so
-    the report hides what the diff hides.
+    ``findings`` lists every run's findings (each with ``run``, the index of its run, and
+    ``capture``); see ``findings_model``. ``redaction`` says what is secret (default:
+    ``Redaction()``); pass the ``DiffConfig``'s, so the report hides what the diff hides.
     """
     redaction = redaction or Redaction()
+    runs = list(runs)
     models = [run_model(run, redaction) for run in runs]
-    return {"format": FORMAT, "version": VERSION, "totals": sum_totals(m["totals"] for m in models), "runs": models}
+    findings = []
+    for index, run in enumerate(runs):
+        for finding in findings_model(run_findings(run, redaction), redaction):
+            findings.append({**finding, "run": index, "capture": run.capture.path.name})
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "totals": sum_totals(m["totals"] for m in models),
+        "findings": findings,
+        "runs": models,
+    }
+
+
+def run_findings(run: ReplayRun, redaction: Redaction) -> FindingsAccumulator:
+    """The findings of one run, its comparisons added in capture order."""
+    findings = FindingsAccumulator(redaction)
+    for _, comparison in sorted(run.comparisons.items()):
+        findings.add(comparison)
+    return findings
+
+
+def findings_model(findings: FindingsAccumulator, redaction: Redaction) -> list[dict]:
+    """Findings as report values: ``status``, ``endpoint``, ``path`` (None when not comparable),
+    ``change`` (changed/added/removed, or the cause), ``count``, ``examples`` (``exchange`` id,
+    ``session``, ``number``), ``values`` (old/new text and count), ``values_omitted``,
+    ``message`` (the cause's), ``suggested_ignore`` (``path``, ``kind``); redacted again with the
+    report's redaction, which may know more than the diff's."""
+    out = []
+    for finding in findings.findings():
+        doc = finding.to_json()
+        doc["endpoint"] = redaction.scrub_text(doc["endpoint"])
+        doc["values"] = [
+            {"old": _scrubbed(v["old"], redaction), "new": _scrubbed(v["new"], redaction), "count": v["count"]}
+            for v in doc["values"]
+        ]
+        doc["message"] = _scrubbed(doc["message"], redaction)
+        out.append(doc)
+    return out
+
+
+def _scrubbed(text: str | None, redaction: Redaction) -> str | None:
+    return None if text is None else redaction.scrub_text(text)
 
 
 def run_model(run: ReplayRun, redaction: Redaction) -> dict:
@@ -61,31 +110,41 @@ def run_model(run: ReplayRun, redaction: Redaction) -> dict:
 
 
 def run_totals(run: ReplayRun) -> dict:
-    """Counts of one run: sessions selected, exchanges judged, each status, noise, aborted
-    session copies, and the aborted sessions' ``"outcome: reason"`` counts."""
+    """Counts of one run: sessions selected, exchanges judged, each verdict (same, different,
+    not_comparable), the causes of not comparable ones, noise, aborted session copies, and the
+    aborted sessions' ``"outcome: reason"`` counts."""
     statuses = Counter(c.status.value for c in run.comparisons.values())
+    causes = Counter(c.cause.message for c in run.comparisons.values() if c.cause is not None)
     reasons = Counter(_reason(s) for s in run.aborted)
     totals = {
         "sessions": len(run.capture.selected),
         "exchanges": len(run.comparisons),
         **{status: statuses[status] for status in STATUSES},
+        "causes": _by_count(causes),
         "noise": len(run.noisy),
         "aborted_sessions": len(run.aborted),
-        "aborted_reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "aborted_reasons": _by_count(reasons),
     }
     return totals
 
 
 def sum_totals(totals: Iterable[dict]) -> dict:
-    """The totals of several runs added up (reasons merged, most frequent first)."""
+    """The totals of several runs added up (causes and reasons merged, most frequent first)."""
     out: dict = dict.fromkeys(_COUNTS, 0)
+    causes: Counter = Counter()
     reasons: Counter = Counter()
     for one in totals:
         for key in _COUNTS:
             out[key] += one[key]
+        causes.update(one["causes"])
         reasons.update(one["aborted_reasons"])
-    out["aborted_reasons"] = dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    out["causes"] = _by_count(causes)
+    out["aborted_reasons"] = _by_count(reasons)
     return out
+
+
+def _by_count(counts: Counter) -> dict:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def exchange_model(
@@ -96,18 +155,25 @@ def exchange_model(
     redaction: Redaction,
     detailed: bool = True,
 ) -> dict:
-    """One judged exchange; without ``detailed``, its request and responses are left out."""
+    """One judged exchange; without ``detailed``, its request and responses are left out.
+    ``reason`` is the message of a not comparable verdict's cause, ``cause`` its name,
+    ``log_tail`` the SUT's log tail given with it."""
     base, cand = comparison.baseline, comparison.candidate
     changes, changes_omitted = _changes(comparison.diff, redaction)
     noise, noise_omitted = _changes(comparison.noise, redaction)
-    request = (base or cand).request if (base or cand) else None
+    request = comparison.request
+    cause = comparison.cause
+    side = base or cand
     return {
         "id": comparison.id,
+        "endpoint": endpoint_template(request, side.codec if side else "", redaction),
         "session": session,
         "number": number,
         "status": comparison.status.value,
         "failed": comparison.failed,
-        "reason": redaction.scrub(comparison.reason) if comparison.reason else None,
+        "reason": redaction.scrub_text(cause.message) if cause else None,
+        "cause": cause.cause.value if cause else None,
+        "log_tail": redaction.scrub_text(cause.log_tail) if cause and cause.log_tail else None,
         "replay": {"outcome": outcome["outcome"], "reason": outcome["reason"]} if outcome else None,
         "detailed": detailed,
         "request": message_model(request, redaction) if detailed else None,
@@ -121,11 +187,12 @@ def exchange_model(
 
 
 def _notable(run: ReplayRun) -> list[tuple[tuple[int, int], ExchangeComparison]]:
-    """The comparisons a reader should see, failures first, each group in capture order."""
+    """The comparisons a reader should see: differences, then not comparable ones, then noise,
+    each group in capture order."""
     notable = [
         (key, c) for key, c in run.comparisons.items() if c.status is not ComparisonStatus.SAME or c.noise is not None
     ]
-    return sorted(notable, key=lambda item: (not item[1].failed, item[0]))
+    return sorted(notable, key=lambda item: (_FAILURES_FIRST[item[1].status], item[0]))
 
 
 def _side(exchange, redaction: Redaction) -> dict | None:
@@ -143,25 +210,45 @@ def _changes(diff: ExchangeDiff | None, redaction: Redaction) -> tuple[list[dict
     out = []
     for change in diff.changes[:MAX_CHANGES]:
         doc = change.to_json()
-        for side in ("old", "new"):
-            if side in doc:
-                doc[side] = _bounded(redaction.scrub(doc[side]))
+        shown = {side: _json_text(redaction.scrub(doc[side])) for side in ("old", "new") if side in doc}
+        texts = [text for _, text, _ in shown.values()]
+        if len(shown) == 2 and None not in texts and max(map(len, texts)) > MAX_VALUE_CHARS:
+            doc["old"], doc["new"] = _windowed(*texts)
+        else:
+            for side, (value, text, strict) in shown.items():
+                doc[side] = _bounded(value, text, strict)
         out.append(doc)
     return out, max(0, len(diff.changes) - MAX_CHANGES)
 
 
-def _bounded(value: object) -> object:
-    """``value`` as is when small and strict JSON; otherwise its JSON text (NaN and Infinity
-    spelled out), cut at ``MAX_VALUE_CHARS``."""
+def _json_text(value: object) -> tuple[object, str | None, bool]:
+    """``value``, its JSON text (NaN and Infinity spelled out; None when nested too deeply), and
+    whether it is strict JSON."""
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-        if len(text) <= MAX_VALUE_CHARS:
-            return value
+        return value, json.dumps(value, ensure_ascii=False, allow_nan=False), True
     except ValueError:
-        text = json.dumps(value, ensure_ascii=False)
+        return value, json.dumps(value, ensure_ascii=False), False
     except RecursionError:
+        return value, None, False
+
+
+def _bounded(value: object, text: str | None, strict: bool) -> object:
+    """``value`` as is when small and strict JSON; otherwise its JSON text, cut at
+    ``MAX_VALUE_CHARS``."""
+    if text is None:
         return "<value not shown: nested too deeply>"
+    if strict and len(text) <= MAX_VALUE_CHARS:
+        return value
     return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + f"… ({len(text)} characters)"
+
+
+def _windowed(old: str, new: str) -> tuple[str, str]:
+    """Two long JSON texts shown around their first difference, each with the offsets shown."""
+    w = window(old, new, width=MAX_VALUE_CHARS, context=MAX_VALUE_CHARS // 4)
+    return (
+        f"[characters {w.old_start}-{w.old_end} of {w.old_size}, first difference at {w.at}] {w.old}",
+        f"[characters {w.new_start}-{w.new_end} of {w.new_size}, first difference at {w.at}] {w.new}",
+    )
 
 
 def _aborted(session: dict, redaction: Redaction) -> dict:

@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 from conftest import require_root, require_tools
 
-from pytest_tcpcopy.compare import DiffConfig, Exchange, HttpRequest, HttpResponse, compare_sessions
+from pytest_tcpcopy.compare import (
+    Cause,
+    DiffConfig,
+    Exchange,
+    HttpRequest,
+    HttpResponse,
+    ReplayProblem,
+    compare_sessions,
+)
 from pytest_tcpcopy.report import write_html_report, write_json_report
 from pytest_tcpcopy.report.html_report import render_html
 from pytest_tcpcopy.report.model import build_report
@@ -64,11 +72,15 @@ def test_report_of_a_real_replay_loads_and_shows_the_regression(replay_run, tmp_
     assert console == []
     assert f"{len(differences)} of {len(replay_run.comparisons)} exchanges differ" in dom
     for comparison in differences:
-        assert f">{comparison.id}</code>" in dom
+        assert f">{comparison.id}</code>" in dom  # on its card, or listed on the identical card drawn for it
+    finding = f'<td class="num">{len(differences)}</td><td><span class="badge different">different</span></td>'
+    assert finding + "<td><code>GET /api/users/{id}</code></td><td><code>body.plan</code></td>" in dom
+    cards = re.findall(r'<details class="exchange failed[^"]*" id="[^"]+"', dom)
+    assert 1 <= len(cards) < len(differences)  # identical cards are drawn once
     marked = re.findall(r'<div class="ln chg">([^<]*)</div>', dom)
-    assert marked.count('  "plan": "premium",') == len(differences)
-    assert marked.count('  "plan": "free",') == len(differences)
-    assert len(marked) == 2 * len(differences)
+    assert marked.count('  "plan": "premium",') == len(cards)
+    assert marked.count('  "plan": "free",') == len(cards)
+    assert len(marked) == 2 * len(cards)
 
     shot = tmp_path / "report.png"
     _, console = chromium(page, tmp_path, "--window-size=1400,1600", f"--screenshot={shot}")
@@ -94,16 +106,19 @@ def test_json_report_of_a_real_replay_matches_the_run(replay_run, tmp_path):
 # -- pages built from compared exchanges (no replay needed) --------------------------------------
 
 
-def run_of(sessions: dict[int, tuple], outcomes: dict[int, str] | None = None) -> ReplayRun:
-    outcomes = outcomes or {}
+def run_of(sessions: dict[int, tuple], outcomes: dict[int, str] | None = None,
+           problems: dict[int, list[ReplayProblem]] | None = None) -> ReplayRun:  # fmt: skip
+    outcomes, problems = outcomes or {}, problems or {}
     settings = Settings().with_overrides({"pcap": "hostile.pcap", "port": 80, "command": "sut"}, "test")
     index = CaptureIndex(Path("hostile.pcap"), {}, {}, frozenset(sessions), {s: frozenset() for s in sessions})
     docs = [{"session": s, "copy": 0, "captured_client": "10.0.0.1:1", "outcome": outcomes.get(s, "complete"),
              "reason": "x", "requests_sent": 1} for s in sessions]  # fmt: skip
     run = ReplayRun(index, settings, {"sessions": docs, "totals": {}, "notes": []})
     for s, sides in sessions.items():
-        for comparison in compare_sessions(sides[0], sides[1], DiffConfig(), sides[2] if len(sides) > 2 else None):
-            run.comparisons[(s, (comparison.baseline or comparison.candidate).number)] = comparison
+        second = sides[2] if len(sides) > 2 else None
+        judged = compare_sessions(sides[0], sides[1], DiffConfig(), second, candidate_problems=problems.get(s, ()))
+        for comparison in judged:
+            run.comparisons[(s, comparison.number)] = comparison
     return run
 
 
@@ -138,8 +153,9 @@ document.body.setAttribute("data-aborted-block", Array.from(document.querySelect
 @pytest.mark.parametrize(
     ("choice", "visible", "aborted_block"),
     [
-        ("all", "r0-s0-n0 r0-s2-n0 r0-s1-n0", "block"),
+        ("all", "r0-s0-n0 r0-s2-n0 r0-s3-n0 r0-s1-n0", "block"),
         ("different", "r0-s0-n0 r0-s2-n0", "none"),
+        ("notcomparable", "r0-s3-n0", "none"),
         ("noise", "r0-s1-n0", "none"),
         ("aborted", "r0-s2-n0", "block"),
     ],
@@ -151,7 +167,9 @@ def test_filters_show_only_their_exchanges(tmp_path, choice, visible, aborted_bl
     changed = ([http(0, "/a", b'{"v": 1}')], [http(0, "/a", b'{"v": 2}')])
     noisy = ([http(1, "/t", b'{"t": 1}')], [http(1, "/t", b'{"t": 3}')], [http(1, "/t", b'{"t": 2}')])
     aborted = ([http(2, "/b", b'{"v": 1}')], [http(2, "/b", b'{"v": 9}')])
-    text = render_html(build_report([run_of({0: changed, 1: noisy, 2: aborted}, {2: "timeout"})]))
+    slow = ([http(3, "/c", b'{"v": 1}')], [])
+    cut = {3: [ReplayProblem(Cause.SUT_TOO_SLOW, "0 of 8 bytes after 5 s")]}
+    text = render_html(build_report([run_of({0: changed, 1: noisy, 2: aborted, 3: slow}, {2: "timeout"}, cut)]))
     text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", text)
     text = text.replace(' id="f-all" checked>', ' id="f-all">').replace(
         f' id="f-{choice}">', f' id="f-{choice}" checked>'

@@ -7,8 +7,8 @@ pipelined: the n-th final response answers the n-th request, and 1xx responses b
 Continue, 103 Early Hints) are kept on it as ``interim``. A 101 Switching Protocols, or a 2xx
 answer to CONNECT, ends HTTP: what follows on both sides becomes one raw exchange.
 
-Lenient where real servers are (bare LF line ends, obsolete line folding, empty lines between
-messages), strict on framing: a bad start line, header line, length or chunk size stops parsing
+Lenient where real servers and Wireshark are (bare LF line ends, obsolete line folding, empty
+lines between messages, a version of any digits such as ``HTTP/1.0.8``), strict on framing: a bad start line, header line, length or chunk size stops parsing
 that direction, and the problem is recorded on the exchange. Nothing here raises on bad traffic.
 """
 
@@ -27,11 +27,12 @@ from ..exchange import (
 )
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
-_REQUEST_LINE = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) (HTTP/1\.\d)")
-_STATUS_LINE = re.compile(r"(HTTP/1\.\d) (\d{3})(?: (.*))?")
+_VERSION = r"HTTP/\d+(?:\.\d+)*"  # as Wireshark reads it: any digits (HTTP/1.0.8 too)
+_REQUEST_LINE = re.compile(rf"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) ({_VERSION})")
+_STATUS_LINE = re.compile(rf"({_VERSION}) (\d{{3}})(?: (.*))?")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
-_DETECT = re.compile(rb"(?:\r?\n)*[!#$%&'*+\-.^_`|~0-9A-Za-z]+ \S+ HTTP/1\.\d\r?\n")
+_DETECT = re.compile(rb"(?:\r?\n)*(?!PRI \* HTTP/2)[!#$%&'*+\-.^_`|~0-9A-Za-z]+ \S+ HTTP/\d+(?:\.\d+)*\r?\n")
 
 
 class _Malformed(Exception):
@@ -48,7 +49,9 @@ class HttpCodec:
     name = "http"
 
     def detect(self, client: bytes) -> bool:
-        """True when the client's first line is an HTTP/1.x request line."""
+        """True when the client's first line is a request line: a method token, a target and
+        ``HTTP/`` with a version of any digits, as Wireshark accepts it (``HTTP/1.0.8``). The
+        HTTP/2 connection preface (``PRI * HTTP/2.0``) is not HTTP/1.x."""
         return _DETECT.match(client) is not None
 
     def split(self, conversation: Conversation) -> list[Exchange]:

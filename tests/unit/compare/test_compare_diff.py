@@ -276,7 +276,7 @@ def test_text_body_patterns_are_scrubbed_inside_values():
     base = exchange(headers=form, body=b"user=a&password=hunter2")
     cand = exchange(headers=form, body=b"user=b&password=hunter2")
     [change] = diff_exchange(base, cand).changes
-    assert change.render() == "body[0]: 'user=a&[redacted]' -> 'user=b&[redacted]'"
+    assert change.render() == "body[0]: 'user=a&password=[redacted]' -> 'user=b&password=[redacted]'"
 
 
 def test_render_is_capped_but_json_is_complete():

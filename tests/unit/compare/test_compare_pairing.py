@@ -6,6 +6,7 @@ import pytest
 from comparekit import C, S, captured, replay_result
 
 from pytest_tcpcopy.compare import (
+    Cause,
     CodecRegistry,
     ComparisonStatus,
     Conversation,
@@ -23,7 +24,6 @@ from pytest_tcpcopy.compare import (
     replay_turns,
 )
 from pytest_tcpcopy.errors import UsageError
-from pytest_tcpcopy.replay.results import Outcome
 
 GET = b"GET /api/users/7 HTTP/1.1\r\nHost: sut\r\n\r\n"
 
@@ -112,17 +112,18 @@ def test_ci_example_new_header_is_fine_but_a_wrong_field_fails():
     assert bad.to_json()["changes"] == [{"path": "body.email", "kind": "changed", "old": "a@x", "new": "b@x"}]
 
 
-def test_missing_and_extra_exchanges_are_differences():
+def test_missing_and_extra_exchanges_of_a_clean_candidate_are_differences():
     session = captured([(C, GET), (S, V1), (C, GET), (S, V1)])
     baseline = exchanges_from_capture(session)
-    short = exchanges_from_replay(session, replay_result(session, [V1], outcome=Outcome.SUT_RESET, reason="reset"))
+    short = exchanges_from_replay(session, replay_result(session, [V1]))
     comparisons = compare_sessions(baseline, short)
     assert [c.status for c in comparisons] == [ComparisonStatus.SAME, ComparisonStatus.DIFFERENT]
-    assert "sut_reset" in comparisons[1].render()
     missing = compare_sessions(baseline, short[:1])
-    assert missing[1].status is ComparisonStatus.MISSING and missing[1].failed
+    assert missing[1].status is ComparisonStatus.DIFFERENT and missing[1].failed
+    assert "exchange: removed" in missing[1].render()
     extra = compare_sessions(baseline[:1], baseline)
-    assert extra[1].status is ComparisonStatus.EXTRA and "exchange: added" in extra[1].render()
+    assert extra[1].status is ComparisonStatus.DIFFERENT and "exchange: added" in extra[1].render()
+    assert extra[1].id == "s0000-GET /api/users/7" and extra[1].number == 1
 
 
 def test_baseline_gap_skips_instead_of_diffing():
@@ -131,8 +132,9 @@ def test_baseline_gap_skips_instead_of_diffing():
     candidate = exchanges_from_replay(session, replay_result(session, [V1, V1]))
     first, second = compare_sessions(baseline, candidate)
     assert first.status is ComparisonStatus.SAME
-    assert second.status is ComparisonStatus.SKIPPED and "gap" in second.reason
-    assert not second.failed
+    assert second.status is ComparisonStatus.NOT_COMPARABLE and "gap" in second.reason
+    assert second.cause.cause is Cause.BASELINE_UNCLEAN and not second.failed
+    assert second.render().startswith("s0000-GET /api/users/7: not comparable: baseline exchange not clean: ")
 
 
 def test_secondary_baseline_sets_noise_apart():

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_tcpcopy.compare import DiffConfig, Exchange, HttpRequest, HttpResponse, compare_sessions
+from pytest_tcpcopy.compare import (
+    Cause,
+    DiffConfig,
+    Exchange,
+    HttpRequest,
+    HttpResponse,
+    ReplayProblem,
+    compare_sessions,
+)
+from pytest_tcpcopy.replay.results import Outcome
 from pytest_tcpcopy.runner import CaptureIndex, ReplayRun
 from pytest_tcpcopy.settings import Settings
 
@@ -34,9 +43,12 @@ def make_run(
     config: DiffConfig | None = None,
     capture: str = "traffic.pcap",
     notes: tuple[str, ...] = (),
+    problems: dict[int, list[ReplayProblem]] | None = None,
 ) -> ReplayRun:
     """A run whose session ``s`` compared ``pairs[s] = (baseline, candidate[, secondary])``
-    exchange lists with the real ``compare_sessions``; ``outcomes`` overrides session outcomes."""
+    exchange lists with the real ``compare_sessions``; ``outcomes`` overrides session outcomes,
+    and a session that did not complete is a problem of the candidate's replay from its start;
+    ``problems`` gives a session's problems instead."""
     outcomes = outcomes or {}
     settings = Settings().with_overrides({"pcap": capture, "port": 8080, "command": "app --release v2"}, "tests")
     index = CaptureIndex(Path(capture), {}, {}, frozenset(pairs), {s: frozenset() for s in pairs})
@@ -45,9 +57,13 @@ def make_run(
     run = ReplayRun(index, settings, candidate)
     for s, sides in pairs.items():
         base, cand, *second = sides
-        for comparison in compare_sessions(base, cand, config or DiffConfig(), second[0] if second else None):
-            key = comparison.baseline or comparison.candidate
-            run.comparisons[(s, key.number)] = comparison
+        cut = []
+        if s in outcomes and outcomes[s][0] != "complete":
+            cut.append(ReplayProblem(Cause.of_outcome(Outcome(outcomes[s][0])), outcomes[s][1]))
+        comparisons = compare_sessions(base, cand, config or DiffConfig(), second[0] if second else None,
+                                       candidate_problems=(problems or {}).get(s, cut))  # fmt: skip
+        for comparison in comparisons:
+            run.comparisons[(s, comparison.number)] = comparison
     return run
 
 
@@ -56,7 +72,7 @@ def user(plan: str, extra: str = "") -> bytes:
 
 
 def regression_run() -> ReplayRun:
-    """Session 0 the same, session 1 a changed plan, session 2 a missing response in an aborted session."""
+    """Session 0 the same, session 1 a changed plan, session 2 not comparable: the SUT took too long."""
     same = exchange(0, 0, request("/health"), response(b'{"ok": true}'))
     return make_run(
         {

@@ -55,7 +55,8 @@ def test_page_is_self_contained_and_forbids_scripts_and_fetches():
     page = Page(text)
     tags = {tag for tag, _ in page.tags}
     assert not tags & {"script", "link", "img", "iframe", "object", "embed", "form"}
-    assert not [attrs for _, attrs in page.tags if {"src", "href", "action"} & set(attrs)]
+    assert not [attrs for _, attrs in page.tags if {"src", "action"} & set(attrs)]
+    assert all(attrs["href"].startswith("#") for _, attrs in page.tags if "href" in attrs)  # links within the page
     assert "http://" not in text and "https://" not in text and "url(" not in text
     csp = [a["content"] for t, a in page.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
     assert csp == ["default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"]
@@ -76,13 +77,13 @@ def test_summary_filters_and_exchange_cards():
     report = build_report([regression_run()])
     page = Page(render_html(report))
     radios = [a["id"] for t, a in page.tags if t == "input" and a.get("type") == "radio"]
-    assert radios == ["f-all", "f-different", "f-noise", "f-aborted"]
+    assert radios == ["f-all", "f-different", "f-notcomparable", "f-noise", "f-aborted"]
     labels = [a["for"] for t, a in page.tags if t == "label"]
     assert labels == radios
     cards = {
         a["id"]: set(a["class"].split()) for t, a in page.tags if t == "details" and "exchange" in a.get("class", "")
     }
-    assert cards == {"r0-s1-n0": {"exchange", "failed"}, "r0-s2-n0": {"exchange", "failed", "aborted"}}
+    assert cards == {"r0-s1-n0": {"exchange", "failed"}, "r0-s2-n0": {"exchange", "not-comparable", "aborted"}}
 
 
 def test_changed_lines_are_marked_on_both_sides_and_nothing_else():

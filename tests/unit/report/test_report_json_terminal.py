@@ -22,7 +22,7 @@ def test_json_report_is_the_model_in_strict_json_with_sorted_keys(tmp_path):
     doc = json.loads(text, parse_constant=reject_constants)
     assert doc == json.loads(json.dumps(build_report([run])))
     assert text == json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    assert list(doc) == ["format", "runs", "totals", "version"]
+    assert list(doc) == ["findings", "format", "runs", "totals", "version"]
 
 
 def test_json_report_is_stable_across_writes(tmp_path):
@@ -47,10 +47,19 @@ def test_summary_is_empty_without_runs_or_when_all_is_well():
     assert summary_lines([make_run({0: ([same], [same])})]) == []
 
 
-def test_summary_counts_and_names_aborted_reasons():
+def test_summary_counts_verdicts_apart_names_aborted_reasons_and_lists_findings():
     assert summary_lines([regression_run()]) == [
-        "traffic.pcap: 3 sessions, 3 exchanges: 1 same, 1 different, 1 missing; 1 session aborted",
+        "traffic.pcap: 3 sessions, 3 exchanges: 1 same, 1 different, 1 not comparable; 1 session aborted",
         "  aborted x1: timeout: no response within 5 s",
+        "findings (1 different, 1 not comparable):",
+        "  exchanges  endpoint             path       change          values",
+        "          1  GET /api/users/{id}  body.plan  changed         'premium' -> 'free'",
+        "          1  POST /api/orders     -          not comparable  SUT too slow: no response within 5 s",
+        "GET /api/users/{id} body.plan changed: 1 exchange, e.g. s0001-GET /api/users/2",
+        "  s0001-GET /api/users/2: 1 difference(s)",
+        "    body.plan: 'premium' -> 'free'",
+        "POST /api/orders not comparable (SUT too slow): 1 exchange, e.g. s0002-POST /api/orders",
+        "  s0002-POST /api/orders: not comparable: SUT too slow: no response within 5 s",
     ]
 
 

@@ -20,12 +20,13 @@ def strict_json(report: dict) -> str:
     return json.dumps(report, allow_nan=False)
 
 
-def test_totals_count_statuses_noise_and_aborted_sessions():
+def test_totals_count_verdicts_apart_with_causes_noise_and_aborted_sessions():
     report = build_report([regression_run()])
-    assert report["format"] == "pytest-tcpcopy-report" and report["version"] == 1
+    assert report["format"] == "pytest-tcpcopy-report" and report["version"] == 2
     totals = report["runs"][0]["totals"]
     assert totals == {
-        "sessions": 3, "exchanges": 3, "same": 1, "different": 1, "missing": 1, "extra": 0, "skipped": 0,
+        "sessions": 3, "exchanges": 3, "same": 1, "different": 1, "not_comparable": 1,
+        "causes": {"SUT too slow: no response within 5 s": 1},
         "noise": 0, "aborted_sessions": 1, "aborted_reasons": {"timeout: no response within 5 s": 1},
     }  # fmt: skip
     assert report["totals"] == totals
@@ -41,6 +42,7 @@ def test_totals_of_several_runs_add_up_and_merge_reasons():
     assert [r["totals"]["different"] for r in report["runs"]] == [1, 1]
     assert report["totals"]["exchanges"] == 6
     assert report["totals"]["aborted_reasons"] == {"timeout: no response within 5 s": 2}
+    assert report["totals"]["causes"] == {"SUT too slow: no response within 5 s": 2}
 
 
 def test_only_notable_exchanges_appear_failures_first():
@@ -84,12 +86,13 @@ def test_a_differing_exchange_shows_request_both_responses_changes_and_replay_ou
     assert x["replay"] == {"outcome": "complete", "reason": "closed by client"}
 
 
-def test_a_missing_exchange_has_no_candidate_side():
+def test_an_exchange_cut_by_the_replay_is_not_comparable_with_its_cause():
     x = build_report([regression_run()])["runs"][0]["exchanges"][1]
-    assert x["status"] == "missing" and x["candidate"] is None
-    assert x["baseline"]["start_line"] == "HTTP/1.1 201 OK"
-    assert x["changes"][0]["path"] == "exchange" and x["changes"][0]["kind"] == "removed"
+    assert x["status"] == "not_comparable" and x["failed"] is False and x["candidate"] is None
+    assert (x["cause"], x["reason"]) == ("sut_too_slow", "SUT too slow: no response within 5 s")
+    assert x["baseline"]["start_line"] == "HTTP/1.1 201 OK" and x["changes"] == []
     assert x["replay"] == {"outcome": "timeout", "reason": "no response within 5 s"}
+    assert x["endpoint"] == "POST /api/orders"
 
 
 def test_malformed_and_raw_exchanges_keep_their_note_and_bytes_digest():
@@ -168,8 +171,9 @@ def test_huge_and_non_finite_change_values_stay_strict_json():
     cand = exchange(0, 0, request(), response(f'{{"big": "{big}", "n": NaN}}'.encode()))
     x = build_report([make_run({0: ([base], [cand])})])["runs"][0]["exchanges"][0]
     values = {c["path"]: c["new"] for c in x["changes"]}
-    assert values["body.big"].endswith(f"… ({len(big) + 2} characters)")
-    assert len(values["body.big"]) < model.MAX_VALUE_CHARS + 40
+    head = f"[characters 0-{model.MAX_VALUE_CHARS} of {len(big) + 2}, first difference at 1] "
+    assert values["body.big"].startswith(head)
+    assert len(values["body.big"]) < model.MAX_VALUE_CHARS + 60
     assert values["body.n"] == "NaN"
     strict_json(build_report([make_run({0: ([base], [cand])})]))
 
@@ -215,8 +219,8 @@ def test_secrets_never_reach_any_output():
     x = report["runs"][0]["exchanges"][0]
     assert ["Authorization", "[redacted]"] in x["request"]["headers"]
     assert ["Set-Cookie", "[redacted]"] in x["candidate"]["headers"]
-    assert x["request"]["start_line"] == "POST /api/login?[redacted] HTTP/1.1"
-    assert x["request"]["body"]["text"] == "user=ada&[redacted]"
+    assert x["request"]["start_line"] == "POST /api/login?access_token=[redacted] HTTP/1.1"
+    assert x["request"]["body"]["text"] == "user=ada&password=[redacted]"
     assert json.loads(x["candidate"]["body"]["text"]) == {"token": "[redacted]", "key": "[redacted]", "plan": "free"}
     changes = {c["path"]: c for c in x["changes"]}
     assert changes["body.token"] == {"path": "body.token", "kind": "changed", "redacted": True}
