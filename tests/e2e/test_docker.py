@@ -233,7 +233,8 @@ def test_a_sut_that_dies_during_the_replay_is_noted_with_its_logs(client, agent_
     with DockerBackend(client=client, agent_image=agent_image) as run:
         sut = run.start_sut(sut_image, PORT, command=["python3", "-u", "-c", _DIES_ON_FIRST_REPLAYED_CLIENT])
         [doc] = run.replay(capture, [sut], "--max-duration", "10")
-    assert "the SUT 'candidate' exited with code 7 during the replay" in doc["notes"]
+    assert doc["notes"][0] == f"the SUT 'candidate' ({sut_image}) exited with code 7 during the replay"
+    assert doc["sut_exit"] == {"status": "exited", "code": 7}
     assert "crashing on 198.1" in doc["sut_logs"]
     assert doc["totals"]["completed"] < doc["totals"]["sessions"]
     assert _left(client, run.run_id) == []
@@ -310,7 +311,9 @@ def _python_in_agent(client, agent_image: str, script: str) -> str:
 
 
 _INTERRUPTED_RUN = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
 from pytest_tcpcopy.backends.docker import DockerBackend
 with DockerBackend(agent_image=sys.argv[1], run_id=sys.argv[2]) as run:
     run.start_sut(sys.argv[3], {port})
@@ -331,7 +334,7 @@ def test_an_interrupted_run_removes_everything(client, agent_image, sut_image, s
     try:
         line = victim.stdout.readline()
         assert line == "up\n", victim.stderr.read() if not line else line
-        assert len(_left(client, run_id)) == 4
+        assert len(_left(client, run_id)) == 5  # network, SUT, probe, intercept, reaper
         victim.send_signal(signum)
         _, err = victim.communicate(timeout=60)
     finally:
@@ -368,7 +371,9 @@ sys.stdin.read()
 """
 
 
-def test_reap_removes_what_a_killed_run_left(client, agent_image, sut_image):
+def test_reap_removes_what_a_killed_run_left_when_its_reaper_is_gone_too(client, agent_image, sut_image):
+    """The reaper removes a killed run's objects within seconds (tests/e2e/test_faults.py); were the
+    reaper killed as well (the daemon restarted, someone removed it), the next run's reap() does."""
     run_id = f"killed{os.getpid()}"
     victim = subprocess.Popen(
         [sys.executable, "-c", _KILLED_RUN.format(port=PORT), agent_image, run_id, sut_image],
@@ -380,6 +385,9 @@ def test_reap_removes_what_a_killed_run_left(client, agent_image, sut_image):
     try:
         line = victim.stdout.readline()
         assert line == "up\n", victim.stderr.read() if not line else line
+        reaper = client.containers.get(f"tcpcopy-{run_id}-reaper")
+        reaper.kill()  # SIGKILL: it sweeps nothing, and removes itself (auto_remove)
+        client.api.wait(reaper.id, condition="removed", timeout=30)
         assert len(_left(client, run_id)) == 4  # network, SUT, probe, intercept
     finally:
         victim.kill()
