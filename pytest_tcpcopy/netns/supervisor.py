@@ -68,9 +68,9 @@ class RigSupervisor:
         assert self._process.stdin is not None
         try:
             self._process.stdin.write(RELEASED)
+            self._process.stdin.close()
         except BrokenPipeError:
-            pass  # it is gone already; the run was removed by the owner's own teardown
-        self._process.stdin.close()
+            pass  # it is gone already (killed): the owner's own teardown removed the run
         try:
             self._process.wait(timeout=LIMIT + GRACE + 10)
         except subprocess.TimeoutExpired:
