@@ -187,6 +187,8 @@ def test_a_sut_that_never_listens_times_out_with_its_logs(client, agent_image):
     with pytest.raises(SutError) as caught, DockerBackend(client=client, agent_image=agent_image) as run:
         run.start_sut(agent_image, PORT, command=["sh", "-c", "echo warming-up; exec sleep 600"], ready_timeout=1)
     assert "not ready" in str(caught.value) and "probed from inside the run's network" in str(caught.value)
+    assert f"connect to {run.suts[0].target}: Connection refused" in str(caught.value)
+    assert "Warning" not in str(caught.value)  # the probe's own reason, nothing of Python's
     assert "warming-up" in caught.value.logs
     assert left_of_run(client, run.run_id) == []
 

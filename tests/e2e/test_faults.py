@@ -247,6 +247,40 @@ def test_reaping_at_once_with_another_reaper_never_fails(client, agent_image):
     assert left_of_run(client, run.run_id) == []
 
 
+# --- errors that say what happened -----------------------------------------------------------
+
+_DIES_ON_FIRST_REPLAYED_CLIENT = f"""
+import socket, sys
+listener = socket.create_server(("0.0.0.0", {PORT}))
+while True:
+    conn, peer = listener.accept()
+    if peer[0].startswith(("198.18.", "198.19.")):
+        print("crashing on", peer[0], flush=True)
+        sys.exit(7)
+    conn.close()
+"""
+
+
+@pytest.mark.parametrize("backend", ["netns", "docker"])
+def test_a_sut_that_dies_mid_replay_is_said_first_with_its_code_and_output(request, capture, backend):
+    dies = ["python3", "-u", "-c", _DIES_ON_FIRST_REPLAYED_CLIENT]
+    if backend == "docker":
+        agent, image = request.getfixturevalue("agent_image"), request.getfixturevalue("sut_image")
+        victim = _docker_run(agent, image, capture, "--json", "--", *dies)
+        said = f"the SUT 'candidate' ({image}) exited with code 7 during the replay"
+    else:
+        victim = _command("netns-run", str(capture), "--port", str(PORT), "--json", "--", sys.executable, *dies[1:])
+        said = "the SUT exited with code 7 during the replay"
+    out, err = victim.communicate(timeout=300)
+    assert victim.returncode == 1, err
+    assert said in err
+    doc = json.loads(out)
+    doc = doc[0] if backend == "docker" else doc
+    assert doc["notes"][0] == said  # before the unsent packets and resets it caused
+    assert doc["sut_exit"]["code"] == 7
+    assert "crashing on 198.1" in doc["sut_logs"]
+
+
 # --- hostile captures ------------------------------------------------------------------------
 
 
