@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import docker.errors
 import pytest_tcpcopy
@@ -82,36 +83,38 @@ class ContainerReaper:
             )["Id"]
         except docker.errors.APIError as exc:
             raise ReaperUnavailable(f"creating {self.name}: {exc.explanation or exc}") from None
+        self._stream: Any = None
+        self._socket: socket.socket | None = None
         try:
-            stream = api.attach_socket(self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-            self._stream = stream
-            self._socket: socket.socket = getattr(stream, "_sock", stream)
+            self._stream = api.attach_socket(self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            self._socket = getattr(self._stream, "_sock", self._stream)
             api.start(self.id)
             _await_ready(self._socket, self.name)
         except BaseException as exc:
             self._remove()
+            self._close_stream()
             if isinstance(exc, (docker.errors.APIError, OSError)):
                 raise ReaperUnavailable(f"{self.name}: {exc}") from None
             raise
 
     def release(self, *, settle: bool) -> None:
+        """End the watch; with ``settle``, let the reaper sweep until the run has settled first."""
         if settle:
             self._close_stream()
             try:
                 self._client.api.wait(self.id, timeout=LIMIT + 10, condition="removed")
-            except (docker.errors.NotFound, ReadTimeout, RequestsConnectionError):
-                pass
-            except docker.errors.APIError:
-                pass  # "removed" is not a condition this daemon knows: remove it ourselves
+            except (docker.errors.APIError, ReadTimeout, RequestsConnectionError):
+                pass  # gone already, or taking too long: removed below
         self._remove()
         self._close_stream()
 
     def _close_stream(self) -> None:
         for closable in (self._socket, self._stream):
-            try:
-                closable.close()
-            except OSError:
-                pass
+            if closable is not None:
+                try:
+                    closable.close()
+                except OSError:
+                    pass
 
     def _remove(self) -> None:
         try:
@@ -147,6 +150,7 @@ class ProcessReaper:
         self._process.stdout.close()
 
     def release(self, *, settle: bool) -> None:
+        """End the watch; with ``settle``, let the reaper sweep until the run has settled first."""
         assert self._process.stdin is not None
         if not settle:
             self._process.kill()
