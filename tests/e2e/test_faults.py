@@ -205,6 +205,40 @@ def test_a_signalled_docker_run_leaves_nothing(client, agent_image, sut_image, c
     assert left == []
 
 
+_HOST_REAPED = """
+import signal, sys, time
+import docker
+from pytest_tcpcopy.docker.reaper import ProcessReaper
+from pytest_tcpcopy.docker.runs import RunLabels
+client = docker.from_env()
+run = RunLabels.fresh(sys.argv[1])
+reaper = ProcessReaper(client, run)
+client.networks.create(f"tcpcopy-{run.run_id}", internal=True, labels=run.labels("network"))
+client.containers.create(sys.argv[2], ["sleep", "60"], name=f"tcpcopy-{run.run_id}-sut", labels=run.labels("sut"))
+print("up", flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_host_process_reaper_removes_a_killed_owners_objects(client, agent_image):
+    """Where no reaper container can run, a host process in a session of its own does the same."""
+    run_id = f"hostreaped{os.getpid()}"
+    victim = subprocess.Popen([sys.executable, "-c", _HOST_REAPED, run_id, agent_image], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        line = victim.stdout.readline()
+        assert line == "up\n", victim.stderr.read() if not line else line
+        assert len(left_of_run(client, run_id)) == 2
+        victim.kill()
+        victim.wait()
+        left, _ = eventually(lambda: left_of_run(client, run_id), GONE_WITHIN)
+    finally:
+        victim.kill()
+        victim.wait()
+        reap(client)
+    assert left == []
+
+
 def test_two_docker_runs_at_once_both_succeed(client, agent_image, sut_image, capture):
     runs = [_docker_run(agent_image, sut_image, capture, "--json") for _ in range(2)]
     outcomes = [run.communicate(timeout=300) for run in runs]
