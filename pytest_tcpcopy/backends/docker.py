@@ -46,7 +46,9 @@ from requests.exceptions import ReadTimeout
 from ..channel.protocol import DEFAULT_PORT
 from ..commands.replay import parse_progress_line
 from ..docker.images import ensure_agent_image
-from ..docker.runs import RunLabels, docker_client, reap
+from ..docker.privileges import agent_privileges, sut_privileges
+from ..docker.reaper import start_reaper
+from ..docker.runs import RunLabels, docker_client, reap, sweep_run
 from ..errors import EnvironmentProblem, SutError, UsageError
 
 Log = Callable[[str], None]
@@ -137,6 +139,7 @@ class DockerBackend:
         self._probe = None
         self._copiers_made = 0
         self._sigterm_before: Any = None
+        self._reaper: Any = None  # removes the run's objects if this process dies (docker.reaper)
 
     @property
     def run_id(self) -> str:
@@ -162,6 +165,8 @@ class DockerBackend:
                 self.log(f"reaped {leftover} of a run whose process is gone")
             if self.agent_image is None:
                 self.agent_image = ensure_agent_image(self.client, log=self.log)
+            if not self.keep:
+                self._reaper = start_reaper(self.client, self.run, self.agent_image, self.log)
             self.network = self.client.networks.create(
                 self.network_name, driver="bridge", internal=True, labels=self.run.labels("network")
             )
@@ -186,11 +191,15 @@ class DockerBackend:
         ready_timeout: float = 30.0,
         http_path: str | None = None,
         capture_responses: bool = True,
+        cap_add: Sequence[str] = (),
+        new_privileges: bool = False,
     ) -> DockerSut:
         """Start ``image`` on the run's network, wait until it accepts connections on ``port``
         (and, with ``http_path``, answers a GET of it below 400) from inside the network, then
         start its intercept. Raises SutError with the container's logs when it exits first or is
-        not ready within ``ready_timeout`` seconds."""
+        not ready within ``ready_timeout`` seconds. The SUT runs without NET_RAW and with
+        no-new-privileges; ``cap_add`` gives capabilities back, ``new_privileges`` lifts the
+        latter (``docker.privileges``)."""
         if self.network is None:
             raise UsageError(
                 "DockerBackend.start_sut() needs the run up: call it inside `with DockerBackend() as run:`"
@@ -210,6 +219,7 @@ class DockerBackend:
                 network=self.network.name,
                 labels=self.run.labels("sut"),
                 log_config=_JSON_LOGS,
+                **sut_privileges(cap_add, new_privileges=new_privileges),
             )
         except docker.errors.ImageNotFound:
             raise UsageError(f"SUT image {image!r} is not present locally (and cannot be pulled)") from None
@@ -235,11 +245,11 @@ class DockerBackend:
                     f"on {sut.target}",
                     logs=sut.logs()[-_LOG_TAIL:],
                 )
-            exit_code, output = probe.exec_run(argv)
+            exit_code, (out, err) = probe.exec_run(argv, demux=True)
             if exit_code == 0:
                 return
             if time.monotonic() >= deadline:
-                reason = output.decode(errors="replace").strip()
+                reason = (out or err or b"the probe said nothing").decode(errors="replace").strip()
                 raise SutError(
                     f"SUT {sut.name!r} ({sut.image}) not ready on {sut.target} within {timeout:g} s "
                     f"(probed from inside the run's network): {reason}",
@@ -272,7 +282,7 @@ class DockerBackend:
             name=self._name(f"{sut.name}-intercept"),
             role="intercept",
             network_mode=f"container:{sut.container.id}",
-            cap_add=["NET_ADMIN"],
+            capability="NET_ADMIN",
         )
         deadline = time.monotonic() + _INTERCEPT_READY_TIMEOUT
         while True:
@@ -288,16 +298,17 @@ class DockerBackend:
                 raise EnvironmentProblem(f"the intercept beside SUT {sut.name!r} {problem}: {logs[-2000:]}")
             time.sleep(0.05)
 
-    def _run_agent(self, argv: Sequence[str], *, name: str, role: str, start: bool = True, **kwargs: Any):
-        """Create (and start) an agent container with every capability dropped but those given."""
+    def _run_agent(self, argv: Sequence[str], *, name: str, role: str, start: bool = True,
+                   capability: str | None = None, **kwargs: Any):  # fmt: skip
+        """Create (and start) an agent container as uid 65534 with every capability dropped but
+        ``capability`` (``docker.privileges``)."""
         try:
             container = self.client.containers.create(
                 self.agent_image,
-                list(argv),
                 name=name,
                 labels=self.run.labels(role),
-                cap_drop=["ALL"],
                 log_config=_JSON_LOGS,
+                **agent_privileges(argv, capability),
                 **kwargs,
             )
         except docker.errors.ImageNotFound:
@@ -333,7 +344,7 @@ class DockerBackend:
         try:
             with tempfile.TemporaryFile() as archive:
                 with tarfile.open(fileobj=archive, mode="w") as tar:
-                    tar.add(path, arcname=path.name)
+                    tar.add(path, arcname=path.name, filter=_readable_by_agents)
                 if progress is not None and "--progress" not in copier_args:
                     copier_args = (*copier_args, "--progress")
                 for sut in suts:
@@ -376,7 +387,7 @@ class DockerBackend:
             role="copier",
             start=False,
             network_mode=f"container:{sut.container.id}",
-            cap_add=["NET_RAW"],
+            capability="NET_RAW",
         )
         archive.seek(0)
         copier.put_archive(_CAPTURE_DIR, archive)
@@ -389,14 +400,19 @@ class DockerBackend:
             copier.kill()
             raise SutError(f"the copier for SUT {sut.name!r} did not finish in time ({exc})") from None
         out = copier.logs(stdout=True, stderr=False).decode(errors="replace")
+        status, exit_code = sut.status()
+        died = None if status == "running" else f"the SUT {sut.name!r} ({sut.image}) {status} with code {exit_code}"
         if code != 0:
             err = copier.logs(stdout=False, stderr=True).decode(errors="replace").strip()
+            if died:
+                raise SutError(f"{died} during the replay; the copier then failed (exit {code})",
+                               logs=sut.logs()[-_LOG_TAIL:])  # fmt: skip
             raise EnvironmentProblem(f"copier for SUT {sut.name!r} failed (exit {code}): {(err or out)[-2000:]}")
         data = json.loads(out)
         data["sut"] = {"name": sut.name, "image": sut.image}
-        status, exit_code = sut.status()
-        if status != "running":
-            data["notes"].append(f"the SUT {sut.name!r} {status} with code {exit_code} during the replay")
+        if died:  # first: the notes after it (unsent packets, resets) are its consequences
+            data["notes"].insert(0, f"{died} during the replay")
+            data["sut_exit"] = {"status": status, "code": exit_code}
             data["sut_logs"] = sut.logs()[-_LOG_TAIL:]
         return data
 
@@ -411,7 +427,7 @@ class DockerBackend:
                 self._log_kept()
                 problems = []
             else:
-                problems = self._teardown()
+                problems = self._teardown(settle=not raise_problems)
         if self._sigterm_before is not None:
             signal.signal(signal.SIGTERM, self._sigterm_before)
             self._sigterm_before = None
@@ -423,20 +439,23 @@ class DockerBackend:
         for signum in held:
             signal.raise_signal(signum)
 
-    def _teardown(self) -> list[str]:
+    def _teardown(self, *, settle: bool) -> list[str]:
+        """Remove the run's containers and network; ``settle``: after a failure, when a creation
+        may still be under way, the reaper sweeps until the run has settled."""
         problems: list[str] = []
         for container in reversed(self._containers):
             self._remove(container, problems)
         self._containers.clear()
         self._probe = None
-        if self.network is not None:
-            try:
-                self.network.remove()
-            except docker.errors.NotFound:
-                pass
+        self.network = None
+        if self._client is not None:
+            try:  # by label: also what was made while a signal arrived, and the network
+                problems += sweep_run(self.client, self.run_id)
             except docker.errors.APIError as exc:
-                problems.append(f"network {self.network.name}: {exc.explanation or exc}")
-            self.network = None
+                problems.append(f"sweeping run {self.run_id}: {exc.explanation or exc}")
+        if self._reaper is not None:
+            self._reaper.release(settle=settle)
+            self._reaper = None
         return problems
 
     @staticmethod
@@ -524,6 +543,14 @@ def _signals_held() -> Iterator[list[int]]:
     finally:
         for signum, handler in before.items():
             signal.signal(signum, handler)
+
+
+def _readable_by_agents(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """The capture as the copier (uid 65534) may read it, whoever owns it here."""
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mode = 0o444
+    return info
 
 
 def _interrupt_on_sigterm(signum, frame) -> None:

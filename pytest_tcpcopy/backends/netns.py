@@ -185,12 +185,16 @@ class NetnsBackend:
             copier.kill()
             copier.wait()
             raise SutError(f"the copier did not finish within {timeout:g} s") from None
+        assert self.sut is not None
+        died = None if self.sut.alive else f"the SUT {self.sut.exit_description()} during the replay"
         if copier.returncode != 0:
+            if died:
+                raise SutError(f"{died}; the copier then failed (exit {copier.returncode})", logs=self.sut.logs()[-8000:])
             raise EnvironmentProblem(f"copier failed (exit {copier.returncode}): {(err or out).strip()[-2000:]}")
         data = json.loads(out)
-        assert self.sut is not None
-        if not self.sut.alive:
-            data["notes"].append(f"the SUT exited with code {self.sut.returncode} during the replay")
+        if died:  # first: the notes after it (resets, unanswered requests) are its consequences
+            data["notes"].insert(0, died)
+            data["sut_exit"] = {"status": "exited", "code": self.sut.returncode}
             data["sut_logs"] = self.sut.logs()[-8000:]
         return data
 

@@ -2,6 +2,13 @@
 
 Readers pull the file in large chunks and parse records out of an in-memory buffer, so a file of
 any size is read with a buffer of about ``CHUNK`` bytes plus one record.
+
+The work a file can cause is bounded by its size on disk: a gzip stream may inflate to at most
+``MAX_INFLATE_RATIO`` times the compressed bytes read so far (checked once ``RATIO_CHECKED_FROM``
+bytes have come out). Real captures compress 5 to 20 times; a gzip of gigabytes of zeros (a
+decompression bomb) passes a thousand, and is refused with a ``CaptureError`` at that point
+instead of being parsed for minutes. A genuine capture past the limit can be read once
+decompressed (``gunzip``): a plain file costs what its size says.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from typing import BinaryIO
 from ..errors import CaptureError
 
 CHUNK = 1 << 20
+MAX_INFLATE_RATIO = 200
+RATIO_CHECKED_FROM = 8 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -29,6 +38,7 @@ class ByteSource:
         self._inflater = zlib.decompressobj(31)
         self._input = b""
         self._in_member = False
+        self._inflated = 0  # bytes out of the gzip stream so far
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` bytes; fewer only at the end of the file."""
@@ -76,4 +86,18 @@ class ByteSource:
             self._input = self._inflater.unused_data if self._inflater.eof else self._inflater.unconsumed_tail
             parts.append(out)
             have += len(out)
+            self._inflated += len(out)
+            if self._inflated > RATIO_CHECKED_FROM:
+                self._check_ratio()
         return b"".join(parts)
+
+    def _check_ratio(self) -> None:
+        consumed = max(1, self._file.tell() - len(self._input))
+        if self._inflated > MAX_INFLATE_RATIO * consumed:
+            raise CaptureError(
+                self.path,
+                None,
+                f"gzip data inflates over {MAX_INFLATE_RATIO} times ({self._inflated >> 20} MiB out of the first "
+                f"{consumed >> 10} KiB): refused as a likely decompression bomb; if the capture is genuine, "
+                f"decompress it (gunzip) and give the plain file",
+            )

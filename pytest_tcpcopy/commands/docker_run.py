@@ -1,8 +1,10 @@
 """``pytest-tcpcopy docker-run``: netns-run's twin with Docker: SUTs from images, no root.
 
-The candidate image (and, with ``--baseline-image``, a baseline beside it) runs on a fresh internal
-Docker network with the intercept as a sidecar; the capture is replayed into every SUT at once,
-one result document printed per SUT, and everything removed, also on failure and Ctrl-C.
+The capture is read through first (``capture.check``); then the candidate image (and, with
+``--baseline-image``, a baseline beside it) runs on a fresh internal Docker network with the
+intercept as a sidecar; the capture is replayed into every SUT at once, one result document
+printed per SUT, and everything removed, also on failure, Ctrl-C and SIGTERM (and by the run's
+reaper when this process is killed outright). Exit status 1 when a SUT died during the replay.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import argparse
 import json
 import sys
 
+from ..capture.check import check_capture
+from .netns_run import report_dead_suts, sut_logs_on_error
 from .replay import add_replay_arguments, copier_arguments, exit_status, print_result
 
 
@@ -49,6 +53,10 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--keep", action="store_true", help="leave the containers and network running, and say how to reach them"
     )
+    parser.add_argument("--sut-cap-add", action="append", default=[], metavar="CAP",
+                        help="give the SUT containers a capability back (repeatable; they run without NET_RAW)")
+    parser.add_argument("--sut-new-privileges", action="store_true",
+                        help="let the SUT gain privileges through set-uid binaries (off: no-new-privileges)")
     add_replay_arguments(parser)
     parser.set_defaults(func=run, command_after_dashes=[])
     parser.usage = "pytest-tcpcopy docker-run CAPTURE --image IMG --port N [options] [-- SUT_COMMAND...]"
@@ -58,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     from ..backends.docker import DockerBackend  # the Docker SDK only when the command runs
 
     images = [("candidate", args.image)] + ([("baseline", args.baseline_image)] if args.baseline_image else [])
-    with DockerBackend(keep=args.keep, agent_image=args.agent_image) as backend:
+    check_capture(args.capture)
+    with sut_logs_on_error(), DockerBackend(keep=args.keep, agent_image=args.agent_image) as backend:
         suts = [
             backend.start_sut(
                 image,
@@ -69,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
                 ready_timeout=args.ready_timeout,
                 http_path=args.http_path,
                 capture_responses=args.capture_responses,
+                cap_add=args.sut_cap_add,
+                new_privileges=args.sut_new_privileges,
             )
             for name, image in images
         ]
@@ -82,10 +93,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(docs, sys.stdout, indent=1)
         sys.stdout.write("\n")
-        return max(exit_status(data) for data in docs)
+        return report_dead_suts(docs) or max(exit_status(data) for data in docs)
     for data in docs:
         print(f"--- {data['sut']['name']} ({data['sut']['image']}) ---")
         print_result(data, as_json=False)
         if "sut_logs" in data:
             print(f"--- {data['sut']['name']} logs (tail) ---\n{data['sut_logs']}")
-    return max(exit_status(data) for data in docs)
+    return report_dead_suts(docs) or max(exit_status(data) for data in docs)

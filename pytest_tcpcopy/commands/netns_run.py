@@ -1,17 +1,25 @@
 """``pytest-tcpcopy netns-run``: the whole rig in one command, as root.
 
-The SUT command starts in a fresh network namespace, the intercept beside it, and the copier in a
-second namespace joined by a veth pair; the capture is replayed, the results printed, and
-everything torn down, also on failure and Ctrl-C.
+The capture is read through first (``capture.check``); then the SUT command starts in a fresh
+network namespace, the intercept beside it, and the copier in a second namespace joined by a veth
+pair; the capture is replayed, the results printed, and everything torn down, also on failure,
+Ctrl-C and SIGTERM (and by the rig's supervisor when this process is killed outright). Exit status
+1 when the SUT died during the replay (said on stderr, with the tail of its output).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from ..backends.netns import NetnsBackend
-from ..errors import UsageError
+from ..capture.check import check_capture
+from ..errors import SutError, UsageError
 from .replay import add_replay_arguments, copier_arguments, exit_status, print_result
+
+LOG_TAIL = 3000
 
 
 def register(subparsers) -> None:
@@ -43,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     command = args.command_after_dashes
     if not command:
         raise UsageError("give the SUT command after --, e.g. -- python3 -m http.server 8080")
-    with NetnsBackend(
+    check_capture(args.capture)
+    with sut_logs_on_error(), NetnsBackend(
         command,
         args.port,
         capture_responses=args.capture_responses,
@@ -60,4 +69,24 @@ def run(args: argparse.Namespace) -> int:
     print_result(data, as_json=args.json)
     if "sut_logs" in data and not args.json:
         print(f"--- SUT logs (tail) ---\n{data['sut_logs']}")
-    return exit_status(data)
+    return report_dead_suts([data]) or exit_status(data)
+
+
+@contextmanager
+def sut_logs_on_error() -> Iterator[None]:
+    """Print a SutError's SUT output (its tail) on stderr before the error's one-line message."""
+    try:
+        yield
+    except SutError as error:
+        if error.logs:
+            print(f"--- SUT logs (tail) ---\n{error.logs[-LOG_TAIL:]}", file=sys.stderr)
+        raise
+
+
+def report_dead_suts(docs: list[dict]) -> int:
+    """Say on stderr which SUT died during the replay (the first note of its document); the
+    command's exit status: 1 if one did, else 0."""
+    dead = [doc for doc in docs if "sut_exit" in doc]
+    for doc in dead:
+        print(f"pytest-tcpcopy: {doc['notes'][0]}", file=sys.stderr)
+    return 1 if dead else 0

@@ -35,9 +35,21 @@ RUN set -e; \
 FROM ${BASE_IMAGE}
 RUN set -e; \
     apt-get update; \
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libnetfilter-queue1 iptables iproute2; \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libnetfilter-queue1 iptables iproute2 libcap2-bin; \
     rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/tcpcopy /opt/tcpcopy
+# The agents run as uid 65534 with one capability each (pytest_tcpcopy/docker/privileges.py): a
+# capability a container is given reaches a non-root process only through file capabilities, so
+# the copier runs a copy of Python that carries cap_net_raw, the intercept one that carries
+# cap_net_admin, and iptables (nft) and ip carry cap_net_admin for the intercept's rules and route.
+RUN set -e; \
+    python=$(readlink -f /opt/tcpcopy/bin/python3); \
+    cp "$python" /opt/tcpcopy/bin/python3-netraw; \
+    cp "$python" /opt/tcpcopy/bin/python3-netadmin; \
+    setcap cap_net_raw=ep /opt/tcpcopy/bin/python3-netraw; \
+    setcap cap_net_admin=ep /opt/tcpcopy/bin/python3-netadmin; \
+    setcap cap_net_admin=ep "$(readlink -f "$(command -v iptables)")"; \
+    setcap cap_net_admin=ep "$(readlink -f "$(command -v ip)")"
 ENV PATH=/opt/tcpcopy/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 LABEL pytest-tcpcopy=1
 CMD ["python3", "-m", "pytest_tcpcopy", "--help"]

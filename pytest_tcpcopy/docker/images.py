@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest_tcpcopy
 
 from ..errors import EnvironmentProblem
+from .labels import IMAGE_LABEL
 
-IMAGE_LABEL = "pytest-tcpcopy"  # every image, container and network we make carries it (value "1")
 BASE_IMAGE = "pytest-tcpcopy-base:bookworm"
 PUBLIC_BASE_IMAGE = "python:3.11-slim"
 AGENT_REPOSITORY = "pytest-tcpcopy-agent"

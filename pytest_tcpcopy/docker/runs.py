@@ -3,7 +3,9 @@
 Every container and network of a run carries ``pytest-tcpcopy=1``, ``pytest-tcpcopy.run=<id>``
 and its owner (host name, pid and the pid's start time, so a recycled pid is not mistaken for the
 owner). ``reap`` removes the objects whose owner on this host is gone; other hosts' objects (a
-shared daemon) and runs kept on purpose (``keep=True``) are left alone.
+shared daemon) and runs kept on purpose (``keep=True``) are left alone. ``sweep_run`` removes one
+run's objects by label, whatever made them. Both tolerate objects that vanish under them (another
+run or a reaper removing them at the same time).
 """
 
 from __future__ import annotations
@@ -16,14 +18,10 @@ from dataclasses import dataclass
 import docker.errors
 
 from ..errors import EnvironmentProblem
-from .images import IMAGE_LABEL
+from .labels import HOST_LABEL, IMAGE_LABEL, KEEP_LABEL, PID_LABEL, ROLE_LABEL, RUN_LABEL, START_LABEL, run_filter
+from .sweep import Removal, not_a_reaper, sweep
 
-RUN_LABEL = f"{IMAGE_LABEL}.run"
-PID_LABEL = f"{IMAGE_LABEL}.owner-pid"
-START_LABEL = f"{IMAGE_LABEL}.owner-start"
-HOST_LABEL = f"{IMAGE_LABEL}.owner-host"
-KEEP_LABEL = f"{IMAGE_LABEL}.keep"
-ROLE_LABEL = f"{IMAGE_LABEL}.role"
+__all__ = ["RUN_LABEL", "RunLabels", "SdkEngine", "docker_client", "owner_gone", "reap", "sweep_run"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +55,14 @@ class RunLabels:
 
 
 def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None."""
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None
+    when it is gone (a zombie counts as gone)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            stat = f.read()
+            fields = f.read().rpartition(")")[2].split()
     except OSError:
         return None
-    return stat.rpartition(")")[2].split()[19]
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def owner_gone(labels: dict[str, str], host: str | None = None) -> bool:
@@ -88,23 +87,52 @@ def docker_client():
 
 
 def reap(client=None) -> list[str]:
-    """Remove containers, then networks, of runs whose owner process is gone; returns their names."""
+    """Remove containers, then networks, of runs whose owner process is gone; returns their names.
+
+    What cannot be removed yet (a network whose containers another process is still removing)
+    is left for a later call."""
     if client is None:
         client = docker_client()
-    removed = []
-    for container in client.containers.list(all=True, filters={"label": RUN_LABEL}):
-        if owner_gone(container.labels) and _removed(container.remove, force=True, v=True):
-            removed.append(f"container {container.name}")
-    for network in client.networks.list(filters={"label": RUN_LABEL}):
-        if owner_gone(network.attrs.get("Labels") or {}) and _removed(network.remove):
-            removed.append(f"network {network.name}")
-    return removed
+    return sweep(SdkEngine(client), run_filter(), owner_gone).removed
 
 
-def _removed(remove, **kwargs) -> bool:
-    """Call a Docker object's ``remove``; False when it was gone already."""
+def sweep_run(client, run_id: str) -> list[str]:
+    """Remove every container (but the run's reaper), then every network, labelled with the run;
+    returns what could not be removed."""
+    swept = sweep(SdkEngine(client), run_filter(run_id), not_a_reaper)
+    return [f"{name}: still in use" for name in swept.busy]
+
+
+class SdkEngine:
+    """``sweep.EngineCalls`` made with a Docker SDK client's low-level API: listings are taken
+    as the daemon returns them (no per-object look-up that fails when another process has just
+    removed the object)."""
+
+    def __init__(self, client) -> None:
+        self._api = client.api
+
+    def containers(self, label: str) -> list[dict]:
+        return self._api.containers(all=True, filters={"label": label})
+
+    def networks(self, label: str) -> list[dict]:
+        return self._api.networks(filters={"label": label})
+
+    def remove_container(self, ident: str) -> Removal:
+        return _removal(self._api.remove_container, ident, force=True, v=True)
+
+    def remove_network(self, ident: str) -> Removal:
+        return _removal(self._api.remove_network, ident)
+
+
+def _removal(remove, ident: str, **kwargs) -> Removal:
     try:
-        remove(**kwargs)
+        remove(ident, **kwargs)
     except docker.errors.NotFound:
-        return False
-    return True
+        return Removal.GONE
+    except docker.errors.APIError as exc:
+        if exc.status_code == 409 and "in progress" in str(exc.explanation or exc):
+            return Removal.GONE
+        if exc.status_code in (403, 409, 500):
+            return Removal.BUSY
+        raise
+    return Removal.REMOVED

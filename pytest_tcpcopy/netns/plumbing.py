@@ -5,7 +5,9 @@ A run is ``<prefix>-<run id>``: two namespaces ``<run>-cli`` / ``<run>-sut``, th
 (created directly inside the namespaces, so it dies with them) and a state directory
 ``/run/pytest-tcpcopy/<run>/`` holding the SUT logs and an ``owner`` file with the pid and start
 time of the process that made the run. A run whose owner is gone is a leftover, and
-``reap_leftovers`` removes it.
+``reap_leftovers`` removes it (the run's supervisor, ``supervisor``, does so as soon as the owner
+dies). Removal tolerates objects that vanish under it: a supervisor and other runs' reaping may
+remove the same run at the same time.
 """
 
 from __future__ import annotations
@@ -156,7 +158,11 @@ def _namespace_pids(namespaces: Iterable[str]) -> list[int]:
     pids: list[int] = []
     for name in namespaces:
         if name in existing:
-            pids += [int(p) for p in sh(["ip", "netns", "pids", name]).split()]
+            try:
+                pids += [int(p) for p in sh(["ip", "netns", "pids", name]).split()]
+            except EnvironmentProblem:
+                if name in list_namespaces():
+                    raise
     return pids
 
 
@@ -196,15 +202,17 @@ def remove_run(names: RunNames) -> list[str]:
     existing = set(list_namespaces())
     for namespace in names.namespaces:
         if namespace in existing:
-            _attempt(problems, removed, namespace, sh, ["ip", "netns", "delete", namespace])
+            gone = lambda namespace=namespace: namespace not in list_namespaces()  # noqa: E731
+            _attempt(problems, removed, namespace, gone, sh, ["ip", "netns", "delete", namespace])
         resolv_dir = names.resolv_dir(namespace)
         if os.path.isdir(resolv_dir):
-            _attempt(problems, removed, resolv_dir, shutil.rmtree, resolv_dir)
+            _attempt(problems, removed, resolv_dir, _no_dir(resolv_dir), shutil.rmtree, resolv_dir)
     for link in (names.client_if, names.sut_if):
         if os.path.exists(f"/sys/class/net/{link}"):
-            _attempt(problems, removed, link, sh, ["ip", "link", "delete", link])
+            gone = lambda link=link: not os.path.exists(f"/sys/class/net/{link}")  # noqa: E731
+            _attempt(problems, removed, link, gone, sh, ["ip", "link", "delete", link])
     if os.path.isdir(names.state_dir):
-        _attempt(problems, removed, names.state_dir, shutil.rmtree, names.state_dir)
+        _attempt(problems, removed, names.state_dir, _no_dir(names.state_dir), shutil.rmtree, names.state_dir)
     if problems:
         raise EnvironmentProblem(
             f"could not remove all of netns run {names.run}: " + "; ".join(problems)
@@ -212,13 +220,34 @@ def remove_run(names: RunNames) -> list[str]:
     return removed
 
 
+def run_exists(names: RunNames) -> bool:
+    """True while anything of the run is left: a namespace, a resolver dir, a veth, the state dir."""
+    return (
+        any(ns in list_namespaces() for ns in names.namespaces)
+        or any(os.path.isdir(names.resolv_dir(ns)) for ns in names.namespaces)
+        or any(os.path.exists(f"/sys/class/net/{link}") for link in (names.client_if, names.sut_if))
+        or os.path.isdir(names.state_dir)
+    )
+
+
+def _no_dir(path: str) -> Callable[[], bool]:
+    return lambda: not os.path.isdir(path)
+
+
 def _attempt(
-    problems: list[str], removed: list[str], what: str, action: Callable[..., object], *args: object
+    problems: list[str],
+    removed: list[str],
+    what: str,
+    gone: Callable[[], bool],
+    action: Callable[..., object],
+    *args: object,
 ) -> None:
+    """Run ``action(*args)``; a failure is a problem unless ``gone()`` says someone else removed it."""
     try:
         action(*args)
     except (EnvironmentProblem, OSError) as exc:
-        problems.append(f"{what}: {exc}")
+        if not gone():
+            problems.append(f"{what}: {exc}")
     else:
         removed.append(what)
 

@@ -9,8 +9,10 @@ its own (``receive_thread``), which the scheduler places wherever there is room;
 
 Everything the rig makes, processes included, goes at exit — on success, on an exception, on
 KeyboardInterrupt, and on SIGTERM (turned into KeyboardInterrupt while a rig is up in the main
-thread, unless someone else handles SIGTERM).
-A run killed outright is removed by the next rig with the same prefix (see ``plumbing``).
+thread, unless someone else handles SIGTERM). When the owner is killed outright, SIGKILL
+included, the rig's supervisor (``supervisor``), started before anything is made, stops its
+processes and removes it within seconds; were the supervisor killed too, the next rig with the
+same prefix removes it (see ``plumbing``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from typing import Any, Literal
 
 from pytest_tcpcopy.endpoint import Endpoint, parse_addr
 from pytest_tcpcopy.errors import EnvironmentProblem, SutError, UsageError
-from pytest_tcpcopy.netns import probe
 from pytest_tcpcopy.netns.plumbing import (
     RunNames,
     claim,
@@ -50,11 +51,13 @@ from pytest_tcpcopy.netns.steering import (
     rps_mask,
     split_cpus,
 )
+from pytest_tcpcopy.netns.supervisor import RigSupervisor
 
 Side = Literal["client", "sut"]
 REPLAY_NET = "198.18.0.0/15"
 _BACKLOG_SYSCTLS = ("net.core.somaxconn=65535", "net.ipv4.tcp_max_syn_backlog=65535")
 _OFFLOADS = ("tso", "off", "gso", "off", "gro", "off", "tx", "off", "rx", "off")
+_PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe.py")  # run by path, stdlib only
 
 
 class SutProcess:
@@ -75,6 +78,18 @@ class SutProcess:
     @property
     def returncode(self) -> int | None:
         return self.popen.poll()
+
+    def exit_description(self) -> str:
+        """How it ended: "exited with code N" or "was killed by SIGNAME" ("is running" if not)."""
+        code = self.popen.poll()
+        if code is None:
+            return "is running"
+        if code < 0:
+            try:
+                return f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"was killed by signal {-code}"
+        return f"exited with code {code}"
 
     def logs(self) -> str:
         """Everything the SUT wrote so far (kept after the rig is torn down)."""
@@ -131,6 +146,7 @@ class NetnsRig:
         self._suts: list[SutProcess] = []
         self._state_dir: str | None = None
         self._sigterm_before: Any = None
+        self.supervisor: RigSupervisor | None = None
 
     @property
     def client_ns(self) -> str:
@@ -169,6 +185,7 @@ class NetnsRig:
             if self._sigterm_before is signal.SIG_DFL:
                 signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
         try:
+            self.supervisor = RigSupervisor(self.names)  # before anything of the run exists
             claim(self.names)
             self._state_dir = self.names.state_dir
             self._build()
@@ -346,7 +363,7 @@ class NetnsRig:
             self.client_ns,
             sys.executable,
             "-I",
-            probe.__file__,
+            _PROBE,
             *target,
         ]
         done = subprocess.run(
@@ -368,6 +385,9 @@ class NetnsRig:
             signal.signal(signal.SIGTERM, lambda signum, frame: held.append(signum))
         try:
             problems = self._teardown()
+            if self.supervisor is not None:
+                self.supervisor.release()
+                self.supervisor = None
         finally:
             if _in_main_thread():
                 signal.signal(signal.SIGINT, sigint_before)

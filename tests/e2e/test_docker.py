@@ -9,28 +9,24 @@ and cached by content; every test ends with nothing of its run left (checked by 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import tarfile
-import textwrap
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import require, require_root, require_tools
+from conftest import require_root, require_tools
+from docker_support import agent_image, client, left_of_run, sut_image  # noqa: F401 - fixtures
 from replay_support import RECORDING_SERVER, captured_sessions, make_capture, recorded_connections
 
-import docker
 from pytest_tcpcopy import speedups
 from pytest_tcpcopy.backends.docker import DockerBackend, pair_results
 from pytest_tcpcopy.commands import docker_run
-from pytest_tcpcopy.docker.images import IMAGE_LABEL, apt_mirror, default_base_image, ensure_agent_image
+from pytest_tcpcopy.docker.images import IMAGE_LABEL, apt_mirror
 from pytest_tcpcopy.docker.runs import RUN_LABEL, RunLabels, owner_gone, reap
 from pytest_tcpcopy.errors import EnvironmentProblem, SutError
 
@@ -83,51 +79,6 @@ def test_owner_gone_only_for_dead_processes_of_this_host():
 
 
 @pytest.fixture(scope="module")
-def client():
-    try:
-        found = docker.from_env()
-        found.ping()
-    except docker.errors.DockerException as exc:
-        require(False, f"a Docker daemon (run docker/ci-setup.sh as root): {exc}")
-    return found
-
-
-@pytest.fixture(scope="module")
-def agent_image(client):
-    try:
-        return ensure_agent_image(client)
-    except EnvironmentProblem as exc:
-        require(False, f"the agent image (run docker/ci-setup.sh as root to make the base image): {exc}")
-
-
-@pytest.fixture(scope="module")
-def sut_image(client, agent_image):
-    """The recording server FROM the agent's base, tagged by the server's content; built once."""
-    source = Path(RECORDING_SERVER).read_bytes()
-    base = default_base_image(client)
-    tag = f"pytest-tcpcopy-test-sut:{hashlib.sha256(source + base.encode()).hexdigest()[:12]}"
-    try:
-        client.images.get(tag)
-        return tag
-    except docker.errors.ImageNotFound:
-        pass
-    dockerfile = textwrap.dedent(f"""\
-        FROM {base}
-        COPY recording_server.py /srv/recording_server.py
-        CMD ["python3", "-u", "/srv/recording_server.py", "http", "{PORT}", "/dev/stdout"]
-    """).encode()
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        for name, data in (("Dockerfile", dockerfile), ("recording_server.py", source)):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    context.seek(0)
-    client.images.build(fileobj=context, custom_context=True, tag=tag, labels={IMAGE_LABEL: "1"}, rm=True)
-    return tag
-
-
-@pytest.fixture(scope="module")
 def capture(tmp_path_factory):
     """A real capture: one-shot requests, keep-alive sessions and an upload, made once."""
     require_root()
@@ -136,14 +87,6 @@ def capture(tmp_path_factory):
     server = [sys.executable, RECORDING_SERVER, "http", str(PORT), str(base / "capture-record.jsonl")]
     runs = [["oneshot", "12"], ["keepalive", "3", "8"], ["upload", "200000"]]
     return make_capture(base / "mixed.pcap", PORT, server, runs)
-
-
-def _left(client, run_id: str) -> list[str]:
-    """Every container or network of the run still present."""
-    label = {"label": f"{RUN_LABEL}={run_id}"}
-    return [f"container {c.name}" for c in client.containers.list(all=True, filters=label)] + [
-        f"network {n.name}" for n in client.networks.list(filters=label)
-    ]
 
 
 def _records(sut, expected: int, tmp_path: Path, name: str) -> list[tuple[str, bytes, int]]:
@@ -186,7 +129,7 @@ def test_replay_into_a_sut_container_delivers_every_captured_stream(client, agen
     _check_delivery(doc, capture, records)
     assert doc["sut"] == {"name": "candidate", "image": sut_image}
     assert doc["notes"] == []
-    assert _left(client, run.run_id) == []
+    assert left_of_run(client, run.run_id) == []
 
 
 def test_side_by_side_replays_the_same_sessions_into_each_sut(client, agent_image, sut_image, capture, tmp_path):
@@ -205,7 +148,7 @@ def test_side_by_side_replays_the_same_sessions_into_each_sut(client, agent_imag
         assert all(s is not None for s in row), key
         assert len({s["captured_client"] for s in row}) == 1, row
         assert len({s["response"] for s in row}) == 1, key  # the same server answered the same
-    assert _left(client, run.run_id) == []
+    assert left_of_run(client, run.run_id) == []
 
 
 def test_a_sut_that_exits_at_start_fails_fast_with_its_logs(client, agent_image):
@@ -214,7 +157,7 @@ def test_a_sut_that_exits_at_start_fails_fast_with_its_logs(client, agent_image)
     message = str(caught.value)
     assert "exited with code 3 before accepting connections" in message  # not the 300 s timeout
     assert "no-config-found" in caught.value.logs
-    assert _left(client, run.run_id) == []
+    assert left_of_run(client, run.run_id) == []
 
 
 _DIES_ON_FIRST_REPLAYED_CLIENT = f"""
@@ -233,25 +176,28 @@ def test_a_sut_that_dies_during_the_replay_is_noted_with_its_logs(client, agent_
     with DockerBackend(client=client, agent_image=agent_image) as run:
         sut = run.start_sut(sut_image, PORT, command=["python3", "-u", "-c", _DIES_ON_FIRST_REPLAYED_CLIENT])
         [doc] = run.replay(capture, [sut], "--max-duration", "10")
-    assert "the SUT 'candidate' exited with code 7 during the replay" in doc["notes"]
+    assert doc["notes"][0] == f"the SUT 'candidate' ({sut_image}) exited with code 7 during the replay"
+    assert doc["sut_exit"] == {"status": "exited", "code": 7}
     assert "crashing on 198.1" in doc["sut_logs"]
     assert doc["totals"]["completed"] < doc["totals"]["sessions"]
-    assert _left(client, run.run_id) == []
+    assert left_of_run(client, run.run_id) == []
 
 
 def test_a_sut_that_never_listens_times_out_with_its_logs(client, agent_image):
     with pytest.raises(SutError) as caught, DockerBackend(client=client, agent_image=agent_image) as run:
         run.start_sut(agent_image, PORT, command=["sh", "-c", "echo warming-up; exec sleep 600"], ready_timeout=1)
     assert "not ready" in str(caught.value) and "probed from inside the run's network" in str(caught.value)
+    assert f"connect to {run.suts[0].target}: Connection refused" in str(caught.value)
+    assert "Warning" not in str(caught.value)  # the probe's own reason, nothing of Python's
     assert "warming-up" in caught.value.logs
-    assert _left(client, run.run_id) == []
+    assert left_of_run(client, run.run_id) == []
 
 
 def test_cleanup_when_setup_fails_leaves_nothing(client, sut_image):
     run = DockerBackend(client=client, agent_image="pytest-tcpcopy-agent:no-such-tag")
     with pytest.raises(EnvironmentProblem, match="agent image"), run:
         run.start_sut(sut_image, PORT)  # the SUT starts, then its probe cannot
-    assert _left(client, run.run_id) == []
+    assert left_of_run(client, run.run_id) == []
 
 
 def test_the_run_network_is_internal_and_replay_traffic_stays_in_the_sut(client, agent_image, sut_image, capture):
@@ -310,7 +256,9 @@ def _python_in_agent(client, agent_image: str, script: str) -> str:
 
 
 _INTERRUPTED_RUN = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
 from pytest_tcpcopy.backends.docker import DockerBackend
 with DockerBackend(agent_image=sys.argv[1], run_id=sys.argv[2]) as run:
     run.start_sut(sys.argv[3], {port})
@@ -331,14 +279,14 @@ def test_an_interrupted_run_removes_everything(client, agent_image, sut_image, s
     try:
         line = victim.stdout.readline()
         assert line == "up\n", victim.stderr.read() if not line else line
-        assert len(_left(client, run_id)) == 4
+        assert len(left_of_run(client, run_id)) == 5  # network, SUT, probe, intercept, reaper
         victim.send_signal(signum)
         _, err = victim.communicate(timeout=60)
     finally:
         victim.kill()
         victim.wait()
     assert "KeyboardInterrupt" in err
-    assert _left(client, run_id) == []
+    assert left_of_run(client, run_id) == []
 
 
 def test_keep_leaves_the_run_up_and_says_how_to_reach_it(client, agent_image, sut_image):
@@ -346,7 +294,7 @@ def test_keep_leaves_the_run_up_and_says_how_to_reach_it(client, agent_image, su
     try:
         with DockerBackend(client=client, agent_image=agent_image, keep=True, log=lines.append) as run:
             sut = run.start_sut(sut_image, PORT)
-        kept = _left(client, run.run_id)
+        kept = left_of_run(client, run.run_id)
         assert len(kept) == 4, kept
         assert any(f"docker exec -it {sut.container.name} sh" in line for line in lines), lines
         assert any(run.network_name in line for line in lines), lines
@@ -368,7 +316,9 @@ sys.stdin.read()
 """
 
 
-def test_reap_removes_what_a_killed_run_left(client, agent_image, sut_image):
+def test_reap_removes_what_a_killed_run_left_when_its_reaper_is_gone_too(client, agent_image, sut_image):
+    """The reaper removes a killed run's objects within seconds (tests/e2e/test_faults.py); were the
+    reaper killed as well (the daemon restarted, someone removed it), the next run's reap() does."""
     run_id = f"killed{os.getpid()}"
     victim = subprocess.Popen(
         [sys.executable, "-c", _KILLED_RUN.format(port=PORT), agent_image, run_id, sut_image],
@@ -380,12 +330,15 @@ def test_reap_removes_what_a_killed_run_left(client, agent_image, sut_image):
     try:
         line = victim.stdout.readline()
         assert line == "up\n", victim.stderr.read() if not line else line
-        assert len(_left(client, run_id)) == 4  # network, SUT, probe, intercept
+        reaper = client.containers.get(f"tcpcopy-{run_id}-reaper")
+        reaper.kill()  # SIGKILL: it sweeps nothing, and removes itself (auto_remove)
+        client.api.wait(reaper.id, condition="removed", timeout=30)
+        assert len(left_of_run(client, run_id)) == 4  # network, SUT, probe, intercept
     finally:
         victim.kill()
         victim.wait()
     removed = reap(client)
-    assert _left(client, run_id) == []
+    assert left_of_run(client, run_id) == []
     assert sum(run_id in r for r in removed) == 4, removed
 
 

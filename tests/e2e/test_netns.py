@@ -275,27 +275,30 @@ def test_missing_root_or_iproute2_is_an_environment_problem(tmp_path, monkeypatc
 
 
 OWNER = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from pytest_tcpcopy.netns import NetnsRig
     with NetnsRig(sys.argv[1]) as rig:
         server = [sys.executable, "-m", "http.server", "--bind", rig.sut_addr, sys.argv[2]]
         sut = rig.start_sut(server, int(sys.argv[2]))
-        print(rig.client_ns, rig.sut_ns, rig.client_if, rig.sut_if, sut.popen.pid, flush=True)
+        print(rig.client_ns, rig.sut_ns, rig.client_if, rig.sut_if, sut.popen.pid, rig.supervisor.pid, flush=True)
         time.sleep(60)
 """)
 
 
 @pytest.fixture
 def owner():
-    """Another python process that builds a rig with a real SUT, then sleeps; names and SUT pid."""
+    """Another python process that builds a rig with a real SUT, then sleeps; names, SUT pid and
+    the rig's supervisor's pid."""
     process = subprocess.Popen(
         [sys.executable, "-c", OWNER, PREFIX, str(PORT)], stdout=subprocess.PIPE, text=True
     )
     with process.stdout:
-        *names, sut_pid = process.stdout.readline().split()
+        *names, sut_pid, supervisor_pid = process.stdout.readline().split()
     try:
         assert len(names) == 4, "the owner process failed to build its rig"
-        yield process, names, int(sut_pid)
+        yield process, names, int(sut_pid), int(supervisor_pid)
     finally:
         if process.poll() is None:
             process.kill()
@@ -305,19 +308,22 @@ def owner():
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signalled_owner_tears_its_rig_down(owner, signum):
-    process, names, sut_pid = owner
+    process, names, sut_pid, _ = owner
     process.send_signal(signum)
     assert process.wait(timeout=30) != 0
     assert _gone(sut_pid)
     assert _left_of(names[0], names[1], tuple(names[2:])) == []
 
 
-def test_reap_leftovers_removes_the_rig_of_a_killed_owner(owner):
-    process, names, sut_pid = owner
+def test_reap_leftovers_removes_the_rig_of_a_killed_owner_and_supervisor(owner):
+    """The supervisor removes a killed owner's rig within seconds (tests/e2e/test_faults.py); were
+    it killed as well, the next rig's reap_leftovers() does."""
+    process, names, sut_pid, supervisor_pid = owner
     with NetnsRig(PREFIX) as live:
+        os.kill(supervisor_pid, signal.SIGKILL)
         process.kill()
         process.wait(timeout=30)
-        assert _left_of(names[0], names[1]) != [], "kill -9 should leave the rig behind"
+        assert _left_of(names[0], names[1]) != [], "kill -9 of both should leave the rig behind"
         assert not _gone(sut_pid)
 
         reaped = reap_leftovers(PREFIX)

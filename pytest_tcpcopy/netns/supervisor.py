@@ -1,0 +1,127 @@
+"""One supervisor per netns rig: whatever kills the rig's owner, the rig goes within seconds.
+
+``NetnsRig`` starts it before it makes anything: ``python3 -m pytest_tcpcopy.netns.supervisor
+PREFIX RUN_ID``, a process in a session of its own (a Ctrl-C or SIGTERM for the owner's process
+group does not reach it) that says ``ready`` and then reads its stdin, a pipe whose only writer is
+the owner. When the owner lets go or dies, by any signal, SIGKILL included, the pipe ends; the
+supervisor then stops every process inside the run's two namespaces (the SUT and its children,
+the intercept, the copier, a probe: SIGTERM, SIGKILL after ``GRACE`` seconds) and removes the
+namespaces (the intercept's rules and routes live and die with them), their resolver directories,
+any veth and the run's state directory. It finds them by the run's names, never by a list the
+owner kept, and looks again after ``SETTLE`` seconds, so a namespace whose creation was under way
+when the owner died goes too. The owner's own teardown runs first when it can; the supervisor then
+finds nothing left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest_tcpcopy
+from pytest_tcpcopy.errors import EnvironmentProblem
+from pytest_tcpcopy.netns.plumbing import RunNames, kill_namespace_processes, remove_run, run_exists
+
+GRACE = 1.0  # the owner is gone: its processes get this long to stop on SIGTERM
+SETTLE = 0.5
+LIMIT = 20.0
+READY_TIMEOUT = 20.0
+RELEASED = b"released\n"  # the owner's last words when it tore the rig down itself
+
+
+class RigSupervisor:
+    """The running supervisor of one rig; ``release()`` when the owner has torn the rig down."""
+
+    def __init__(self, names: RunNames) -> None:
+        package_root = os.path.dirname(os.path.dirname(pytest_tcpcopy.__file__))  # this very package
+        python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pytest_tcpcopy.netns.supervisor", names.prefix, names.run_id],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": python_path},
+        )
+        assert self._process.stdout is not None
+        ready, _, _ = select.select([self._process.stdout], [], [], READY_TIMEOUT)
+        line = self._process.stdout.readline() if ready else b""
+        if line != b"ready\n":
+            self._process.kill()
+            _, err = self._process.communicate()
+            reason = (err or line).decode(errors="replace").strip() or "it said nothing"
+            raise EnvironmentProblem(f"the supervisor of netns run {names.run} did not start: {reason}")
+        self._process.stdout.close()
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def release(self) -> None:
+        """End the watch after the owner's teardown: the supervisor removes whatever is left of
+        the run (nothing, after a complete teardown) once, and exits."""
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.write(RELEASED)
+            self._process.stdin.close()
+        except BrokenPipeError:
+            pass  # it is gone already (killed): the owner's own teardown removed the run
+        try:
+            self._process.wait(timeout=LIMIT + GRACE + 10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stderr is not None:
+            self._process.stderr.close()
+
+
+def remove_until_settled(names: RunNames, *, grace: float = GRACE, settle: float = SETTLE, limit: float = LIMIT) -> None:
+    """Stop the run's processes and remove its objects, then look again after ``settle`` seconds,
+    until nothing of it is left (or ``limit`` seconds have passed: the last problem is raised)."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            kill_namespace_processes(names.namespaces, grace)
+            remove_run(names)
+        except EnvironmentProblem:
+            if time.monotonic() >= deadline:
+                raise
+        if settle:
+            time.sleep(settle)
+        if not run_exists(names) or time.monotonic() >= deadline:
+            return
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m pytest_tcpcopy.netns.supervisor",
+        description="Wait for end of file on stdin, then stop the rig's processes and remove its namespaces.",
+    )
+    parser.add_argument("prefix")
+    parser.add_argument("run_id")
+    args = parser.parse_args(argv)
+    for signum in (signal.SIGINT, signal.SIGHUP):  # the owner's terminal going away is no reason to stop
+        signal.signal(signum, signal.SIG_IGN)
+    names = RunNames(args.prefix, args.run_id)
+    print("ready", flush=True)
+    said = b""
+    while chunk := sys.stdin.buffer.read(65536):
+        said = (said + chunk)[-len(RELEASED) :]
+    try:
+        remove_until_settled(names, settle=0.0 if said == RELEASED else SETTLE)
+    except EnvironmentProblem as exc:
+        try:
+            print(f"supervisor of netns run {names.run}: {exc}", file=sys.stderr, flush=True)
+        except OSError:
+            pass  # nobody reads: the owner is gone
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
