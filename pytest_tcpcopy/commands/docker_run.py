@@ -11,7 +11,9 @@ import argparse
 import json
 import sys
 
-from .replay import add_replay_arguments, copier_arguments, print_result
+from ..backends.base import SutSpec
+from ..replay.contract import CopierSettings
+from .replay import add_replay_arguments, print_progress, print_summary
 
 
 def register(subparsers) -> None:
@@ -37,14 +39,6 @@ def register(subparsers) -> None:
         metavar="SECONDS",
         help="how long a SUT may take to accept connections (default 30)",
     )
-    parser.add_argument(
-        "--capture-port",
-        type=int,
-        action="append",
-        default=[],
-        metavar="N",
-        help="the capture's server port(s) (default: from each connection's SYN)",
-    )
     parser.add_argument("--agent-image", metavar="IMG", help="agent image to use (default: built for this package)")
     parser.add_argument(
         "--keep", action="store_true", help="leave the containers and network running, and say how to reach them"
@@ -57,35 +51,24 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..backends.docker import DockerBackend  # the Docker SDK only when the command runs
 
+    settings = CopierSettings.from_namespace(args)
     images = [("candidate", args.image)] + ([("baseline", args.baseline_image)] if args.baseline_image else [])
     with DockerBackend(keep=args.keep, agent_image=args.agent_image) as backend:
-        suts = [
-            backend.start_sut(
-                image,
-                args.port,
-                name=name,
-                command=args.command_after_dashes or None,
-                environment=args.env,
-                ready_timeout=args.ready_timeout,
-                http_path=args.http_path,
-                capture_responses=args.capture_responses,
-            )
-            for name, image in images
-        ]
-        docs = backend.replay(
-            args.capture,
-            suts,
-            *copier_arguments(args),
-            *(f"--port={p}" for p in args.capture_port),
-            timeout=args.max_duration + 60,
-        )
+        for name, image in images:
+            backend.start_sut(SutSpec(name, args.port, image=image, command=tuple(args.command_after_dashes),
+                                      environment=tuple(args.env), ready_timeout=args.ready_timeout,
+                                      http_path=args.http_path, capture_responses=settings.capture_responses))  # fmt: skip
+        replays = backend.replay(args.capture, settings, progress=print_progress if args.progress else None)
     if args.json:
+        docs = [{**r.result.to_json(), "sut": {"name": r.sut, "image": image},
+                 **({"sut_logs": r.sut_logs} if r.sut_logs is not None else {})}
+                for r, (_, image) in zip(replays, images)]  # fmt: skip
         json.dump(docs, sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
-    for data in docs:
-        print(f"--- {data['sut']['name']} ({data['sut']['image']}) ---")
-        print_result(data, as_json=False)
-        if "sut_logs" in data:
-            print(f"--- {data['sut']['name']} logs (tail) ---\n{data['sut_logs']}")
+    for replayed, (name, image) in zip(replays, images):
+        print(f"--- {name} ({image}) ---")
+        print_summary(replayed.result)
+        if replayed.sut_logs is not None:
+            print(f"--- {name} logs (tail) ---\n{replayed.sut_logs}")
     return 0

@@ -8,10 +8,14 @@ everything torn down, also on failure and Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
+from ..backends.base import SutSpec
 from ..backends.netns import NetnsBackend
 from ..errors import UsageError
-from .replay import add_replay_arguments, copier_arguments, print_result
+from ..replay.contract import CopierSettings
+from .replay import add_replay_arguments, print_progress, print_summary
 
 
 def register(subparsers) -> None:
@@ -23,8 +27,6 @@ def register(subparsers) -> None:
     )
     parser.add_argument("capture", metavar="CAPTURE")
     parser.add_argument("--port", type=int, required=True, metavar="N", help="the port the SUT listens on")
-    parser.add_argument("--capture-port", type=int, action="append", default=[], metavar="N",
-                        help="the capture's server port(s) (default: from each connection's SYN)")
     parser.add_argument("--ready-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="how long the SUT may take to accept connections (default 10)")
     parser.add_argument("--steer-receive", action=argparse.BooleanOptionalAction, default=None,
@@ -43,21 +45,16 @@ def run(args: argparse.Namespace) -> int:
     command = args.command_after_dashes
     if not command:
         raise UsageError("give the SUT command after --, e.g. -- python3 -m http.server 8080")
-    with NetnsBackend(
-        command,
-        args.port,
-        capture_responses=args.capture_responses,
-        ready_timeout=args.ready_timeout,
-        steer_receive=args.steer_receive,
-        receive_thread=args.receive_thread,
-    ) as backend:
-        data = backend.replay(
-            args.capture,
-            *copier_arguments(args),
-            *(f"--port={p}" for p in args.capture_port),
-            timeout=args.max_duration + 60,
-        )
-    print_result(data, as_json=args.json)
-    if "sut_logs" in data and not args.json:
-        print(f"--- SUT logs (tail) ---\n{data['sut_logs']}")
+    settings = CopierSettings.from_namespace(args)
+    spec = SutSpec("candidate", args.port, command=tuple(command), ready_timeout=args.ready_timeout,
+                   capture_responses=settings.capture_responses)  # fmt: skip
+    with NetnsBackend(steer_receive=args.steer_receive, receive_thread=args.receive_thread) as backend:
+        backend.start_sut(spec)
+        [replayed] = backend.replay(args.capture, settings, progress=print_progress if args.progress else None)
+    if args.json:
+        sys.stdout.write(json.dumps(replayed.result.to_json()) + "\n")
+        return 0
+    print_summary(replayed.result)
+    if replayed.sut_logs is not None:
+        print(f"--- SUT logs (tail) ---\n{replayed.sut_logs}")
     return 0

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..compare import Redaction
-from ..runner import ReplayRun
+from ..model import ReplayRun
 from .model import build_report
 
 OPEN_FIRST = 20  # failed exchanges shown expanded when the page opens
