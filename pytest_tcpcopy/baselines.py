@@ -136,8 +136,8 @@ class RecordedBaselineStrategy(BaselineStrategy):
 
     def unjudged(self, run: ReplayRun, session: int, number: int, name: str) -> UnjudgedVerdict:
         if self._recorded(run.capture).load(session) is None:
-            return UnjudgedVerdict(Unjudged.SKIPPED,
-                                   "no recorded baseline for this session yet: run with --tcpcopy-update-baseline")  # fmt: skip
+            message = "no recorded baseline for this session yet: run with --tcpcopy-update-baseline"
+            return UnjudgedVerdict(Unjudged.SKIPPED, message)
         return super().unjudged(run, session, number, name)
 
     def finish(self, run: ReplayRun) -> list[str]:

@@ -37,7 +37,7 @@ from .settings import SETTINGS, Baseline, Kind, Settings
 
 if TYPE_CHECKING:  # the runner pulls in deepdiff: imported on first use, not with pytest
     from .compare import ExchangeComparison
-    from .model import CaptureIndex, ReplayRun
+    from .model import ReplayRun
     from .replay.results import SessionResult
     from .runner import TcpcopyRunner
 

@@ -27,6 +27,7 @@ from .backends import BACKENDS
 from .errors import UsageError
 from .replay.contract import argument_type, parse_port, parse_positive_int, parse_seconds, parse_speed
 
+
 @dataclass(frozen=True, slots=True)
 class Baseline:
     """What the candidate's responses are compared with.
@@ -273,8 +274,8 @@ class Settings:
     @property
     def live_sources(self) -> tuple[str, ...]:
         """The live traffic sources configured, by name: ``live:IFACE``, ``mirror:ADDR:PORT``."""
-        named = [f"live:{self.live}" if self.live else None, f"mirror:{self.mirror_listen}" if self.mirror_listen else None]
-        return tuple(n for n in named if n)
+        live = (f"live:{self.live}",) if self.live else ()
+        return live + ((f"mirror:{self.mirror_listen}",) if self.mirror_listen else ())
 
     def describe(self) -> str:
         """One line for pytest's report header."""

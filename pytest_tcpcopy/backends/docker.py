@@ -244,8 +244,9 @@ class DockerBackend:
         return self._probe
 
     def _start_intercept(self, sut: DockerSut):
+        listen = f"0.0.0.0:{DEFAULT_PORT}"
         argv = ["python3", "-m", "pytest_tcpcopy", "intercept",
-                *intercept_argv(sut.port, f"0.0.0.0:{DEFAULT_PORT}", capture_responses=sut.capture_responses)]  # fmt: skip
+                *intercept_argv(sut.port, listen, capture_responses=sut.capture_responses)]  # fmt: skip
         intercept = self._run_agent(
             argv,
             name=self._name(f"{sut.name}-intercept"),
@@ -325,10 +326,10 @@ class DockerBackend:
                 with tarfile.open(fileobj=archive, mode="w") as tar:
                     tar.add(path, arcname=path.name)
                 for sut in suts:
+                    capture_responses = settings.capture_responses or sut.capture_responses
                     command = CopierCommand(
                         target=sut.target, intercepts=(sut.intercept_at,), capture=f"{_CAPTURE_DIR}/{path.name}",
-                        settings=replace(settings, capture_responses=settings.capture_responses or sut.capture_responses),
-                        progress=progress is not None,
+                        settings=replace(settings, capture_responses=capture_responses), progress=progress is not None,
                     )  # fmt: skip
                     copiers.append(self._copier(sut, command, archive))
             for copier in copiers:  # all uploaded first, so that the replays start together

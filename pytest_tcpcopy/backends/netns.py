@@ -66,8 +66,9 @@ class NetnsSut:
         return self._intercept_log.read()
 
     def _start_intercept(self) -> None:
+        spec = self.spec
         argv = [sys.executable, "-m", "pytest_tcpcopy", "intercept",
-                *intercept_argv(self.spec.port, self.intercept_at, capture_responses=self.spec.capture_responses)]  # fmt: skip
+                *intercept_argv(spec.port, self.intercept_at, capture_responses=spec.capture_responses)]  # fmt: skip
         proc = self.rig.run_in("sut", argv, stdout=subprocess.PIPE, stderr=self._intercept_log, text=True)
         assert proc.stdout is not None
 
@@ -80,9 +81,11 @@ class NetnsSut:
                 raise self._intercept_failed(proc, "exited")
             return None if is_ready_line(line) else f"not the ready line: {line.strip()[:200]}"
 
+        def timed_out(reason: str) -> EnvironmentProblem:
+            return self._intercept_failed(proc, f"not ready ({reason})")
+
         try:
-            wait_until_ready(ready, timeout=_INTERCEPT_READY_TIMEOUT, interval=0.02,
-                             timed_out=lambda reason: self._intercept_failed(proc, f"not ready ({reason})"))  # fmt: skip
+            wait_until_ready(ready, timeout=_INTERCEPT_READY_TIMEOUT, interval=0.02, timed_out=timed_out)
         except BaseException:
             proc.kill()
             proc.wait()
@@ -188,8 +191,8 @@ class NetnsBackend:
         the rig's ``client_addr`` from its SUT namespace only, so agents must be routed into it.
         """
         sut = self._only_sut("replay_live")
-        command = CopierCommand(sut.target, (sut.intercept_at,), _for(sut, settings), live=live,
-                                mirror_listen=mirror_listen, duration=duration, progress=progress is not None)  # fmt: skip
+        command = CopierCommand(sut.target, (sut.intercept_at,), _for(sut, settings), live=live, duration=duration,
+                                mirror_listen=mirror_listen, progress=progress is not None)  # fmt: skip
         return _Copier(sut, command, progress, on_session).finish(replay_timeout(settings, timeout))
 
     def replay_stream(self, feed: Callable[[BinaryIO], None], settings: CopierSettings, *,

@@ -55,9 +55,10 @@ def run(args: argparse.Namespace) -> int:
     images = [("candidate", args.image)] + ([("baseline", args.baseline_image)] if args.baseline_image else [])
     with DockerBackend(keep=args.keep, agent_image=args.agent_image) as backend:
         for name, image in images:
-            backend.start_sut(SutSpec(name, args.port, image=image, command=tuple(args.command_after_dashes),
-                                      environment=tuple(args.env), ready_timeout=args.ready_timeout,
-                                      http_path=args.http_path, capture_responses=settings.capture_responses))  # fmt: skip
+            spec = SutSpec(name, args.port, image=image, command=tuple(args.command_after_dashes),
+                           environment=tuple(args.env), ready_timeout=args.ready_timeout, http_path=args.http_path,
+                           capture_responses=settings.capture_responses)  # fmt: skip
+            backend.start_sut(spec)
         replays = backend.replay(args.capture, settings, progress=print_progress if args.progress else None)
     if args.json:
         docs = [{**r.result.to_json(), "sut": {"name": r.sut, "image": image},

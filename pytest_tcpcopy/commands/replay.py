@@ -25,6 +25,7 @@ from ..replay.engine import ReplayEngine
 from ..replay.results import ReplayResult
 from ..tcp.translator import TranslatorConfig
 
+
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     """The copier's settings and reporting options, for the commands that run a whole rig
     (``netns-run``, ``docker-run``): there ``--port`` is the SUT's, so the capture's server

@@ -35,7 +35,9 @@ def exchanges_from_capture(session: CapturedSession, codec: Codec | None = None)
     return (codec or default_registry.detect(client)).split(conversation)
 
 
-def exchanges_from_replay(session: CapturedSession, result: SessionResult, codec: Codec | None = None) -> list[Exchange]:
+def exchanges_from_replay(
+    session: CapturedSession, result: SessionResult, codec: Codec | None = None
+) -> list[Exchange]:
     """The exchanges of one replay of ``session``: its captured requests, the SUT's responses.
 
     ``result`` is the copier's result of a response-capture replay of that session.

@@ -151,8 +151,9 @@ class CopierSettings:
     sessions: frozenset[int] | None = _flag(
         "--sessions", "replay only these captured sessions (indexes as `inspect` shows them): 0,4,10-20",
         None, parse=parse_session_list, format=format_session_list, metavar="LIST")  # fmt: skip
-    server_ports: tuple[int, ...] = _flag("--port", "the capture's server port(s) (default: from each connection's SYN)",
-                                          (), parse=parse_port, metavar="N", repeat=True)  # fmt: skip
+    server_ports: tuple[int, ...] = _flag(
+        "--port", "the capture's server port(s) (default: from each connection's SYN)",
+        (), parse=parse_port, metavar="N", repeat=True)  # fmt: skip
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser, *, ports_flag: str = "--port") -> None:
@@ -243,7 +244,8 @@ class CopierCommand:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("capture", metavar="CAPTURE", nargs="?", help="pcap/pcapng file (optionally gzipped)")
         parser.add_argument("--live", metavar="IFACE",
-                            help="instead of CAPTURE: capture on this interface (needs --port) and replay as it arrives")
+                            help="instead of CAPTURE: capture on this interface (needs --port) and replay as it "
+                            "arrives")
         parser.add_argument("--mirror-listen", type=argument_type(parse_endpoint), metavar="ADDR:PORT",
                             help="instead of CAPTURE: receive from `pytest-tcpcopy mirror` agents on ADDR:PORT "
                             "(in this process's network namespace) and replay as it arrives")
@@ -262,9 +264,9 @@ class CopierCommand:
     def from_namespace(cls, args: argparse.Namespace) -> CopierCommand:
         """The command ``args`` (parsed by ``add_arguments``) give; UsageError unless exactly one
         traffic source is given, or for options that do not apply to it."""
-        given = [name for name, value in (("CAPTURE", args.capture), ("--live", args.live),
-                                          ("--mirror-listen", args.mirror_listen),
-                                          ("--stdin-stream", args.stdin_stream or None)) if value is not None]  # fmt: skip
+        sources = (("CAPTURE", args.capture), ("--live", args.live), ("--mirror-listen", args.mirror_listen),
+                   ("--stdin-stream", args.stdin_stream or None))  # fmt: skip
+        given = [name for name, value in sources if value is not None]
         if len(given) != 1:
             problem = f"got {' and '.join(given)}" if given else "got none"
             raise UsageError("replay needs exactly one of CAPTURE, --live IFACE, --mirror-listen ADDR:PORT, "

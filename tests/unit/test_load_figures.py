@@ -34,8 +34,9 @@ def timing(offset: int, nbytes: int, sent: float, first: float | None = None, la
 
 
 def result(session: int, copy: int, timings: list[dict], outcome: str = "complete") -> SessionResult:
+    client = f"198.18.0.{copy + 1}:{4000 + session}"
     return SessionResult.from_json({"session": session, "copy": copy, "outcome": outcome, "reason": "",
-                                    "exchanges": timings, "client": f"198.18.0.{copy + 1}:{4000 + session}"})  # fmt: skip
+                                    "exchanges": timings, "client": client})  # fmt: skip
 
 
 # Session 0: three HTTP requests at client offsets 0, 100 and 250 (a query string on the second).

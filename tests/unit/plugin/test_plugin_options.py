@@ -48,7 +48,8 @@ def test_every_declared_setting_is_reachable_from_command_line_ini_and_marker(py
     assert {spec.name for spec in run_wide} == {"report", "live", "mirror_listen", "duration"}
     result.assert_outcomes(passed=len(SETTINGS) - len(run_wide), errors=len(run_wide))
     for spec in run_wide:
-        result.stdout.fnmatch_lines([f"*{spec.name} applies to the whole run, not to one test; set it with {spec.option}*"])
+        message = f"{spec.name} applies to the whole run, not to one test; set it with {spec.option}"
+        result.stdout.fnmatch_lines([f"*{message}*"])
 
 
 # A raw value (as text, the way the command line and ini file give it) for every setting.
@@ -202,7 +203,8 @@ def test_report_path_must_be_html_or_json(pytester):
 
 
 def test_report_is_repeatable_but_not_twice_the_same_path(pytester):
-    pytester.makepyfile("def test_x(tcpcopy):\n    assert [p.name for p in tcpcopy.settings.report] == ['a.json', 'b.html']\n")
+    pytester.makepyfile("def test_x(tcpcopy):\n"
+                        "    assert [p.name for p in tcpcopy.settings.report] == ['a.json', 'b.html']\n")  # fmt: skip
     pytester.runpytest("--tcpcopy-report", "a.json", "--tcpcopy-report", "b.html").assert_outcomes(passed=1)
     twice = pytester.runpytest("--tcpcopy-report", "a.json", "--tcpcopy-report", "./a.json")
     assert twice.ret == pytest.ExitCode.USAGE_ERROR
