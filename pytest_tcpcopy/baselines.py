@@ -135,7 +135,7 @@ class RecordedBaselineStrategy(BaselineStrategy):
         return BaselineExchanges(exchanges_from_replay(session, stored))
 
     def unjudged(self, run: ReplayRun, session: int, number: int, name: str) -> UnjudgedVerdict:
-        if self._recorded(run.capture).load(session) is None:
+        if session in run.without_baseline:
             message = "no recorded baseline for this session yet: run with --tcpcopy-update-baseline"
             return UnjudgedVerdict(Unjudged.SKIPPED, message)
         return super().unjudged(run, session, number, name)

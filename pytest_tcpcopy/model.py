@@ -87,6 +87,8 @@ class ReplayRun:
     comparisons: dict[tuple[int, int], ExchangeComparison] = field(default_factory=dict)
     # (session, exchange) -> the amplify copies whose response differed from the baseline
     differing_copies: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+    # sessions the baseline had nothing to compare with when the run was judged
+    without_baseline: set[int] = field(default_factory=set)
     label: str | None = None
 
     @property

@@ -198,7 +198,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
     """Live traffic, one item per source, ahead of the rest (before ``-k`` and ``-m`` select)."""
-    live = [LiveTrafficItem.from_parent(session, name=f"tcpcopy:{source}", source=source)
+    live = [LiveTrafficItem.from_parent(session, name=f"tcpcopy:{source}", nodeid=f"tcpcopy:{source}", source=source)
             for source in config.stash[STATE_KEY].live_sources]  # fmt: skip
     items[:0] = live
 

@@ -167,6 +167,7 @@ def judge(run: ReplayRun, strategy: BaselineStrategy, diff: DiffConfig) -> None:
         session = index.sessions[s]
         theirs = strategy.exchanges(session, index, baselines)
         if theirs is None:
+            run.without_baseline.add(s)
             continue
         for result in copies[s]:
             mine = exchanges_from_replay(session, result)

@@ -4,6 +4,7 @@ beside v1 (baseline), one item per exchange, and exactly v2's regression failing
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -24,9 +25,10 @@ REGRESSED = {"GET /api/users/2", "GET /api/users/5", "GET /api/users/7"}
 def _prerequisites(pytester):
     require_root()
     require_tools("ip", "iptables", "ethtool")
-    pytester.makeini(
-        f"[pytest]\ntcpcopy_backend = netns\ntcpcopy_port = 8080\ntcpcopy_pcap = {EXAMPLE / 'traffic.pcap.gz'}\n"
-    )
+    # The capture beside the tests, as a user keeps it (the example's folder has a conftest.py of
+    # its own, which collecting the capture there would load).
+    shutil.copy(EXAMPLE / "traffic.pcap.gz", pytester.path / "traffic.pcap.gz")
+    pytester.makeini("[pytest]\ntcpcopy_backend = netns\ntcpcopy_port = 8080\ntcpcopy_pcap = traffic.pcap.gz\n")
 
 
 def _failed_exchanges(result) -> set[str]:
@@ -126,12 +128,9 @@ def test_without_a_baseline_every_answered_exchange_passes(pytester):
 
 def test_without_a_baseline_an_unanswered_exchange_fails(pytester):
     """``none`` with a SUT that closes every connection unanswered: each exchange fails, naming why."""
-    silent = f"{sys.executable} -c " + repr(
-        "import socket\n"
-        "s = socket.create_server(('0.0.0.0', 8080))\n"
-        "while True:\n    s.accept()[0].close()\n"
-    )  # fmt: skip
-    result = pytester.runpytest("--tcpcopy-command", silent, "--tcpcopy-baseline", "none", "-p", "no:cacheprovider")
+    server = pytester.path / "silent.py"
+    server.write_text("import socket\ns = socket.create_server(('0.0.0.0', 8080))\nwhile True:\n    s.accept()[0].close()\n")
+    result = pytester.runpytest("--tcpcopy-command", f"{sys.executable} {server}", "--tcpcopy-baseline", "none", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=54)
     assert "no response from the candidate" in result.stdout.str()
 

@@ -63,7 +63,7 @@ def test_progress_reports_and_sessions_reach_the_callbacks_while_the_replay_runs
     done = [r.sessions_done for _, r in reports]
     assert done == sorted(done) and done[0] < done[-1] <= 30, done
     assert [r.requests for _, r in reports] == sorted(r.requests for _, r in reports)
-    assert all(r.errors == 0 and r.sessions_total is not None for _, r in reports)
+    assert all(r.errors == 0 for _, r in reports)
     # Every session copy reached the session callback once, decoded, before the whole result.
     assert sorted(s for _, s in sessions) == sorted(s.session for s in result.sessions)
     assert {name for name, _ in sessions} == {"candidate"}
