@@ -13,6 +13,7 @@ import sys
 
 from ..backends.base import SutSpec
 from ..replay.contract import CopierSettings
+from ..settings import Settings, add_argument
 from .replay import add_replay_arguments, print_progress, print_summary
 
 
@@ -25,24 +26,13 @@ def register(subparsers) -> None:
         "SUT (with --json: a JSON list of `replay --json` documents, candidate first, each naming its SUT).",
     )
     parser.add_argument("capture", metavar="CAPTURE")
-    parser.add_argument("--image", required=True, metavar="IMG", help="the candidate SUT image")
-    parser.add_argument("--port", type=int, required=True, metavar="N", help="the port the SUT listens on")
+    for name in ("image", "port"):
+        add_argument(parser, name, required=True)
     parser.add_argument("--baseline-image", metavar="IMG", help="a baseline SUT image, replayed into side by side")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="SUT environment (repeatable)")
-    parser.add_argument(
-        "--http-path", metavar="PATH", help="also require GET PATH to answer below 400 before replaying"
-    )
-    parser.add_argument(
-        "--ready-timeout",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="how long a SUT may take to accept connections (default 30)",
-    )
+    for name in ("http_path", "ready_timeout", "keep"):
+        add_argument(parser, name, default=getattr(Settings(), name))
     parser.add_argument("--agent-image", metavar="IMG", help="agent image to use (default: built for this package)")
-    parser.add_argument(
-        "--keep", action="store_true", help="leave the containers and network running, and say how to reach them"
-    )
     add_replay_arguments(parser)
     parser.set_defaults(func=run, command_after_dashes=[])
     parser.usage = "pytest-tcpcopy docker-run CAPTURE --image IMG --port N [options] [-- SUT_COMMAND...]"

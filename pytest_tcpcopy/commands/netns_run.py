@@ -15,6 +15,7 @@ from ..backends.base import SutSpec
 from ..backends.netns import NetnsBackend
 from ..errors import UsageError
 from ..replay.contract import CopierSettings
+from ..settings import Settings, add_argument
 from .replay import add_replay_arguments, print_progress, print_summary
 
 
@@ -26,9 +27,8 @@ def register(subparsers) -> None:
         "intercept beside it and the copier in a second namespace, replay CAPTURE, print the results.",
     )
     parser.add_argument("capture", metavar="CAPTURE")
-    parser.add_argument("--port", type=int, required=True, metavar="N", help="the port the SUT listens on")
-    parser.add_argument("--ready-timeout", type=float, default=10.0, metavar="SECONDS",
-                        help="how long the SUT may take to accept connections (default 10)")
+    add_argument(parser, "port", required=True)
+    add_argument(parser, "ready_timeout", default=Settings().ready_timeout)
     parser.add_argument("--steer-receive", action=argparse.BooleanOptionalAction, default=None,
                         help="pin the copier to one CPU and steer the SUT side's receive processing to "
                              "the others (default: with 3 CPUs or more; on 2 CPUs a fifth to a third more "

@@ -129,7 +129,9 @@ def test_without_a_baseline_every_answered_exchange_passes(pytester):
 def test_without_a_baseline_an_unanswered_exchange_fails(pytester):
     """``none`` with a SUT that closes every connection unanswered: each exchange fails, naming why."""
     server = pytester.path / "silent.py"
-    server.write_text("import socket\ns = socket.create_server(('0.0.0.0', 8080))\nwhile True:\n    s.accept()[0].close()\n")
+    server.write_text("import socket\n"
+                      "s = socket.create_server(('0.0.0.0', 8080))\n"
+                      "while True:\n    s.accept()[0].close()\n")  # fmt: skip
     result = pytester.runpytest("--tcpcopy-command", f"{sys.executable} {server}", "--tcpcopy-baseline", "none", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=54)
     assert "no response from the candidate" in result.stdout.str()

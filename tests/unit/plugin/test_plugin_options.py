@@ -209,3 +209,21 @@ def test_report_is_repeatable_but_not_twice_the_same_path(pytester):
     twice = pytester.runpytest("--tcpcopy-report", "a.json", "--tcpcopy-report", "./a.json")
     assert twice.ret == pytest.ExitCode.USAGE_ERROR
     assert "command-line option --tcpcopy-report" in twice.stderr.str() and "given twice" in twice.stderr.str()
+
+
+def test_the_rig_commands_take_their_sut_options_from_the_declarations(capsys):
+    from pytest_tcpcopy.cli import build_parser
+    from pytest_tcpcopy.settings import SPECS
+
+    parser = build_parser()
+    args = parser.parse_args(["docker-run", "x.pcap", "--image", "svc:2", "--port", "8080", "--keep",
+                              "--ready-timeout", "5", "--capture-port", "80", "--speed", "2"])  # fmt: skip
+    assert (args.image, args.port, args.keep, args.ready_timeout, args.http_path) == ("svc:2", 8080, True, 5.0, None)
+    assert (args.server_ports, args.speed) == ([80], 2.0)
+    assert parser.parse_args(["netns-run", "x.pcap", "--port", "80"]).ready_timeout == 30.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["netns-run", "x.pcap", "--port", "0"])
+    assert "argument --port: expected a TCP port, 1..65535, got '0'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["docker-run", "--help"])
+    assert " ".join(SPECS["ready_timeout"].help.split()) in " ".join(capsys.readouterr().out.split())
