@@ -28,8 +28,10 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from replay_support import RECORDING_SERVER, make_capture
 
+from pytest_tcpcopy.backends.base import SutSpec
 from pytest_tcpcopy.backends.docker import DockerBackend
 from pytest_tcpcopy.docker.images import IMAGE_LABEL, default_base_image, ensure_agent_image
+from pytest_tcpcopy.replay.contract import CopierSettings
 
 PORT = 8080
 SUT_TAG = "pytest-tcpcopy-bench-sut:latest"
@@ -82,15 +84,15 @@ def one_round(client, agent: str, image: str, capture: Path, suts: int) -> dict[
         t_enter = time.time()
         started, marks = [], []
         for i in range(suts):
-            started.append(run.start_sut(image, PORT, name=f"sut{i}"))
+            started.append(run.start_sut(SutSpec(f"sut{i}", PORT, image=image)))
             marks.append(time.time())
         dump = first_packet_watch(started[0].container.attrs["State"]["Pid"])
         t_replay = time.time()
-        docs = run.replay(capture, started, "--max-duration", "60")
+        totals = [r.result.totals() for r in run.replay(capture, CopierSettings(max_duration=60))]
         t_done = time.time()
         first = float(dump.communicate(timeout=10)[0].split()[0])
     t_closed = time.time()
-    assert all(d["totals"]["completed"] == d["totals"]["sessions"] for d in docs), [d["totals"] for d in docs]
+    assert all(t["completed"] == t["sessions"] for t in totals), totals
     figures = {"enter": t_enter - t0}
     for i, mark in enumerate(marks):
         figures[f"start sut{i} (+ready +intercept)"] = mark - (marks[i - 1] if i else t_enter)
@@ -98,8 +100,8 @@ def one_round(client, agent: str, image: str, capture: Path, suts: int) -> dict[
         {
             "start -> first replayed packet": first - t0,
             "replay() call -> first replayed packet": first - t_replay,
-            f"replay() total ({docs[0]['totals']['sessions']} sessions x {suts} SUTs)": t_done - t_replay,
-            "copier's own elapsed (sut0)": docs[0]["totals"]["elapsed"],
+            f"replay() total ({totals[0]['sessions']} sessions x {suts} SUTs)": t_done - t_replay,
+            "copier's own elapsed (sut0)": totals[0]["elapsed"],
             "teardown": t_closed - t_done,
             "round total": t_closed - t0,
         }

@@ -33,8 +33,10 @@ import tempfile
 from pathlib import Path
 
 from pytest_tcpcopy import speedups
-from pytest_tcpcopy.backends.netns import NetnsBackend
+from pytest_tcpcopy.backends.base import SutSpec
+from pytest_tcpcopy.backends.netns import NetnsBackend, NetnsSut
 from pytest_tcpcopy.netns.steering import auto_steer
+from pytest_tcpcopy.replay.contract import CopierCommand, CopierSettings, Output, parse_speed
 
 NGINX_CONF = """
 worker_processes 1;
@@ -89,11 +91,11 @@ def find_shared(explicit: str | None) -> Path:
     sys.exit("cannot find shared/bench/*.pcap.gz; pass --shared DIR")
 
 
-def profiled_replay(rig: NetnsBackend, capture: Path, profile: str, *args: str) -> dict:
+def profiled_replay(sut: NetnsSut, capture: Path, profile: str, settings: CopierSettings) -> dict:
     """The copier run under cProfile (writes ``profile``); returns its JSON result document."""
-    argv = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "pytest_tcpcopy", "replay", str(capture),
-            "--json", "--target", rig.target, "--intercept", rig.intercept_at, *args]  # fmt: skip
-    copier = rig.rig.run_in("client", argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = CopierCommand(sut.target, (sut.intercept_at,), settings, capture=str(capture), output=Output.JSON)
+    argv = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "pytest_tcpcopy", "replay", *command.to_argv()]
+    copier = sut.rig.run_in("client", argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = copier.communicate(timeout=600)
     if copier.returncode != 0:
         sys.exit(f"copier failed (exit {copier.returncode}): {err.strip()[-2000:]}")
@@ -111,17 +113,17 @@ def run_once(capture: Path, expected: int, amplify: int, speed: str, profile: st
         conf = Path(tmp, "nginx.conf")
         conf.write_text(NGINX_CONF.format(dir=tmp))
         nginx = ["nginx", "-c", str(conf), "-g", "daemon off;"]
-        with NetnsBackend(nginx, 8080, capture_responses=False, steer_receive=steer,
-                          receive_thread=thread) as rig:  # fmt: skip
-            intercept_pid = rig.intercept.pid
-            assert rig.sut is not None
-            nginx_pid = rig.sut.popen.pid  # `ip netns exec` execs nginx: this is its master
+        with NetnsBackend(steer_receive=steer, receive_thread=thread) as backend:
+            sut = backend.start_sut(SutSpec("nginx", 8080, command=tuple(nginx), capture_responses=False))
+            assert sut.intercept is not None
+            intercept_pid = sut.intercept.pid
+            nginx_pid = sut.process.popen.pid  # `ip netns exec` execs nginx: this is its master
             icpu0, ncpu0, ccpu0 = cpu_times(intercept_pid), tree_cpu(nginx_pid), children_cpu()
-            args = ("--speed", speed, "--amplify", str(amplify), "--max-duration", "300")
+            settings = CopierSettings(speed=parse_speed(speed), amplify=amplify, max_duration=300)
             if profile:
-                doc = profiled_replay(rig, capture, profile, *args)
+                doc = profiled_replay(sut, capture, profile, settings)
             else:
-                doc = rig.replay(capture, *args)
+                doc = backend.replay(capture, settings)[0].result.to_json()
             # The copier is our child (`ip netns exec` execs it) and is reaped by now.
             ccpu1, icpu1, ncpu1 = children_cpu(), cpu_times(intercept_pid), tree_cpu(nginx_pid)
         log = Path(tmp, "access.log").read_bytes()

@@ -1,9 +1,21 @@
 """pytest glue: maps options, markers and fixtures onto the library. Nothing else imports pytest.
 
-Settings come from (highest first) a ``tcpcopy(...)`` marker, the command line, the ini file, the
-defaults; ``pytest_tcpcopy.settings`` parses them. With a capture and a SUT configured, every
-captured exchange becomes a test item (``traffic.pcap.gz::s0042-GET /api/users``): the capture is
-replayed once, on first need, and each item asserts its own exchange's comparison.
+Settings (``pytest_tcpcopy.settings``) come from, highest first, a ``tcpcopy(...)`` marker, the
+command line, the ini file, the defaults. Traffic becomes test items at collection time, without
+replaying anything:
+
+- a capture file is a test file: ``CaptureFile`` collects one ``ExchangeItem`` per captured
+  exchange (``traffic.pcap.gz::s0042-GET /api/users``). The capture is replayed once, when its
+  first item runs; each item then asserts its own exchange's comparison.
+- which captures are collected: those given as paths (``pytest online.pcap``); and, when pytest
+  runs without paths (from ``testpaths`` or the current directory), the captures named by
+  ``--tcpcopy-pcap`` / ``tcpcopy_pcap`` when a SUT is configured. Paths on the command line
+  replace that default, as they replace ``testpaths``: ``pytest tests/test_load.py`` runs those
+  tests only (``--tcpcopy-pcap`` still feeds the ``tcpcopy`` fixture).
+- live traffic (``--tcpcopy-live``, ``--tcpcopy-mirror-listen``) has no exchanges before it is
+  taken: when pytest runs without paths, each source is one ``LiveTrafficItem``
+  (``tcpcopy:live:eth0``) that, when it runs, replays the traffic as it arrives for
+  ``--tcpcopy-duration`` seconds and fails with the exchanges that differ.
 
 xdist policy: exchange items carry ``xdist_group(<capture>)``, so with ``--dist loadgroup`` all
 items of one capture run on one worker and the capture is replayed once. Under other ``--dist``
@@ -13,77 +25,84 @@ modes each worker replays the captures its items need: correct, but repeated wor
 from __future__ import annotations
 
 import shutil
-import threading
-import time
-from collections.abc import Callable
-from contextlib import nullcontext
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from _pytest.pathlib import bestrelpath
 
 from .errors import TcpcopyError
-from .settings import Baseline, Settings
+from .progress_line import ReplayProgressLine
+from .settings import SETTINGS, Baseline, Kind, Settings
 
 if TYPE_CHECKING:  # the runner pulls in deepdiff: imported on first use, not with pytest
     from .compare import ExchangeComparison
-    from .runner import ReplayRun, TcpcopyRunner
+    from .model import ReplayRun
+    from .replay.results import SessionResult
+    from .runner import TcpcopyRunner
 
-SETTINGS_KEY = pytest.StashKey[Settings]()
 STATE_KEY = pytest.StashKey["TcpcopyState"]()
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 
-# setting name -> (help, kind); kind is "value", "flag" or "list".
-OPTIONS = {
-    "pcap": ("capture file(s) of production traffic to replay (pcap/pcapng, optionally gzipped)", "list"),
-    "image": ("Docker image of the system under test (docker backend)", "value"),
-    "command": ("command that starts the system under test (netns backend, as root)", "value"),
-    "port": ("TCP port the system under test listens on", "value"),
-    "baseline": ("what responses are compared with: capture, none, image:REF, command:CMD, dir:PATH", "value"),
-    "update_baseline": ("write the recorded baseline (dir:PATH) from this run", "flag"),
-    "speed": ("replay pace: max (default) or a factor of the capture's own timing", "value"),
-    "sample": ("percentage of captured sessions to replay, chosen by a stable hash", "value"),
-    "filter": ("which exchanges: port=N[,N] method=GET[,POST] path=REGEX", "value"),
-    "report": ("write a report: an .html or .json path", "value"),
-    "keep": ("keep containers/namespaces after the run, for debugging", "flag"),
-    "backend": ("where the SUT runs: docker (default) or netns", "value"),
-    "amplify": ("replay every session N times concurrently", "value"),
-    "noise": ("run a second baseline instance; its differences from the first are noise", "flag"),
-    "ready_timeout": ("seconds the SUT may take to accept connections (default 30)", "value"),
-    "http_path": ("HTTP path that must answer below 400 before the SUT counts as ready", "value"),
-    "ignore": ("diff paths to ignore, one per line, e.g. root['body']['timestamp']", "list"),
-    "live": ("capture live traffic on this interface for --tcpcopy-duration, then replay it (root)", "value"),
-    "mirror_listen": ("receive traffic from `pytest-tcpcopy mirror` agents on ADDR:PORT, then replay it", "value"),
-    "duration": ("seconds of live or mirrored traffic to take (default 10)", "value"),
-}
+
+def is_capture_file(path: Path) -> bool:
+    """True for the file names captures have: .pcap, .pcapng, .cap, each optionally gzipped."""
+    name = path.name.lower().removesuffix(".gz")
+    return name.endswith(CAPTURE_SUFFIXES)
+
+
+# -- settings ----------------------------------------------------------------------------------
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tcpcopy", "replay captured production traffic (pytest-tcpcopy)")
-    for name, (help_text, kind) in OPTIONS.items():
-        flag = "--tcpcopy-" + name.replace("_", "-")
-        if kind == "flag":
-            group.addoption(flag, action="store_const", const=True, default=None, help=help_text)
-        elif kind == "list":
-            group.addoption(flag, action="append", default=None, metavar="VALUE", help=help_text + " (repeatable)")
+    for spec in SETTINGS:
+        if spec.kind is Kind.FLAG:
+            group.addoption(spec.option, action="store_const", const=True, default=None, help=spec.help)
+        elif spec.kind is Kind.LIST:
+            group.addoption(spec.option, action="append", default=None, metavar=spec.metavar,
+                            help=spec.help + " (repeatable)")  # fmt: skip
         else:
-            group.addoption(flag, default=None, metavar="VALUE", help=help_text)
-        parser.addini("tcpcopy_" + name, help_text, type="linelist" if kind == "list" else "string")
+            group.addoption(spec.option, default=None, metavar=spec.metavar, help=spec.help)
+        parser.addini(spec.ini, spec.help, type="linelist" if spec.kind is Kind.LIST else "string")
 
 
-def _resolve(config: pytest.Config) -> Settings:
+def resolve_settings(config: pytest.Config) -> Settings:
     """Defaults < ini < command line; each bad value names where it came from."""
     settings = Settings()
-    for name, (_, kind) in OPTIONS.items():
-        ini = config.getini("tcpcopy_" + name)
+    for spec in SETTINGS:
+        ini = config.getini(spec.ini)
         if ini not in ("", [], None):
-            settings = settings.with_overrides({name: ini}, f"ini option tcpcopy_{name}")
-    for name in OPTIONS:
-        value = config.getoption("tcpcopy_" + name)
+            settings = settings.with_overrides({spec.name: ini}, f"ini option {spec.ini}")
+    for spec in SETTINGS:
+        value = config.getoption(spec.option)
         if value is not None:
-            flag = "--tcpcopy-" + name.replace("_", "-")
-            settings = settings.with_overrides({name: value}, f"command-line option {flag}")
+            settings = settings.with_overrides({spec.name: value}, f"command-line option {spec.option}")
     return settings
+
+
+def marker_overrides(node: pytest.Item) -> dict:
+    """Settings from a test's ``tcpcopy(...)`` and ``amplify(n)`` markers (closest wins)."""
+    overrides: dict = {}
+    for marker in reversed(list(node.iter_markers("tcpcopy"))):
+        if marker.args:
+            raise pytest.UsageError(f"{node.nodeid}: tcpcopy(...) takes keyword settings only, got {marker.args!r}")
+        overrides.update(marker.kwargs)
+    amplify = node.get_closest_marker("amplify")
+    if amplify is not None:
+        (n,) = amplify.args if len(amplify.args) == 1 and not amplify.kwargs else (None,)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise pytest.UsageError(f"{node.nodeid}: amplify(n) takes one positive integer, got {amplify.args!r}")
+        overrides["amplify"] = n
+    return overrides
+
+
+def settings_of(node: pytest.Item, settings: Settings) -> Settings:
+    """``settings`` with the test's markers applied; a bad marker is a usage error naming the test."""
+    try:
+        return settings.with_overrides(marker_overrides(node), f"marker on {node.nodeid}", per_test=True)
+    except TcpcopyError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -96,225 +115,144 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "amplify(n): replay every captured session n times concurrently, as a load test"
     )
     try:
-        settings = _resolve(config)
+        settings = resolve_settings(config)
     except TcpcopyError as exc:
         raise pytest.UsageError(str(exc)) from None
-    if settings.report is not None:
-        from .report import report_format
-
-        try:
-            report_format(settings.report)
-        except TcpcopyError as exc:
-            raise pytest.UsageError(f"--tcpcopy-report / tcpcopy_report: {exc}") from None
-    config.stash[SETTINGS_KEY] = settings
-    config.stash[STATE_KEY] = TcpcopyState(settings)
+    state = TcpcopyState(settings)
+    if config.args_source is not pytest.Config.ArgsSource.ARGS and settings.configured:
+        config.args.extend(str(path) for path in settings.pcap)  # the default traffic, as testpaths
+        state.live_sources = settings.live_sources
+    state.traffic_paths = {_path_of(arg, config) for arg in config.args if is_capture_file(_path_of(arg, config))}
+    config.stash[STATE_KEY] = state
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """One short section, only when a replay ran and there is something to say."""
-    state = config.stash.get(STATE_KEY, None)
-    if state is None or not state.all_runs:
-        return
-    from .report import summary_lines
-
-    lines = summary_lines(state.all_runs)
-    for run in state.all_runs:
-        if run.settings.amplify > 1:
-            lines += run.load.render().splitlines()
-    if lines:
-        terminalreporter.section("tcpcopy")
-        for line in lines:
-            terminalreporter.write_line(line)
-    if state.report_path is not None:
-        terminalreporter.write_line(f"tcpcopy report: {state.report_path}")
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    state = session.config.stash.get(STATE_KEY, None)
-    settings = session.config.stash.get(SETTINGS_KEY, None)
-    if state is None or settings is None or settings.report is None or not state.all_runs:
-        return
-    from .report import write_report
-
-    state.report_path = write_report(settings.report, state.all_runs, redaction=state.runner.diff.redaction)
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Show the progress of long replays on a terminal (never when output goes to a file or pipe)."""
-    state = session.config.stash.get(STATE_KEY, None)
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if state is not None and reporter is not None and reporter.isatty():
-        state.progress = ReplayProgressLine(reporter, session.config.pluginmanager.get_plugin("capturemanager"))
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> None:
-    """End a progress line that a replay in this phase of ``item`` left, before it is reported."""
-    state = item.config.stash.get(STATE_KEY, None)
-    if state is not None and state.progress is not None:
-        state.progress.finish(item.nodeid)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    state = config.stash.get(STATE_KEY, None)
-    if state is not None and not state.settings.keep:
-        import shutil
-
-        for folder in state.scratch:
-            shutil.rmtree(folder, ignore_errors=True)
+def _path_of(arg: str, config: pytest.Config) -> Path:
+    return (config.invocation_params.dir / arg.split("::", 1)[0]).resolve()
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    settings = config.stash.get(SETTINGS_KEY, None)
-    if settings is None or not (settings.pcap or settings.image or settings.command):
+    settings = config.stash[STATE_KEY].settings
+    if not (settings.pcap or settings.image or settings.command or settings.live_sources):
         return None
     return settings.describe()
 
 
-def render_progress(reports: dict[str, dict]) -> str:
-    """One terminal line from the latest copier progress report of each SUT (by SUT name; the
-    name is shown only when there are several)."""
-    parts = []
-    for name, report in reports.items():
-        done, total = report.get("sessions_done", 0), report.get("sessions_total")
-        sessions = f"{done} sessions" if total is None else f"{done}/{total} sessions"
-        if total:
-            sessions += f" ({100 * done // total}%)"
-        text = (f"{sessions}, {report.get('active', 0)} active, {report.get('waiting', 0)} waiting, "
-                f"{report.get('requests', 0)} requests, {report.get('rate', 0.0):g} sessions/s, "
-                f"{report.get('errors', 0)} errors")  # fmt: skip
-        parts.append(f"{name}: {text}" if len(reports) > 1 else text)
-    return "tcpcopy replay: " + " | ".join(parts)
-
-
-class ReplayProgressLine:
-    """A runner progress callback: one terminal line, rewritten in place at most once per
-    ``interval`` while a replay runs. Reports come from the backends' threads; the line is
-    written with output capture suspended, after a newline that ends any line pytest started.
-    ``finish`` ends it before pytest reports the item that ran the replay."""
-
-    _STALE = 3.0  # seconds after which a SUT's last report no longer shows (its replay is over)
-
-    def __init__(self, reporter, capture_manager=None, *, interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
-        self._reporter = reporter
-        self._capture = capture_manager
-        self._interval = interval
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._latest: dict[str, tuple[float, dict]] = {}
-        self._next = 0.0
-        self._open = False  # a progress line is on the terminal, not yet ended
-
-    def __call__(self, name: str, report: dict) -> None:
-        with self._lock:
-            now = self._clock()
-            self._latest[name] = (now, report)
-            if now < self._next:
-                return
-            self._next = now + self._interval
-            current = {n: r for n, (at, r) in self._latest.items() if now - at <= self._STALE}
-            suspended = self._capture.global_and_fixture_disabled() if self._capture is not None else nullcontext()
-            with suspended:
-                self._reporter.ensure_newline()
-                width = shutil.get_terminal_size().columns
-                self._reporter.rewrite(render_progress(current)[: width - 1], erase=True)
-                self._open = True
-
-    def finish(self, nodeid: str) -> None:
-        """End the progress line, if one is shown, before pytest reports on ``nodeid``: in the
-        short format pytest writes the item's letter on the current line, so its file's prefix
-        is written again first (the long format starts a line of its own)."""
-        with self._lock:
-            if not self._open:
-                return
-            self._open = False
-            if self._reporter.verbosity <= 0:
-                self._reporter.write_fspath_result(nodeid, "")
+# -- state -------------------------------------------------------------------------------------
 
 
 class TcpcopyState:
-    """Plugin state for one pytest run: the runner and the replays done so far, by capture."""
+    """Plugin state for one pytest run: settings, indexed captures, and the replays done so far."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._runner: TcpcopyRunner | None = None
-        self.runs: dict[Path, ReplayRun] = {}
-        self.failed: dict[Path, str] = {}
-        self.marker_settings: dict = {}  # the running test's tcpcopy/amplify markers
-        self.fixture_runs: list[ReplayRun] = []  # replays made through the ``tcpcopy`` fixture
-        self.report_path: Path | None = None
+        self.traffic_paths: set[Path] = set()  # capture files to collect as test files
+        self.live_sources: tuple[str, ...] = ()  # live sources to collect as items
+        self.indexes: dict = {}  # captures indexed so far (shared by every runner)
+        self.runs: list[ReplayRun] = []  # every replay, in the order they finished
+        self.replays: dict[str, ReplayRun | str] = {}  # by collector node id: a replay, or why it failed
         self.scratch: list[Path] = []  # recordings of live traffic, removed at the end unless kept
         self.progress: ReplayProgressLine | None = None  # set when the terminal is a tty
+        self.notes: list[str] = []  # what runners said, repeated in the summary
+        self.report_paths: list[Path] = []  # the reports written
 
-    @property
-    def all_runs(self) -> list["ReplayRun"]:
-        return list(self.runs.values()) + self.fixture_runs
+    def runner(self, settings: Settings | None = None, label: str | None = None) -> TcpcopyRunner:
+        from .runner import TcpcopyRunner
 
-    @property
-    def runner(self) -> "TcpcopyRunner":
-        if self._runner is None:
-            from .runner import TcpcopyRunner
+        return TcpcopyRunner(settings or self.settings, label=label, on_run=self.runs.append, log=self._note,
+                             progress=self.progress, indexes=self.indexes)  # fmt: skip
 
-            self._runner = TcpcopyRunner(self.settings, progress=self.progress)
-        return self._runner
+    def _note(self, line: str) -> None:
+        self.notes.append(line.removeprefix("tcpcopy: "))
 
-    def run_for(self, capture: Path) -> "ReplayRun":
-        """The replay of ``capture``, done once, on the first item that needs it."""
-        if capture in self.failed:
-            raise TcpcopyReplayError(self.failed[capture])
-        if capture not in self.runs:
+    def replay_once(self, nodeid: str, replay) -> ReplayRun:
+        """``replay()``'s run, made once per collector ``nodeid`` (its first item), then reused;
+        when it failed, every item of that collector fails with the same message."""
+        if nodeid not in self.replays:
             try:
-                self.runs[capture] = self.runner.replay(capture)
+                self.replays[nodeid] = replay()
             except TcpcopyError as exc:
-                self.failed[capture] = f"replay of {capture} failed: {exc}"
-                raise TcpcopyReplayError(self.failed[capture]) from None
-        return self.runs[capture]
+                self.replays[nodeid] = f"replay of {nodeid} failed: {exc}"
+        found = self.replays[nodeid]
+        if isinstance(found, str):
+            raise TcpcopyReplayError(found)
+        return found
 
 
 class TcpcopyReplayError(Exception):
-    """The replay an item depends on could not run; every item of that capture fails with it."""
+    """The replay an item depends on could not run; every item of that traffic fails with it."""
 
 
-# -- exchange items --------------------------------------------------------------------------
+# -- collection --------------------------------------------------------------------------------
 
 
-class CaptureCollector(pytest.Collector):
-    """The exchanges of one capture, as test items."""
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    state = parent.config.stash[STATE_KEY]
+    if file_path.resolve() not in state.traffic_paths:
+        return None
+    rootpath = parent.config.rootpath
+    # A capture outside the rootdir is named by its path (pytest would give it an empty node id).
+    nodeid = None if file_path.is_relative_to(rootpath) else str(file_path)
+    return CaptureFile.from_parent(parent, path=file_path, **({"nodeid": nodeid} if nodeid else {}))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """Live traffic, one item per source, ahead of the rest (before ``-k`` and ``-m`` select)."""
+    live = [LiveTrafficItem.from_parent(session, name=f"tcpcopy:{source}", nodeid=f"tcpcopy:{source}", source=source)
+            for source in config.stash[STATE_KEY].live_sources]  # fmt: skip
+    items[:0] = live
+
+
+class CollectionProblem(Exception):
+    """Why a capture could not be collected (shown as the collection error, without a traceback)."""
+
+
+class CaptureFile(pytest.File):
+    """The exchanges of one capture, as test items; reading the capture replays nothing."""
 
     def collect(self):
         state = self.config.stash[STATE_KEY]
+        settings = state.settings
+        if not settings.configured:
+            raise CollectionProblem(
+                f"{self.path.name}: no SUT to replay it into: set --tcpcopy-image (docker backend) or "
+                "--tcpcopy-command (netns backend), and --tcpcopy-port"
+            )
         try:
-            index = state.runner.index(self.path)
+            index = state.runner().index(self.path)
         except TcpcopyError as exc:
-            raise self.CollectError(str(exc)) from None
+            raise CollectionProblem(str(exc)) from None
         seen: dict[str, int] = {}
+        xdist = self.config.pluginmanager.hasplugin("xdist")
         for exchange in index.items():
             name = exchange.id
             seen[name] = seen.get(name, 0) + 1
             if seen[name] > 1:
                 name = f"{name} [{seen[name]}]"  # the same request again in one session
-            item = ExchangeItem.from_parent(self, name=name, exchange=(exchange.session, exchange.number))
-            if self.config.pluginmanager.hasplugin("xdist"):
+            item = ExchangeItem.from_parent(self, name=name, session_index=exchange.session, number=exchange.number)
+            if xdist:
                 item.add_marker(pytest.mark.xdist_group(self.path.name))
             yield item
 
-    class CollectError(Exception):
-        pass
-
     def repr_failure(self, excinfo):
-        if excinfo.errisinstance(self.CollectError):
+        if excinfo.errisinstance(CollectionProblem):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 
+    def run(self) -> ReplayRun:
+        """This capture's replay: made by the first item that needs it."""
+        state = self.config.stash[STATE_KEY]
+        return state.replay_once(self.nodeid, lambda: state.runner(label=self.nodeid).replay(self.path))
+
 
 class ExchangeMismatch(Exception):
-    """An exchange of the candidate differs from the baseline."""
+    """An exchange of the candidate differs from the baseline, or has no response to compare."""
 
-    def __init__(self, comparison: "ExchangeComparison", session: dict | None, sut_logs: str | None,
-                 copies: list[int] | tuple = (), amplify: int = 1) -> None:  # fmt: skip
-        super().__init__(comparison.id)
+    def __init__(self, comparison: ExchangeComparison | None, message: str, session: SessionResult | None,
+                 sut_logs: str | None, copies: list[int] | tuple = (), amplify: int = 1) -> None:  # fmt: skip
+        super().__init__(message)
         self.comparison = comparison
+        self.message = message
         self.session = session
         self.sut_logs = sut_logs
         self.copies = copies  # the amplify copies that differed (empty when not amplified)
@@ -322,27 +260,15 @@ class ExchangeMismatch(Exception):
 
 
 class ExchangeItem(pytest.Item):
-    def __init__(self, *, exchange: tuple[int, int], **kwargs) -> None:
+    """One captured exchange, judged from its capture's replay."""
+
+    def __init__(self, *, session_index: int, number: int, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.session_index, self.number = exchange  # captured session, exchange number in it
+        self.session_index, self.number = session_index, number  # captured session, exchange number in it
 
     def runtest(self) -> None:
-        from .compare import ComparisonStatus
-
-        run = self.config.stash[STATE_KEY].run_for(self.path)
-        comparison = run.comparison(self.session_index, self.number)
-        result = run.sessions.get(self.session_index)
-        if comparison is None:
-            if run.settings.baseline.kind == "dir":
-                pytest.skip("no recorded baseline for this session yet: run with --tcpcopy-update-baseline")
-            reason = result["outcome"] + f" ({result['reason']})" if result else "not replayed"
-            raise ExchangeMismatch(_missing(self.name, reason), result, run.candidate.get("sut_logs"))
-        if comparison.status is ComparisonStatus.SKIPPED:
-            pytest.skip(f"not comparable: {comparison.reason}")
-        if comparison.failed:
-            copies = run.differing_copies.get((self.session_index, self.number), [])
-            raise ExchangeMismatch(comparison, result, run.candidate.get("sut_logs"),
-                                   copies if run.settings.amplify > 1 else (), run.settings.amplify)  # fmt: skip
+        assert isinstance(self.parent, CaptureFile)
+        check_exchange(self.parent.run(), self.session_index, self.number, self.name)
 
     def repr_failure(self, excinfo, style=None):
         if excinfo.errisinstance(ExchangeMismatch):
@@ -355,48 +281,158 @@ class ExchangeItem(pytest.Item):
         return self.path, None, ""
 
 
-def _missing(name: str, reason: str) -> "ExchangeComparison":
-    from .compare import ComparisonStatus, ExchangeComparison
+def check_exchange(run: ReplayRun, session: int, number: int, name: str) -> None:
+    """Pass, skip or fail as ``run`` judged exchange ``number`` of ``session``."""
+    from .baselines import Unjudged, strategy_for
+    from .compare import ComparisonStatus
 
-    return ExchangeComparison(None, None, ComparisonStatus.MISSING, reason=f"{name}: no response to compare ({reason})")
+    comparison = run.comparison(session, number)
+    result = run.sessions.get(session)
+    if comparison is None:
+        verdict = strategy_for(run.settings).unjudged(run, session, number, name)
+        if verdict.outcome is Unjudged.SKIPPED:
+            pytest.skip(verdict.message)
+        if verdict.outcome is Unjudged.FAILED:
+            raise ExchangeMismatch(None, verdict.message, result, run.sut_logs)
+        return
+    if comparison.status is ComparisonStatus.SKIPPED:
+        pytest.skip(f"not comparable: {comparison.reason}")
+    if comparison.failed:
+        copies = run.differing_copies.get((session, number), []) if run.settings.amplify > 1 else ()
+        raise ExchangeMismatch(comparison, comparison.id, result, run.sut_logs, copies, run.settings.amplify)
 
 
 def render_mismatch(mismatch: ExchangeMismatch) -> str:
     """The failure text of an exchange item: the diff, then what happened to the session."""
     comparison = mismatch.comparison
-    lines = [comparison.render() if comparison.baseline or comparison.candidate else comparison.reason or ""]
+    lines = [comparison.render() if comparison is not None else mismatch.message]
     if mismatch.copies:
         listed = ", ".join(map(str, mismatch.copies))
         lines.append(f"differs in {len(mismatch.copies)} of {mismatch.amplify} amplified copies ({listed}); "
                      f"shown: copy {mismatch.copies[0]}")  # fmt: skip
     session = mismatch.session
-    if session is not None and session["outcome"] != "complete":
-        lines.append(f"session {session['session']} replay outcome: {session['outcome']} ({session['reason']})")
+    if session is not None and session.outcome.value != "complete":
+        lines.append(f"session {session.session} replay outcome: {session.outcome.value} ({session.reason})")
     if mismatch.sut_logs:
         lines += ["--- SUT logs (tail) ---", mismatch.sut_logs[-3000:]]
     return "\n".join(lines)
 
 
+class LiveTrafficItem(pytest.Item):
+    """Live traffic from one source, replayed into the SUT as it arrives when the item runs, and
+    judged as a whole: its exchanges are known only once the window has closed, so one item
+    stands for all of them and fails with those that differ."""
+
+    MAX_SHOWN = 20  # differing exchanges shown in the failure
+
+    def __init__(self, *, source: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.source = source
+
+    def runtest(self) -> None:
+        state = self.config.stash[STATE_KEY]
+        run = state.replay_once(self.nodeid, lambda: replay_live(self.config, self.source, self.nodeid))
+        problems = []
+        for exchange in run.capture.items():
+            try:
+                check_exchange(run, exchange.session, exchange.number, exchange.id)
+            except ExchangeMismatch as mismatch:
+                problems.append(mismatch)
+            except pytest.skip.Exception:
+                continue
+        if problems:
+            raise LiveMismatch(problems, len(run.capture.items()), run.capture.path)
+
+    def repr_failure(self, excinfo, style=None):
+        if excinfo.errisinstance(LiveMismatch):
+            failure = excinfo.value
+            lines = [f"{len(failure.mismatches)} of {failure.total} exchanges of the live traffic differ "
+                     f"(recorded in {failure.recording}):"]  # fmt: skip
+            for mismatch in failure.mismatches[: self.MAX_SHOWN]:
+                lines += render_mismatch(mismatch).splitlines()
+            if len(failure.mismatches) > self.MAX_SHOWN:
+                lines.append(f"... and {len(failure.mismatches) - self.MAX_SHOWN} more")
+            return "\n".join(lines)
+        if excinfo.errisinstance(TcpcopyReplayError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.name, None, f"live traffic {self.source}"
+
+
+class LiveMismatch(Exception):
+    def __init__(self, mismatches: list[ExchangeMismatch], total: int, recording: Path) -> None:
+        super().__init__(f"{len(mismatches)} of {total} exchanges differ")
+        self.mismatches = mismatches
+        self.total = total
+        self.recording = recording
+
+
+def replay_live(config: pytest.Config, source: str, label: str) -> ReplayRun:
+    """Take ``settings.duration`` seconds of live traffic from ``source`` (``live:IFACE`` or
+    ``mirror:ADDR:PORT``), replaying it into the SUT as it arrives; the recording it is judged
+    from goes to a scratch folder, removed at the end unless ``--tcpcopy-keep``."""
+    from .endpoint import Endpoint
+    from .live import LiveSource, MirrorSource
+
+    state = config.stash[STATE_KEY]
+    settings = state.settings
+    kind, _, where = source.partition(":")
+    if kind == "live":
+        ports = settings.filter.ports or ((settings.port,) if settings.port else ())
+        make = lambda: LiveSource(where, ports, settings.duration)  # noqa: E731
+    else:
+        make = lambda: MirrorSource(Endpoint.parse(where), settings.duration)  # noqa: E731
+    folder = Path(tempfile.mkdtemp(prefix="tcpcopy-live-"))
+    state.scratch.append(folder)
+    return state.runner(label=label).replay_live(make, folder / f"{kind}.pcap")
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tcpcopy_capture(pytestconfig: pytest.Config) -> tuple[Path, ...]:
+    """The capture files to replay (``--tcpcopy-pcap``); override to choose them in code."""
+    return pytestconfig.stash[STATE_KEY].settings.pcap
+
+
+@pytest.fixture(scope="session")
+def tcpcopy_sut(pytestconfig: pytest.Config) -> dict:
+    """The system under test: ``image`` (docker) or ``command`` (netns), and ``port``."""
+    settings = pytestconfig.stash[STATE_KEY].settings
+    return {"image": settings.image, "command": settings.command, "port": settings.port}
+
+
+@pytest.fixture(scope="session")
+def tcpcopy_baseline(pytestconfig: pytest.Config) -> Baseline:
+    """What responses are compared with (``--tcpcopy-baseline``)."""
+    return pytestconfig.stash[STATE_KEY].settings.baseline
+
+
+@pytest.fixture
+def tcpcopy(request: pytest.FixtureRequest, tcpcopy_capture, tcpcopy_sut, tcpcopy_baseline) -> TcpcopyRunner:
+    """A runner for this test: ``tcpcopy.replay()`` replays the capture into the SUT and returns a
+    ``ReplayRun`` (sessions, comparisons, differences, stats). The test's ``tcpcopy(...)`` and
+    ``amplify(n)`` markers apply, over the fixtures, the command line and the ini file."""
+    state = request.config.stash[STATE_KEY]
+    try:
+        settings = state.settings.with_overrides(
+            {"pcap": list(tcpcopy_capture), "image": tcpcopy_sut.get("image"),
+             "command": tcpcopy_sut.get("command") or (), "baseline": tcpcopy_baseline,
+             **({"port": tcpcopy_sut["port"]} if tcpcopy_sut.get("port") else {})},
+            "tcpcopy fixtures",
+        )  # fmt: skip
+    except TcpcopyError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return state.runner(settings_of(request.node, settings), label=request.node.nodeid)
+
+
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
-    """Add the exchange items of every configured capture ahead of the ordinary tests, before
-    ``-k``, ``-m`` and ``--lf`` select among them."""
-    settings = config.stash[SETTINGS_KEY]
-    if not settings.configured:
-        return
-    traffic = []
-    for capture in [*settings.pcap, *_record_live(settings, config)]:
-        path = capture.resolve()
-        nodeid = bestrelpath(config.rootpath, path) if path.is_relative_to(config.rootpath) else str(path)
-        collector = CaptureCollector.from_parent(session, path=path, name=capture.name, nodeid=nodeid)
-        try:
-            found = list(collector.collect())
-            report = pytest.CollectReport(collector.nodeid, "passed", None, found)
-            traffic.extend(found)
-        except CaptureCollector.CollectError as exc:
-            report = pytest.CollectReport(collector.nodeid, "failed", str(exc), [])
-        config.hook.pytest_collectreport(report=report)
-    items[:0] = traffic
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test's markers are checked before it runs, whether it replays or not."""
+    settings_of(item, item.config.stash[STATE_KEY].settings)
 
 
 def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
@@ -414,114 +450,61 @@ def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, righ
     return None
 
 
-def _record_live(settings: Settings, config: pytest.Config) -> list[Path]:
-    """Live traffic (an interface, or mirror agents) replayed into the SUT as it arrives, for
-    ``duration`` s, and recorded into a capture whose exchanges become the items; production's
-    responses in it are the baseline. The replay is stored as that capture's run, so the items
-    judge it without replaying again (see ``TcpcopyRunner.replay_live`` for when the replay has
-    to wait for the end of the recording)."""
-    import tempfile
-
-    from .endpoint import Endpoint
-    from .live import LiveSource, MirrorSource
-
-    sources = []
-    if settings.live is not None:
-        ports = settings.filter.ports or (settings.port,)
-        sources.append((f"live-{settings.live}.pcap", lambda: LiveSource(settings.live, ports, settings.duration)))
-    if settings.mirror_listen is not None:
-        listen = Endpoint.parse(settings.mirror_listen)
-        sources.append(("mirror.pcap", lambda: MirrorSource(listen, settings.duration)))
-    if not sources:
-        return []
-    folder = Path(tempfile.mkdtemp(prefix="tcpcopy-live-")).resolve()  # resolved: the collector's path is the key
-    state = config.stash[STATE_KEY]
-    state.scratch.append(folder)
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    runner, log = state.runner, state.runner.log
-    if reporter is not None:
-        runner.log = reporter.write_line  # the fallback's notice shows during collection
-    recorded = []
-    try:
-        for name, make in sources:
-            path = folder / name
-            if reporter is not None:
-                reporter.write_line(f"tcpcopy: replaying {settings.duration:g} s of live traffic, recorded into {path}")
-            try:
-                state.runs[path] = runner.replay_live(make, path)
-            except TcpcopyError as exc:
-                if not path.exists():
-                    raise
-                state.failed[path] = f"live replay of {path} failed: {exc}"
-            recorded.append(path)
-    finally:
-        runner.log = log
-    return recorded
+# -- progress and reports --------------------------------------------------------------------------
 
 
-# -- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def tcpcopy_capture(pytestconfig: pytest.Config) -> tuple[Path, ...]:
-    """The capture files to replay (``--tcpcopy-pcap``); override to choose them in code."""
-    return pytestconfig.stash[SETTINGS_KEY].pcap
-
-
-@pytest.fixture(scope="session")
-def tcpcopy_sut(pytestconfig: pytest.Config) -> dict:
-    """The system under test: ``image`` (docker) or ``command`` (netns), and ``port``."""
-    settings = pytestconfig.stash[SETTINGS_KEY]
-    return {"image": settings.image, "command": settings.command, "port": settings.port}
-
-
-@pytest.fixture(scope="session")
-def tcpcopy_baseline(pytestconfig: pytest.Config) -> Baseline:
-    """What responses are compared with (``--tcpcopy-baseline``)."""
-    return pytestconfig.stash[SETTINGS_KEY].baseline
-
-
-@pytest.fixture(scope="session")
-def tcpcopy(pytestconfig, tcpcopy_capture, tcpcopy_sut, tcpcopy_baseline) -> "TcpcopyRunner":
-    """A runner: ``tcpcopy.replay()`` replays the capture into the SUT and returns a ``ReplayRun``
-    (sessions, comparisons, differences, stats). A test's ``tcpcopy``/``amplify`` markers apply."""
-    settings = pytestconfig.stash[SETTINGS_KEY].with_overrides(
-        {"pcap": list(tcpcopy_capture), "image": tcpcopy_sut.get("image"), "command": tcpcopy_sut.get("command") or (),
-         "baseline": tcpcopy_baseline, **({"port": tcpcopy_sut["port"]} if tcpcopy_sut.get("port") else {})},
-        "tcpcopy fixtures",
-    )  # fmt: skip
-    from .runner import TcpcopyRunner
-
-    state = pytestconfig.stash[STATE_KEY]
-    return TcpcopyRunner(settings, context=lambda: state.marker_settings, on_run=state.fixture_runs.append,
-                         progress=state.progress)  # fmt: skip
-
-
-def marker_overrides(item: pytest.Item) -> dict:
-    """Settings from the item's ``tcpcopy(...)`` and ``amplify(n)`` markers (closest wins)."""
-    overrides: dict = {}
-    for marker in reversed(list(item.iter_markers("tcpcopy"))):
-        if marker.args:
-            raise pytest.UsageError(f"{item.nodeid}: tcpcopy(...) takes keyword settings only, got {marker.args!r}")
-        overrides.update(marker.kwargs)
-    amplify = item.get_closest_marker("amplify")
-    if amplify is not None:
-        (n,) = amplify.args if len(amplify.args) == 1 and not amplify.kwargs else (None,)
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise pytest.UsageError(f"{item.nodeid}: amplify(n) takes one positive integer, got {amplify.args!r}")
-        overrides["amplify"] = n
-    try:
-        item.config.stash[SETTINGS_KEY].with_overrides(overrides, f"marker on {item.nodeid}")
-    except TcpcopyError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    return overrides
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Show the progress of long replays on a terminal (never when output goes to a file or pipe)."""
+    state = session.config.stash[STATE_KEY]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and reporter.isatty():
+        state.progress = ReplayProgressLine(reporter, session.config.pluginmanager.get_plugin("capturemanager"))
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Validate the test's markers and make them the ``tcpcopy`` runner's settings for this test."""
-    item.config.stash[STATE_KEY].marker_settings = marker_overrides(item)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> None:
+    """End a progress line that a replay in this phase of ``item`` left, before it is reported."""
+    state = item.config.stash[STATE_KEY]
+    if state.progress is not None:
+        state.progress.finish(item.nodeid)
 
 
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    item.config.stash[STATE_KEY].marker_settings = {}
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash[STATE_KEY]
+    if not state.settings.report or not state.runs:
+        return
+    from .compare import DiffConfig
+    from .report import write_report
+
+    redaction = DiffConfig(ignore_paths=state.settings.ignore).redaction
+    state.report_paths = [write_report(path, state.runs, redaction=redaction) for path in state.settings.report]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """One short section, only when a replay ran and there is something to say."""
+    state = config.stash[STATE_KEY]
+    if not state.runs:
+        return
+    from .load import LoadReport
+    from .report import summary_lines
+    from .report.terminal import run_name
+
+    lines = summary_lines(state.runs) + state.notes
+    for run in state.runs:
+        if run.settings.amplify > 1:
+            if len(state.runs) > 1:
+                lines.append(f"{run_name(run, several=True)}:")
+            lines += LoadReport.from_run(run).render().splitlines()
+    if lines:
+        terminalreporter.section("tcpcopy")
+        for line in lines:
+            terminalreporter.write_line(line)
+    for path in state.report_paths:
+        terminalreporter.write_line(f"tcpcopy report: {path}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None and not state.settings.keep:
+        for folder in state.scratch:
+            shutil.rmtree(folder, ignore_errors=True)

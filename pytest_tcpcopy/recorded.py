@@ -12,12 +12,10 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .compare import exchanges_from_replay
-
-if TYPE_CHECKING:
-    from .runner import CaptureIndex
+from .model import CaptureIndex
+from .replay.results import ExchangeTiming, Outcome, SessionResult
 
 _FORMAT = 1
 
@@ -29,8 +27,8 @@ class RecordedBaseline:
     def path(self, session: int) -> Path:
         return self.folder / f"s{session:04d}.json"
 
-    def load(self, session: int) -> dict | None:
-        """The stored result of ``session`` in the copier's result form, or None if none is stored."""
+    def load(self, session: int) -> SessionResult | None:
+        """The stored result of ``session`` as a copier result, or None if none is stored."""
         path = self.path(session)
         if not path.exists():
             return None
@@ -38,24 +36,28 @@ class RecordedBaseline:
         if doc.get("format") != _FORMAT:
             raise ValueError(f"{path}: unknown recorded-baseline format {doc.get('format')!r}")
         raw = doc["response"].encode() if doc["response_encoding"] == "utf-8" else base64.b64decode(doc["response"])
-        return {
-            "session": session,
-            "copy": 0,
-            "outcome": doc["outcome"],
-            "reason": doc.get("reason", ""),
-            "exchanges": doc["timings"],
-            "response": base64.b64encode(raw).decode(),
-            "response_bytes": len(raw),
-        }
+        return SessionResult(
+            session,
+            0,
+            doc.get("captured_client", ""),
+            "",
+            "",
+            outcome=Outcome(doc["outcome"]),
+            reason=doc.get("reason", ""),
+            exchanges=[ExchangeTiming(t["request_offset"], t["request_bytes"], 0.0, response_bytes=t["response_bytes"])
+                       for t in doc["timings"]],  # fmt: skip
+            response_chunks={0: raw} if raw else {},
+            response_bytes=len(raw),
+        )
 
-    def update(self, results: dict[int, dict], index: "CaptureIndex") -> list[Path]:
+    def update(self, results: dict[int, SessionResult], index: CaptureIndex) -> list[Path]:
         """Record the given sessions' results (those that ran); return the files written."""
         written = []
         self.folder.mkdir(parents=True, exist_ok=True)
         for session, result in sorted(results.items()):
             if session not in index.selected:
                 continue
-            raw = base64.b64decode(result.get("response", ""))
+            raw = result.response_data()
             try:
                 text, encoding = raw.decode("utf-8"), "utf-8"
             except UnicodeDecodeError:
@@ -63,12 +65,12 @@ class RecordedBaseline:
             doc = {
                 "format": _FORMAT,
                 "session": session,
-                "captured_client": result["captured_client"],
-                "outcome": result["outcome"],
-                "reason": result.get("reason", ""),
+                "captured_client": str(result.captured_client),
+                "outcome": result.outcome.value,
+                "reason": result.reason,
                 "exchange_ids": [e.id for e in exchanges_from_replay(index.sessions[session], result)],
-                "timings": [{k: t[k] for k in ("request_offset", "request_bytes", "response_bytes")}
-                            for t in result.get("exchanges", [])],  # fmt: skip
+                "timings": [{"request_offset": t.request_offset, "request_bytes": t.request_bytes,
+                             "response_bytes": t.response_bytes} for t in result.exchanges],  # fmt: skip
                 "response_encoding": encoding,
                 "response": text,
             }

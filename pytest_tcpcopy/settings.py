@@ -1,11 +1,21 @@
-"""Every pytest-tcpcopy setting in one table, parsed with errors that name where a value came from.
+"""Every pytest-tcpcopy setting, declared once, parsed with errors that name where a value came from.
 
-The pytest plugin feeds values from markers, the command line, ini files and defaults (in that
-order of precedence); nothing here imports pytest, so the same parsing serves the Python API.
+Each field of ``Settings`` carries its declaration (``SettingSpec``, in the field's metadata): its
+help, its kind (a value, a flag, a repeatable list), its parser, whether a test's marker may set
+it. The plugin makes ``--tcpcopy-NAME`` and the ini key ``tcpcopy_NAME`` of every declared setting
+from it, the CLI commands take their shared options from it (``add_argument``), and the tests
+iterate over ``SETTINGS``. Values come from markers, the command line, ini files and defaults (in
+that order of precedence); nothing here imports pytest, so the same parsing serves the Python API.
+
+To add a setting: add a field with ``setting(default, help, parser, ...)`` below; the option, the
+ini key, the marker key and the help follow. Its parser takes the raw value (text from the
+command line or ini file, any object from a marker) and raises ValueError saying what it expected.
 """
 
 from __future__ import annotations
 
+import argparse
+import enum
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -13,9 +23,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .backends import BACKENDS
 from .errors import UsageError
-
-BACKENDS = ("docker", "netns")
+from .replay.contract import argument_type, parse_port, parse_positive_int, parse_seconds, parse_speed
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,62 +63,6 @@ class SessionFilter:
         return " ".join(parts) or "all"
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    pcap: tuple[Path, ...] = ()
-    image: str | None = None
-    command: tuple[str, ...] = ()
-    port: int | None = None
-    baseline: Baseline = Baseline("capture")
-    update_baseline: bool = False
-    speed: float | None = None
-    sample: float = 100.0
-    filter: SessionFilter = SessionFilter()
-    report: Path | None = None
-    keep: bool = False
-    backend: str = "docker"
-    amplify: int = 1
-    ready_timeout: float = 30.0
-    http_path: str | None = None
-    ignore: tuple[str, ...] = field(default=())
-    noise: bool = False  # run a second baseline instance; what differs between the two is noise
-    live: str | None = None  # capture live traffic on this interface (AF_PACKET, root)
-    mirror_listen: str | None = None  # receive live traffic from mirror agents here (ADDR:PORT)
-    duration: float = 10.0  # seconds of live traffic to take
-
-    def with_overrides(self, overrides: Mapping[str, Any], source: str) -> "Settings":
-        """A copy with raw values applied (strings parsed, other values validated), as from ``source``."""
-        known = {f.name for f in fields(self)}
-        changes = {}
-        for name, value in overrides.items():
-            if name not in known:
-                raise UsageError(f"{source}: unknown setting {name!r}; known: {', '.join(sorted(known))}")
-            changes[name] = parse(name, value, source)
-        return replace(self, **changes)
-
-    @property
-    def configured(self) -> bool:
-        """True when there is traffic (a capture or a live source) and a SUT to replay it into."""
-        traffic = bool(self.pcap) or self.live is not None or self.mirror_listen is not None
-        return traffic and (self.image is not None or bool(self.command)) and self.port is not None
-
-    def describe(self) -> str:
-        """One line for pytest's report header."""
-        sut = self.image if self.backend == "docker" else " ".join(self.command)
-        captures = ", ".join([p.name for p in self.pcap] + [f"live:{s}" for s in (self.live, self.mirror_listen) if s])
-        captures = captures or "none"
-        speed = "max" if self.speed is None else f"x{self.speed:g}"
-        parts = [f"captures: {captures}", f"backend: {self.backend}", f"sut: {sut or 'none'}:{self.port or '?'}",
-                 f"baseline: {self.baseline}", f"speed: {speed}"]  # fmt: skip
-        if self.sample < 100:
-            parts.append(f"sample: {self.sample:g}%")
-        if self.amplify > 1:
-            parts.append(f"amplify: x{self.amplify}")
-        if str(self.filter) != "all":
-            parts.append(f"filter: {self.filter}")
-        return "tcpcopy: " + ", ".join(parts)
-
-
 def _paths(value: Any) -> tuple[Path, ...]:
     items = value if isinstance(value, (list, tuple)) else [value]
     return tuple(Path(item) for item in items if str(item).strip())
@@ -120,28 +74,12 @@ def _command(value: Any) -> tuple[str, ...]:
     return tuple(shlex.split(str(value)))
 
 
-def _port(value: Any) -> int:
-    port = int(value)
-    if not 0 < port < 65536:
-        raise ValueError("expected a TCP port, 1..65535")
-    return port
-
-
-def _speed(value: Any) -> float | None:
-    if value is None or str(value).strip().lower() == "max":
-        return None
-    try:
-        speed = float(value)
-    except ValueError:
-        speed = 0.0
-    if not speed > 0:
-        raise ValueError("expected 'max' or a positive factor (1 = the capture's own pace)")
-    return speed
-
-
 def _sample(value: Any) -> float:
     text = str(value).strip().rstrip("%")
-    pct = float(text)
+    try:
+        pct = float(text)
+    except ValueError:
+        pct = 0.0
     if not 0 < pct <= 100:
         raise ValueError("expected a percentage in (0, 100]")
     return pct
@@ -170,7 +108,7 @@ def _filter(value: Any) -> SessionFilter:
         if not sep or not val:
             raise ValueError(f"{item!r}: expected port=N[,N], method=GET[,POST] or path=REGEX")
         if key == "port":
-            ports.extend(_port(p) for p in val.split(","))
+            ports.extend(parse_port(p) for p in val.split(","))
         elif key == "method":
             methods.extend(m.upper() for m in val.split(","))
         elif key == "path":
@@ -201,22 +139,6 @@ def _backend(value: Any) -> str:
     return text
 
 
-def _positive_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("expected a positive integer")
-    number = int(value)
-    if number < 1:
-        raise ValueError("expected a positive integer")
-    return number
-
-
-def _positive_float(value: Any) -> float:
-    number = float(value)
-    if not number > 0:
-        raise ValueError("expected a positive number of seconds")
-    return number
-
-
 def _endpoint(value: Any) -> str | None:
     if value in (None, ""):
         return None
@@ -229,8 +151,20 @@ def _optional_str(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-def _optional_path(value: Any) -> Path | None:
-    return None if value in (None, "") else Path(str(value))
+def _reports(value: Any) -> tuple[Path, ...]:
+    """Report paths: each .html or .json, none twice."""
+    paths = _paths(value)
+    for path in paths:
+        if path.suffix.lower() not in (".html", ".htm", ".json"):
+            suffix = path.suffix or "no suffix"
+            raise ValueError(f"report path {str(path)!r}: give a .html or .json file name, not {suffix!r}")
+    seen = set()
+    for path in paths:
+        key = Path(path).resolve()
+        if key in seen:
+            raise ValueError(f"report path {str(path)!r} given twice")
+        seen.add(key)
+    return paths
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -239,33 +173,148 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(line.strip() for line in str(value).splitlines() if line.strip())
 
 
-PARSERS: dict[str, Callable[[Any], Any]] = {
-    "pcap": _paths,
-    "image": _optional_str,
-    "command": _command,
-    "port": _port,
-    "baseline": _baseline,
-    "update_baseline": _bool,
-    "speed": _speed,
-    "sample": _sample,
-    "filter": _filter,
-    "report": _optional_path,
-    "keep": _bool,
-    "backend": _backend,
-    "amplify": _positive_int,
-    "ready_timeout": _positive_float,
-    "http_path": _optional_str,
-    "ignore": _strings,
-    "noise": _bool,
-    "live": _optional_str,
-    "mirror_listen": _endpoint,
-    "duration": _positive_float,
-}
+class Kind(enum.Enum):
+    """How a setting is given on the command line (its ini twin follows: a list is one per line)."""
+
+    VALUE = "value"  # --tcpcopy-x VALUE
+    FLAG = "flag"  # --tcpcopy-x (true when given)
+    LIST = "list"  # --tcpcopy-x VALUE, repeatable
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    """The declaration of one setting (see the module's docstring)."""
+
+    name: str
+    help: str
+    parse: Callable[[Any], Any]
+    kind: Kind = Kind.VALUE
+    metavar: str = "VALUE"
+    per_test: bool = True  # a tcpcopy(...) marker may set it (else it applies to the whole run)
+
+    @property
+    def option(self) -> str:
+        return "--tcpcopy-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "tcpcopy_" + self.name
+
+
+def setting(default: Any, help: str, parse: Callable[[Any], Any], *, kind: Kind = Kind.VALUE, metavar: str = "VALUE",
+            per_test: bool = True) -> Any:  # fmt: skip
+    """A ``Settings`` field declared with everything the plugin, the CLI and the tests need."""
+    spec = {"help": help, "parse": parse, "kind": kind, "metavar": metavar, "per_test": per_test}
+    return field(default=default, metadata={"setting": spec})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    pcap: tuple[Path, ...] = setting(
+        (), "capture file(s) of production traffic to replay (pcap/pcapng, optionally gzipped)", _paths,
+        kind=Kind.LIST, metavar="FILE")  # fmt: skip
+    image: str | None = setting(None, "Docker image of the system under test (docker backend)", _optional_str,
+                                metavar="REF")  # fmt: skip
+    command: tuple[str, ...] = setting((), "command that starts the system under test (netns backend, as root)",
+                                       _command, metavar="CMD")  # fmt: skip
+    port: int | None = setting(None, "TCP port the system under test listens on", parse_port, metavar="N")
+    baseline: Baseline = setting(
+        Baseline("capture"), "what responses are compared with: capture, none, image:REF, command:CMD, dir:PATH",
+        _baseline, metavar="B")  # fmt: skip
+    update_baseline: bool = setting(False, "write the recorded baseline (dir:PATH) from this run", _bool,
+                                    kind=Kind.FLAG)  # fmt: skip
+    speed: float | None = setting(None, "replay pace: max (default) or a factor of the capture's own timing",
+                                  parse_speed, metavar="X|max")  # fmt: skip
+    sample: float = setting(100.0, "percentage of captured sessions to replay, chosen by a stable hash", _sample,
+                            metavar="PCT")  # fmt: skip
+    filter: SessionFilter = setting(SessionFilter(), "which exchanges: port=N[,N] method=GET[,POST] path=REGEX",
+                                    _filter, metavar="F")  # fmt: skip
+    report: tuple[Path, ...] = setting((), "write a report: an .html or .json path", _reports, kind=Kind.LIST,
+                                       metavar="PATH", per_test=False)  # fmt: skip
+    keep: bool = setting(False, "keep containers/namespaces after the run, for debugging", _bool, kind=Kind.FLAG)
+    backend: str = setting("docker", "where the SUT runs: docker (default) or netns", _backend,
+                           metavar="docker|netns")  # fmt: skip
+    amplify: int = setting(1, "replay every session N times concurrently", parse_positive_int, metavar="N")
+    ready_timeout: float = setting(30.0, "seconds the SUT may take to accept connections (default 30)", parse_seconds,
+                                   metavar="SECONDS")  # fmt: skip
+    http_path: str | None = setting(None, "HTTP path that must answer below 400 before the SUT counts as ready",
+                                    _optional_str, metavar="PATH")  # fmt: skip
+    ignore: tuple[str, ...] = setting((), "diff paths to ignore, one per line, e.g. body.timestamp", _strings,
+                                      kind=Kind.LIST, metavar="PATH")  # fmt: skip
+    noise: bool = setting(False, "run a second baseline instance; its differences from the first are noise", _bool,
+                          kind=Kind.FLAG)  # fmt: skip
+    live: str | None = setting(
+        None, "capture live traffic on this interface for --tcpcopy-duration and replay it (root)", _optional_str,
+        metavar="IFACE", per_test=False)  # fmt: skip
+    mirror_listen: str | None = setting(
+        None, "receive traffic from `pytest-tcpcopy mirror` agents on ADDR:PORT and replay it", _endpoint,
+        metavar="ADDR:PORT", per_test=False)  # fmt: skip
+    duration: float = setting(10.0, "seconds of live or mirrored traffic to take (default 10)", parse_seconds,
+                              metavar="SECONDS", per_test=False)  # fmt: skip
+
+    def with_overrides(self, overrides: Mapping[str, Any], source: str, *, per_test: bool = False) -> Settings:
+        """A copy with raw values applied (strings parsed, other values validated), as from
+        ``source``; with ``per_test`` (a marker), only settings a test may set."""
+        changes = {}
+        for name, value in overrides.items():
+            spec = SPECS.get(name)
+            if spec is None:
+                raise UsageError(f"{source}: unknown setting {name!r}; known: {', '.join(sorted(SPECS))}")
+            if per_test and not spec.per_test:
+                raise UsageError(f"{source}: {name} applies to the whole run, not to one test; "
+                                 f"set it with {spec.option} or {spec.ini}")  # fmt: skip
+            changes[name] = parse(name, value, source)
+        return replace(self, **changes)
+
+    @property
+    def configured(self) -> bool:
+        """True when there is a SUT to replay into (an image or a command, and its port)."""
+        return (self.image is not None or bool(self.command)) and self.port is not None
+
+    @property
+    def live_sources(self) -> tuple[str, ...]:
+        """The live traffic sources configured, by name: ``live:IFACE``, ``mirror:ADDR:PORT``."""
+        live = (f"live:{self.live}",) if self.live else ()
+        return live + ((f"mirror:{self.mirror_listen}",) if self.mirror_listen else ())
+
+    def describe(self) -> str:
+        """One line for pytest's report header."""
+        sut = self.image if self.backend == "docker" else " ".join(self.command)
+        captures = ", ".join([p.name for p in self.pcap] + list(self.live_sources)) or "none"
+        speed = "max" if self.speed is None else f"x{self.speed:g}"
+        parts = [f"captures: {captures}", f"backend: {self.backend}", f"sut: {sut or 'none'}:{self.port or '?'}",
+                 f"baseline: {self.baseline}", f"speed: {speed}"]  # fmt: skip
+        if self.sample < 100:
+            parts.append(f"sample: {self.sample:g}%")
+        if self.amplify > 1:
+            parts.append(f"amplify: x{self.amplify}")
+        if str(self.filter) != "all":
+            parts.append(f"filter: {self.filter}")
+        return "tcpcopy: " + ", ".join(parts)
+
+
+SETTINGS: tuple[SettingSpec, ...] = tuple(SettingSpec(f.name, **f.metadata["setting"]) for f in fields(Settings))
+SPECS: dict[str, SettingSpec] = {spec.name: spec for spec in SETTINGS}
 
 
 def parse(name: str, value: Any, source: str) -> Any:
     """Parse one raw value of setting ``name``; a bad value raises UsageError naming ``source``."""
     try:
-        return PARSERS[name](value)
+        return SPECS[name].parse(value)
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{source}: bad value {value!r} for {name}: {exc}") from None
+
+
+def add_argument(parser: argparse.ArgumentParser, name: str, flag: str | None = None, **overrides: Any) -> None:
+    """Add setting ``name`` to a CLI command's ``parser`` as ``flag`` (default ``--NAME``), with its
+    declared help, metavar and parser; ``overrides`` go to ``add_argument`` (``required``, ``default``)."""
+    spec = SPECS[name]
+    flag = flag or "--" + name.replace("_", "-")
+    if spec.kind is Kind.FLAG:
+        parser.add_argument(flag, dest=name, action="store_true", help=spec.help, **overrides)
+        return
+    options: dict[str, Any] = {"dest": name, "type": argument_type(spec.parse), "metavar": spec.metavar,
+                               "help": spec.help}  # fmt: skip
+    if spec.kind is Kind.LIST:
+        options.update(action="append", default=[])
+    parser.add_argument(flag, **{**options, **overrides})

@@ -5,7 +5,7 @@ REGRESSED = {"GET /api/users/2", "GET /api/users/5", "GET /api/users/7"}  # the 
 
 def test_v2_regresses_exactly_the_premium_plan(tcpcopy):
     run = tcpcopy.replay()
-    assert run.candidate["totals"]["completed"] == 30, run.candidate["totals"]
+    assert run.candidate.totals()["completed"] == 30, run.candidate.totals()
     assert run.aborted == []
     differing = {c.id.split("-", 1)[1] for c in run.differences}
     assert differing == REGRESSED

@@ -23,18 +23,15 @@ logs how to reach it. The pytest process needs Docker access only: no root, rout
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import sys
 import tarfile
 import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +41,20 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
 from ..channel.protocol import DEFAULT_PORT
-from ..commands.replay import parse_progress_line
 from ..docker.images import ensure_agent_image
 from ..docker.privileges import agent_privileges, sut_privileges
 from ..docker.reaper import start_reaper
 from ..docker.runs import RunLabels, docker_client, reap, sweep_run
 from ..errors import EnvironmentProblem, SutError, UsageError
+from ..replay.contract import CopierCommand, CopierSettings, Progress, ResultDecoder, intercept_argv, is_ready_line
+from ..replay.results import ReplayResult, SessionResult
+from .base import LOG_TAIL, ProgressCallback, SessionCallback, SutReplay, SutSpec, died_note, replay_timeout
+from .readiness import wait_until_ready
+from .signals import held_signals, interrupt_on_sigterm, raise_held
 
 Log = Callable[[str], None]
 _PROBE_INTERVAL = 0.1
 _INTERCEPT_READY_TIMEOUT = 20.0
-_LOG_TAIL = 8000
 _CAPTURE_DIR = "/tmp"
 _JSON_LOGS = LogConfig(type=LogConfig.types.JSON)  # logs() must work whatever the daemon's default driver
 
@@ -138,7 +138,7 @@ class DockerBackend:
         self._containers: list[Any] = []  # every container made, in start order
         self._probe = None
         self._copiers_made = 0
-        self._sigterm_before: Any = None
+        self._restore_sigterm: Callable[[], None] | None = None
         self._reaper: Any = None  # removes the run's objects if this process dies (docker.reaper)
 
     @property
@@ -156,10 +156,7 @@ class DockerBackend:
         return self._client
 
     def __enter__(self) -> DockerBackend:  # noqa: PYI034 - typing.Self needs Python 3.11
-        if threading.current_thread() is threading.main_thread():
-            self._sigterm_before = signal.getsignal(signal.SIGTERM)
-            if self._sigterm_before is signal.SIG_DFL:
-                signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+        self._restore_sigterm = interrupt_on_sigterm("a Docker run")
         try:
             for leftover in reap(self.client):
                 self.log(f"reaped {leftover} of a run whose process is gone")
@@ -180,22 +177,9 @@ class DockerBackend:
 
     # --- SUTs -----------------------------------------------------------------------------------
 
-    def start_sut(
-        self,
-        image: str,
-        port: int,
-        *,
-        name: str = "candidate",
-        command: str | Sequence[str] | None = None,
-        environment: Mapping[str, str] | Sequence[str] | None = None,
-        ready_timeout: float = 30.0,
-        http_path: str | None = None,
-        capture_responses: bool = True,
-        cap_add: Sequence[str] = (),
-        new_privileges: bool = False,
-    ) -> DockerSut:
-        """Start ``image`` on the run's network, wait until it accepts connections on ``port``
-        (and, with ``http_path``, answers a GET of it below 400) from inside the network, then
+    def start_sut(self, spec: SutSpec) -> DockerSut:
+        """Start ``spec.image`` on the run's network, wait until it accepts connections on its
+        port (and, with ``http_path``, answers a GET of it below 400) from inside the network, then
         start its intercept. Raises SutError with the container's logs when it exits first or is
         not ready within ``ready_timeout`` seconds. The SUT runs without NET_RAW and with
         no-new-privileges; ``cap_add`` gives capabilities back, ``new_privileges`` lifts the
@@ -204,31 +188,34 @@ class DockerBackend:
             raise UsageError(
                 "DockerBackend.start_sut() needs the run up: call it inside `with DockerBackend() as run:`"
             )
+        if spec.image is None:
+            raise UsageError(f"SUT {spec.name!r}: the docker backend runs an image; give SutSpec(image=...)")
+        port, name = spec.port, spec.name
         if not 0 < port < 65536 or port == DEFAULT_PORT:
             raise UsageError(f"SUT port {port}: expected 1..65535 other than the intercept's {DEFAULT_PORT}")
         if any(s.name == name for s in self.suts):
             raise UsageError(f"a SUT named {name!r} already runs in this run; give each SUT its own name")
         try:
             container = self.client.containers.run(
-                image,
-                command,
-                environment=environment,
+                spec.image,
+                list(spec.command) or None,
+                environment=list(spec.environment) or None,
                 detach=True,
                 name=self._name(name),
                 hostname=name,
                 network=self.network.name,
                 labels=self.run.labels("sut"),
                 log_config=_JSON_LOGS,
-                **sut_privileges(cap_add, new_privileges=new_privileges),
+                **sut_privileges(spec.cap_add, new_privileges=spec.new_privileges),
             )
         except docker.errors.ImageNotFound:
-            raise UsageError(f"SUT image {image!r} is not present locally (and cannot be pulled)") from None
+            raise UsageError(f"SUT image {spec.image!r} is not present locally (and cannot be pulled)") from None
         self._containers.append(container)
         container.reload()
         address = container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
-        sut = DockerSut(name, image, port, address, container, capture_responses)
+        sut = DockerSut(name, spec.image, port, address, container, spec.capture_responses)
         self.suts.append(sut)
-        self._wait_ready(sut, ready_timeout, http_path)
+        self._wait_ready(sut, spec.ready_timeout, spec.http_path)
         sut.intercept = self._start_intercept(sut)
         return sut
 
@@ -236,26 +223,28 @@ class DockerBackend:
         probe = self._probe_container()
         argv = ["python3", "-I", "-m", "pytest_tcpcopy.netns.probe", sut.address, str(sut.port)]
         argv += [http_path] if http_path else []
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def ready() -> str | None:
             status, code = sut.status()
             if status != "running":
                 raise SutError(
                     f"SUT {sut.name!r} ({sut.image}) {status} with code {code} before accepting connections "
                     f"on {sut.target}",
-                    logs=sut.logs()[-_LOG_TAIL:],
+                    logs=sut.logs()[-LOG_TAIL:],
                 )
             exit_code, (out, err) = probe.exec_run(argv, demux=True)
             if exit_code == 0:
-                return
-            if time.monotonic() >= deadline:
-                reason = (out or err or b"the probe said nothing").decode(errors="replace").strip()
-                raise SutError(
-                    f"SUT {sut.name!r} ({sut.image}) not ready on {sut.target} within {timeout:g} s "
-                    f"(probed from inside the run's network): {reason}",
-                    logs=sut.logs()[-_LOG_TAIL:],
-                )
-            time.sleep(_PROBE_INTERVAL)
+                return None
+            return (out or err or b"the probe said nothing").decode(errors="replace").strip()
+
+        def timed_out(reason: str) -> SutError:
+            return SutError(
+                f"SUT {sut.name!r} ({sut.image}) not ready on {sut.target} within {timeout:g} s "
+                f"(probed from inside the run's network): {reason}",
+                logs=sut.logs()[-LOG_TAIL:],
+            )
+
+        wait_until_ready(ready, timeout=timeout, timed_out=timed_out, interval=_PROBE_INTERVAL)
 
     def _probe_container(self):
         if self._probe is None:
@@ -265,18 +254,9 @@ class DockerBackend:
         return self._probe
 
     def _start_intercept(self, sut: DockerSut):
-        argv = [
-            "python3",
-            "-m",
-            "pytest_tcpcopy",
-            "intercept",
-            "--port",
-            str(sut.port),
-            "--listen",
-            f"0.0.0.0:{DEFAULT_PORT}",
-        ]
-        if sut.capture_responses:
-            argv.append("--capture-responses")
+        listen = f"0.0.0.0:{DEFAULT_PORT}"
+        argv = ["python3", "-m", "pytest_tcpcopy", "intercept",
+                *intercept_argv(sut.port, listen, capture_responses=sut.capture_responses)]  # fmt: skip
         intercept = self._run_agent(
             argv,
             name=self._name(f"{sut.name}-intercept"),
@@ -284,19 +264,25 @@ class DockerBackend:
             network_mode=f"container:{sut.container.id}",
             capability="NET_ADMIN",
         )
-        deadline = time.monotonic() + _INTERCEPT_READY_TIMEOUT
-        while True:
-            for line in intercept.logs(stdout=True, stderr=False).decode(errors="replace").splitlines():
-                if line.startswith("{") and json.loads(line).get("event") == "ready":
-                    return intercept
+
+        def logs() -> str:
+            return intercept.logs(stdout=True, stderr=True).decode(errors="replace").strip()[-2000:]
+
+        def ready() -> str | None:
+            lines = intercept.logs(stdout=True, stderr=False).decode(errors="replace").splitlines()
+            if any(is_ready_line(line) for line in lines):
+                return None
             intercept.reload()
-            if intercept.status != "running" or time.monotonic() >= deadline:
-                problem = (
-                    "exited" if intercept.status != "running" else f"not ready within {_INTERCEPT_READY_TIMEOUT:g} s"
-                )
-                logs = intercept.logs(stdout=True, stderr=True).decode(errors="replace").strip()
-                raise EnvironmentProblem(f"the intercept beside SUT {sut.name!r} {problem}: {logs[-2000:]}")
-            time.sleep(0.05)
+            if intercept.status != "running":
+                raise EnvironmentProblem(f"the intercept beside SUT {sut.name!r} exited: {logs()}")
+            return "no ready line yet"
+
+        def timed_out(reason: str) -> EnvironmentProblem:
+            return EnvironmentProblem(f"the intercept beside SUT {sut.name!r} not ready within "
+                                      f"{_INTERCEPT_READY_TIMEOUT:g} s: {logs()}")  # fmt: skip
+
+        wait_until_ready(ready, timeout=_INTERCEPT_READY_TIMEOUT, timed_out=timed_out)
+        return intercept
 
     def _run_agent(self, argv: Sequence[str], *, name: str, role: str, start: bool = True,
                    capability: str | None = None, **kwargs: Any):  # fmt: skip
@@ -324,65 +310,66 @@ class DockerBackend:
     # --- replay ---------------------------------------------------------------------------------
 
     def replay(
-        self, capture: str | os.PathLike, suts: Sequence[DockerSut], *copier_args: str, timeout: float = 3700.0,
-        progress: Callable[[str, dict], None] | None = None,
-    ) -> list[dict]:
-        """Replay ``capture`` into every SUT of ``suts`` concurrently, one copier container each.
+        self,
+        capture: str | os.PathLike,
+        settings: CopierSettings,
+        *,
+        progress: ProgressCallback | None = None,
+        on_session: SessionCallback | None = None,
+        timeout: float | None = None,
+    ) -> list[SutReplay]:
+        """Replay ``capture`` into every SUT started so far, concurrently, one copier container each.
 
-        ``copier_args`` are extra ``pytest-tcpcopy replay`` options (``--speed``, ``--amplify`` ...).
-        With ``progress``, each copier reports progress: ``progress(sut_name, report)`` gets every
-        report (a dict, see ``commands.replay.progress_printer``) about every second, from other threads.
-        Returns one copier JSON document per SUT, in order, each with ``"sut"`` (name, image) added;
-        a SUT that died during the replay is noted in ``notes`` and its logs are in ``sut_logs``.
+        ``progress(sut_name, report)`` gets each copier's progress reports and ``on_session(sut_name,
+        result)`` each finished session copy, as they come, from other threads. Returns one result per
+        SUT, in start order; a SUT that died during the replay is noted in its result's notes, its
+        logs kept with it.
         """
-        if not suts:
+        if not self.suts:
             raise UsageError("replay() needs at least one SUT from start_sut()")
         path = Path(capture)
         if not path.is_file():
             raise UsageError(f"capture {path} is not a file")
+        suts = list(self.suts)
         copiers = []
         try:
             with tempfile.TemporaryFile() as archive:
                 with tarfile.open(fileobj=archive, mode="w") as tar:
                     tar.add(path, arcname=path.name, filter=_readable_by_agents)
-                if progress is not None and "--progress" not in copier_args:
-                    copier_args = (*copier_args, "--progress")
                 for sut in suts:
-                    copiers.append(self._copier(sut, path.name, archive, copier_args))
+                    capture_responses = settings.capture_responses or sut.capture_responses
+                    command = CopierCommand(
+                        target=sut.target, intercepts=(sut.intercept_at,), capture=f"{_CAPTURE_DIR}/{path.name}",
+                        settings=replace(settings, capture_responses=capture_responses), progress=progress is not None,
+                    )  # fmt: skip
+                    copiers.append(self._copier(sut, command, archive))
             for copier in copiers:  # all uploaded first, so that the replays start together
                 copier.start()
-            readers = [] if progress is None else [_ProgressReader(copier, sut.name, progress)
-                                                   for sut, copier in zip(suts, copiers)]  # fmt: skip
-            deadline = time.monotonic() + timeout
-            results = [self._copier_result(sut, copier, deadline) for sut, copier in zip(suts, copiers)]
-            for reader in readers:
-                reader.finish()
-            return results
+            followers = []
+            decoders = []
+            for sut, copier in zip(suts, copiers):
+                decoder = ResultDecoder(f"the copier for SUT {sut.name!r}", _tagged(on_session, sut.name))
+                decoders.append(decoder)
+                if progress is not None:
+                    followers.append(_LogFollower(copier, stdout=False, line=_progress_of(progress, sut.name)))
+                if on_session is not None:
+                    followers.append(_LogFollower(copier, stdout=True, line=decoder.feed))
+            deadline = time.monotonic() + replay_timeout(settings, timeout)
+            codes = [self._copier_exit(sut, copier, deadline) for sut, copier in zip(suts, copiers)]
+            for follower in followers:
+                follower.finish()
+            return [self._copier_result(sut, copier, code, decoder, streamed=on_session is not None)
+                    for sut, copier, code, decoder in zip(suts, copiers, codes, decoders)]  # fmt: skip
         finally:
             if not self.keep:
                 for copier in copiers:
                     self._remove(copier, [])
 
-    def _copier(self, sut: DockerSut, capture_name: str, archive, copier_args: Sequence[str]):
+    def _copier(self, sut: DockerSut, command: CopierCommand, archive):
         """A copier container for ``sut``, created with the capture in it, not started."""
         self._copiers_made += 1
-        argv = [
-            "python3",
-            "-m",
-            "pytest_tcpcopy",
-            "replay",
-            f"{_CAPTURE_DIR}/{capture_name}",
-            "--json",
-            "--target",
-            sut.target,
-            "--intercept",
-            sut.intercept_at,
-            *copier_args,
-        ]
-        if sut.capture_responses and "--capture-responses" not in copier_args:
-            argv.append("--capture-responses")
         copier = self._run_agent(
-            argv,
+            ["python3", "-m", "pytest_tcpcopy", "replay", *command.to_argv()],
             name=self._name(f"{sut.name}-copier{self._copiers_made}"),
             role="copier",
             start=False,
@@ -393,34 +380,37 @@ class DockerBackend:
         copier.put_archive(_CAPTURE_DIR, archive)
         return copier
 
-    def _copier_result(self, sut: DockerSut, copier, deadline: float) -> dict:
+    @staticmethod
+    def _copier_exit(sut: DockerSut, copier, deadline: float) -> int:
         try:
-            code = copier.wait(timeout=max(1.0, deadline - time.monotonic()))["StatusCode"]
+            return copier.wait(timeout=max(1.0, deadline - time.monotonic()))["StatusCode"]
         except (ReadTimeout, RequestsConnectionError) as exc:  # the SDK's HTTP read timed out
             copier.kill()
             raise SutError(f"the copier for SUT {sut.name!r} did not finish in time ({exc})") from None
-        out = copier.logs(stdout=True, stderr=False).decode(errors="replace")
+
+    @staticmethod
+    def _copier_result(sut: DockerSut, copier, code: int, decoder: ResultDecoder, *, streamed: bool) -> SutReplay:
+        out = "" if streamed else copier.logs(stdout=True, stderr=False).decode(errors="replace")
         status, exit_code = sut.status()
-        died = None if status == "running" else f"the SUT {sut.name!r} ({sut.image}) {status} with code {exit_code}"
+        died = None if status == "running" else died_note(sut.name, f"({sut.image}) {status} with code {exit_code}")
         if code != 0:
             err = copier.logs(stdout=False, stderr=True).decode(errors="replace").strip()
             if died:
-                raise SutError(f"{died} during the replay; the copier then failed (exit {code})",
-                               logs=sut.logs()[-_LOG_TAIL:])  # fmt: skip
+                raise SutError(f"{died}; the copier then failed (exit {code})", logs=sut.logs()[-LOG_TAIL:])
             raise EnvironmentProblem(f"copier for SUT {sut.name!r} failed (exit {code}): {(err or out)[-2000:]}")
-        data = json.loads(out)
-        data["sut"] = {"name": sut.name, "image": sut.image}
+        result: ReplayResult = decoder.finish() if streamed else decoder.feed_all(out.splitlines())
+        replayed = SutReplay(sut.name, result)
         if died:  # first: the notes after it (unsent packets, resets) are its consequences
-            data["notes"].insert(0, f"{died} during the replay")
-            data["sut_exit"] = {"status": status, "code": exit_code}
-            data["sut_logs"] = sut.logs()[-_LOG_TAIL:]
-        return data
+            result.notes.insert(0, died)
+            replayed.sut_exit = (status, exit_code)
+            replayed.sut_logs = sut.logs()[-LOG_TAIL:]
+        return replayed
 
     # --- teardown -------------------------------------------------------------------------------
 
     def close(self, *, raise_problems: bool = True) -> None:
         """Remove every container and the network (or, with ``keep``, log how to reach them)."""
-        with _signals_held() as held:
+        with held_signals() as held:
             for sut in self.suts:
                 sut._keep_logs()
             if self.keep:
@@ -428,16 +418,15 @@ class DockerBackend:
                 problems = []
             else:
                 problems = self._teardown(settle=not raise_problems)
-        if self._sigterm_before is not None:
-            signal.signal(signal.SIGTERM, self._sigterm_before)
-            self._sigterm_before = None
+        if self._restore_sigterm is not None:
+            self._restore_sigterm()
+            self._restore_sigterm = None
         if problems:
             message = f"docker run {self.run_id} teardown incomplete: " + "; ".join(problems)
             if raise_problems and not held:
                 raise EnvironmentProblem(message)
             warnings.warn(message, RuntimeWarning, stacklevel=2)
-        for signum in held:
-            signal.raise_signal(signum)
+        raise_held(held)
 
     def _teardown(self, *, settle: bool) -> list[str]:
         """Remove the run's containers and network; ``settle``: after a failure, when a creation
@@ -478,15 +467,14 @@ class DockerBackend:
         )
 
 
-class _ProgressReader:
-    """Follows a copier container's stderr in a thread, handing its progress lines to ``progress``.
+class _LogFollower:
+    """Follows one stream of a copier container (stdout or stderr) in a thread, handing each line
+    to ``line``. An exception raised by ``line`` stops the calls; ``finish()`` raises it."""
 
-    An exception raised by ``progress`` stops the reports; ``finish()`` raises it."""
-
-    def __init__(self, copier, name: str, progress: Callable[[str, dict], None]) -> None:
+    def __init__(self, copier, *, stdout: bool, line: Callable[[str], object]) -> None:
         self._copier = copier
-        self._name = name
-        self._progress = progress
+        self._stdout = stdout
+        self._line = line
         self._failed: list[Exception] = []
         self._thread = threading.Thread(target=self._follow, daemon=True)
         self._thread.start()
@@ -494,55 +482,55 @@ class _ProgressReader:
     def _follow(self) -> None:
         pending = b""
         try:
-            for chunk in self._copier.logs(stream=True, follow=True, stdout=False, stderr=True):
+            for chunk in self._copier.logs(stream=True, follow=True, stdout=self._stdout, stderr=not self._stdout):
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
-                    self._report(parse_progress_line(line.decode(errors="replace")))
+                    self._handle(line.decode(errors="replace"))
+            if pending:
+                self._handle(pending.decode(errors="replace"))
         except (docker.errors.APIError, RequestsConnectionError, ReadTimeout):
-            return  # the copier is gone: its result (or failure) is read elsewhere
+            return  # the copier is gone: its exit status says why
 
-    def _report(self, doc: dict | None) -> None:
-        if doc is None or self._failed:
+    def _handle(self, text: str) -> None:
+        if self._failed:
             return
         try:
-            self._progress(self._name, doc)
+            self._line(text)
         except Exception as exc:  # re-raised by finish(), in the caller's thread
             self._failed.append(exc)
 
     def finish(self) -> None:
-        """Wait for the stream to end (the copier has exited) and raise what ``progress`` raised."""
+        """Wait for the stream to end (the copier has exited) and raise what ``line`` raised."""
         self._thread.join(timeout=5.0)
         if self._failed:
             raise self._failed[0]
 
 
-def pair_results(docs: Sequence[dict]) -> dict[tuple[int, int], list[dict | None]]:
-    """The sessions of several replay documents (one per SUT) side by side, by (session, copy).
+def _progress_of(progress: ProgressCallback, name: str) -> Callable[[str], None]:
+    def line(text: str) -> None:
+        report = Progress.from_line(text)
+        if report is not None:
+            progress(name, report)
 
-    Each value has one entry per document, in order; None where a document lacks that session.
+    return line
+
+
+def _tagged(on_session: SessionCallback | None, name: str) -> Callable[[SessionResult], None] | None:
+    return None if on_session is None else lambda result: on_session(name, result)
+
+
+def pair_results(results: Sequence[ReplayResult]) -> dict[tuple[int, int], list[SessionResult | None]]:
+    """The sessions of several results (one per SUT) side by side, by (session, copy).
+
+    Each value has one entry per result, in order; None where a result lacks that session.
     """
-    paired: dict[tuple[int, int], list[dict | None]] = {}
-    for i, doc in enumerate(docs):
-        for session in doc["sessions"]:
-            row = paired.setdefault((session["session"], session["copy"]), [None] * len(docs))
+    paired: dict[tuple[int, int], list[SessionResult | None]] = {}
+    for i, result in enumerate(results):
+        for session in result.sessions:
+            row = paired.setdefault((session.session, session.copy), [None] * len(results))
             row[i] = session
     return paired
-
-
-@contextmanager
-def _signals_held() -> Iterator[list[int]]:
-    """Defer SIGINT and SIGTERM (in the main thread) until the block is done; yields the held ones."""
-    held: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield held
-        return
-    before = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield held
-    finally:
-        for signum, handler in before.items():
-            signal.signal(signum, handler)
 
 
 def _readable_by_agents(info: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -551,7 +539,3 @@ def _readable_by_agents(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.uname = info.gname = ""
     info.mode = 0o444
     return info
-
-
-def _interrupt_on_sigterm(signum, frame) -> None:
-    raise KeyboardInterrupt("SIGTERM while a Docker run was up")

@@ -13,9 +13,11 @@ import argparse
 import json
 import sys
 
+from ..backends.base import SutSpec
 from ..capture.check import check_capture
-from .netns_run import report_dead_suts, sut_logs_on_error
-from .replay import add_replay_arguments, copier_arguments, exit_status, print_result
+from ..replay.contract import CopierSettings
+from ..settings import Settings, add_argument
+from .replay import add_replay_arguments, exit_status, print_progress, print_summary, sut_logs_on_error
 
 
 def register(subparsers) -> None:
@@ -27,32 +29,13 @@ def register(subparsers) -> None:
         "SUT (with --json: a JSON list of `replay --json` documents, candidate first, each naming its SUT).",
     )
     parser.add_argument("capture", metavar="CAPTURE")
-    parser.add_argument("--image", required=True, metavar="IMG", help="the candidate SUT image")
-    parser.add_argument("--port", type=int, required=True, metavar="N", help="the port the SUT listens on")
+    for name in ("image", "port"):
+        add_argument(parser, name, required=True)
     parser.add_argument("--baseline-image", metavar="IMG", help="a baseline SUT image, replayed into side by side")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="SUT environment (repeatable)")
-    parser.add_argument(
-        "--http-path", metavar="PATH", help="also require GET PATH to answer below 400 before replaying"
-    )
-    parser.add_argument(
-        "--ready-timeout",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="how long a SUT may take to accept connections (default 30)",
-    )
-    parser.add_argument(
-        "--capture-port",
-        type=int,
-        action="append",
-        default=[],
-        metavar="N",
-        help="the capture's server port(s) (default: from each connection's SYN)",
-    )
+    for name in ("http_path", "ready_timeout", "keep"):
+        add_argument(parser, name, default=getattr(Settings(), name))
     parser.add_argument("--agent-image", metavar="IMG", help="agent image to use (default: built for this package)")
-    parser.add_argument(
-        "--keep", action="store_true", help="leave the containers and network running, and say how to reach them"
-    )
     parser.add_argument("--sut-cap-add", action="append", default=[], metavar="CAP",
                         help="give the SUT containers a capability back (repeatable; they run without NET_RAW)")
     parser.add_argument("--sut-new-privileges", action="store_true",
@@ -65,38 +48,28 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..backends.docker import DockerBackend  # the Docker SDK only when the command runs
 
+    settings = CopierSettings.from_namespace(args)
     images = [("candidate", args.image)] + ([("baseline", args.baseline_image)] if args.baseline_image else [])
     check_capture(args.capture)
     with sut_logs_on_error(), DockerBackend(keep=args.keep, agent_image=args.agent_image) as backend:
-        suts = [
-            backend.start_sut(
-                image,
-                args.port,
-                name=name,
-                command=args.command_after_dashes or None,
-                environment=args.env,
-                ready_timeout=args.ready_timeout,
-                http_path=args.http_path,
-                capture_responses=args.capture_responses,
-                cap_add=args.sut_cap_add,
-                new_privileges=args.sut_new_privileges,
-            )
-            for name, image in images
-        ]
-        docs = backend.replay(
-            args.capture,
-            suts,
-            *copier_arguments(args),
-            *(f"--port={p}" for p in args.capture_port),
-            timeout=args.max_duration + 60,
-        )
+        for name, image in images:
+            spec = SutSpec(name, args.port, image=image, command=tuple(args.command_after_dashes),
+                           environment=tuple(args.env), ready_timeout=args.ready_timeout, http_path=args.http_path,
+                           capture_responses=settings.capture_responses,
+                           cap_add=tuple(args.sut_cap_add), new_privileges=args.sut_new_privileges)  # fmt: skip
+            backend.start_sut(spec)
+        replays = backend.replay(args.capture, settings, progress=print_progress if args.progress else None)
     if args.json:
+        docs = [{**r.result.to_json(), "sut": {"name": r.sut, "image": image},
+                 **({"sut_logs": r.sut_logs} if r.sut_logs is not None else {}),
+                 **({"sut_exit": {"status": r.sut_exit[0], "code": r.sut_exit[1]}} if r.sut_exit else {})}
+                for r, (_, image) in zip(replays, images)]  # fmt: skip
         json.dump(docs, sys.stdout, indent=1)
         sys.stdout.write("\n")
-        return report_dead_suts(docs) or max(exit_status(data) for data in docs)
-    for data in docs:
-        print(f"--- {data['sut']['name']} ({data['sut']['image']}) ---")
-        print_result(data, as_json=False)
-        if "sut_logs" in data:
-            print(f"--- {data['sut']['name']} logs (tail) ---\n{data['sut_logs']}")
-    return report_dead_suts(docs) or max(exit_status(data) for data in docs)
+        return exit_status(replays)
+    for replayed, (name, image) in zip(replays, images):
+        print(f"--- {name} ({image}) ---")
+        print_summary(replayed.result)
+        if replayed.sut_logs is not None:
+            print(f"--- {name} logs (tail) ---\n{replayed.sut_logs}")
+    return exit_status(replays)

@@ -10,16 +10,16 @@ Ctrl-C and SIGTERM (and by the rig's supervisor when this process is killed outr
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
+from ..backends.base import SutSpec
 from ..backends.netns import NetnsBackend
 from ..capture.check import check_capture
-from ..errors import SutError, UsageError
-from .replay import add_replay_arguments, copier_arguments, exit_status, print_result
-
-LOG_TAIL = 3000
+from ..errors import UsageError
+from ..replay.contract import CopierSettings
+from ..settings import Settings, add_argument
+from .replay import add_replay_arguments, exit_status, print_progress, print_summary, sut_logs_on_error
 
 
 def register(subparsers) -> None:
@@ -30,11 +30,8 @@ def register(subparsers) -> None:
         "intercept beside it and the copier in a second namespace, replay CAPTURE, print the results.",
     )
     parser.add_argument("capture", metavar="CAPTURE")
-    parser.add_argument("--port", type=int, required=True, metavar="N", help="the port the SUT listens on")
-    parser.add_argument("--capture-port", type=int, action="append", default=[], metavar="N",
-                        help="the capture's server port(s) (default: from each connection's SYN)")
-    parser.add_argument("--ready-timeout", type=float, default=10.0, metavar="SECONDS",
-                        help="how long the SUT may take to accept connections (default 10)")
+    add_argument(parser, "port", required=True)
+    add_argument(parser, "ready_timeout", default=Settings().ready_timeout)
     parser.add_argument("--steer-receive", action=argparse.BooleanOptionalAction, default=None,
                         help="pin the copier to one CPU and steer the SUT side's receive processing to "
                              "the others (default: with 3 CPUs or more; on 2 CPUs a fifth to a third more "
@@ -51,42 +48,20 @@ def run(args: argparse.Namespace) -> int:
     command = args.command_after_dashes
     if not command:
         raise UsageError("give the SUT command after --, e.g. -- python3 -m http.server 8080")
+    settings = CopierSettings.from_namespace(args)
+    spec = SutSpec("candidate", args.port, command=tuple(command), ready_timeout=args.ready_timeout,
+                   capture_responses=settings.capture_responses)  # fmt: skip
     check_capture(args.capture)
-    with sut_logs_on_error(), NetnsBackend(
-        command,
-        args.port,
-        capture_responses=args.capture_responses,
-        ready_timeout=args.ready_timeout,
-        steer_receive=args.steer_receive,
-        receive_thread=args.receive_thread,
-    ) as backend:
-        data = backend.replay(
-            args.capture,
-            *copier_arguments(args),
-            *(f"--port={p}" for p in args.capture_port),
-            timeout=args.max_duration + 60,
-        )
-    print_result(data, as_json=args.json)
-    if "sut_logs" in data and not args.json:
-        print(f"--- SUT logs (tail) ---\n{data['sut_logs']}")
-    return report_dead_suts([data]) or exit_status(data)
-
-
-@contextmanager
-def sut_logs_on_error() -> Iterator[None]:
-    """Print a SutError's SUT output (its tail) on stderr before the error's one-line message."""
-    try:
-        yield
-    except SutError as error:
-        if error.logs:
-            print(f"--- SUT logs (tail) ---\n{error.logs[-LOG_TAIL:]}", file=sys.stderr)
-        raise
-
-
-def report_dead_suts(docs: list[dict]) -> int:
-    """Say on stderr which SUT died during the replay (the first note of its document); the
-    command's exit status: 1 if one did, else 0."""
-    dead = [doc for doc in docs if "sut_exit" in doc]
-    for doc in dead:
-        print(f"pytest-tcpcopy: {doc['notes'][0]}", file=sys.stderr)
-    return 1 if dead else 0
+    with sut_logs_on_error(), NetnsBackend(steer_receive=args.steer_receive, receive_thread=args.receive_thread) as backend:
+        backend.start_sut(spec)
+        [replayed] = backend.replay(args.capture, settings, progress=print_progress if args.progress else None)
+    if args.json:
+        doc = replayed.result.to_json()
+        if replayed.sut_exit is not None:
+            doc.update(sut_logs=replayed.sut_logs, sut_exit={"status": replayed.sut_exit[0], "code": replayed.sut_exit[1]})
+        sys.stdout.write(json.dumps(doc) + "\n")
+    else:
+        print_summary(replayed.result)
+        if replayed.sut_logs is not None:
+            print(f"--- SUT logs (tail) ---\n{replayed.sut_logs}")
+    return exit_status([replayed])

@@ -2,19 +2,19 @@
 
 ``exchanges_from_capture`` splits what production answered (the capture's server stream);
 ``exchanges_from_replay`` splits what the SUT answered to the same client bytes (the copier's
-result document). Both use the codec the client bytes select, so both sides split alike.
+``SessionResult``). Both use the codec the client bytes select, so both sides split alike.
 ``judge.compare_sessions`` then judges them position by position.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from bisect import bisect_right
+from collections.abc import Sequence
 
 from ..errors import UsageError
 from ..flows.session import CapturedSession
 from ..flows.stream import ByteStream
+from ..replay.results import ExchangeTiming, Outcome, SessionResult
 from .codecs import Codec, default_registry
 from .exchange import Conversation, Exchange, Turn
 
@@ -27,18 +27,18 @@ def exchanges_from_capture(session: CapturedSession, codec: Codec | None = None)
     return (codec or default_registry.detect(client)).split(conversation)
 
 
-def exchanges_from_replay(session: CapturedSession, result: dict, codec: Codec | None = None) -> list[Exchange]:
+def exchanges_from_replay(
+    session: CapturedSession, result: SessionResult, codec: Codec | None = None
+) -> list[Exchange]:
     """The exchanges of one replay of ``session``: its captured requests, the SUT's responses.
 
-    ``result`` is a ``SessionResult.to_json()`` document of a response-capture replay.
+    ``result`` is the copier's result of a response-capture replay of that session.
     """
-    if result.get("session") != session.index:
-        raise UsageError(
-            f"replay result of session {result.get('session')} paired with captured session {session.index}"
-        )
+    if result.session != session.index:
+        raise UsageError(f"replay result of session {result.session} paired with captured session {session.index}")
     client, client_cut = _known(session.client_stream)
     server, server_cut, note = _replayed_response(result)
-    turns = replay_turns(capture_turns(session), result.get("exchanges") or (), len(server))
+    turns = replay_turns(capture_turns(session), result.exchanges, len(server))
     conversation = Conversation(session.index, client, server, client_cut, server_cut, turns, note)
     return (codec or default_registry.detect(client)).split(conversation)
 
@@ -71,7 +71,7 @@ def capture_turns(session: CapturedSession) -> tuple[Turn, ...]:
     return tuple(turns)
 
 
-def replay_turns(captured: tuple[Turn, ...], timings, response_size: int) -> tuple[Turn, ...]:
+def replay_turns(captured: tuple[Turn, ...], timings: Sequence[ExchangeTiming], response_size: int) -> tuple[Turn, ...]:
     """The captured turns with their server ranges taken from a replay's exchange timings.
 
     Each timing's response bytes go to the captured turn holding its first request byte; bytes no
@@ -84,8 +84,8 @@ def replay_turns(captured: tuple[Turn, ...], timings, response_size: int) -> tup
     ends = [t.client_end for t in captured]
     sizes = [0] * len(captured)
     for timing in timings:
-        k = min(bisect_right(ends, timing["request_offset"]), len(captured) - 1)
-        sizes[k] += timing["response_bytes"]
+        k = min(bisect_right(ends, timing.request_offset), len(captured) - 1)
+        sizes[k] += timing.response_bytes
     unclaimed = response_size - sum(sizes)
     if unclaimed < 0:
         return (Turn(0, client_size, 0, response_size),)
@@ -97,20 +97,20 @@ def replay_turns(captured: tuple[Turn, ...], timings, response_size: int) -> tup
     return tuple(turns)
 
 
-def _replayed_response(result: dict) -> tuple[bytes, bool, str | None]:
+def _replayed_response(result: SessionResult) -> tuple[bytes, bool, str | None]:
     """The SUT's response bytes, whether they are incomplete, and a note on the outcome."""
-    outcome = result.get("outcome", "complete")
-    note = None if outcome == "complete" else f"replay {outcome}: {result.get('reason') or '-'}"
-    if "response" in result:
+    outcome = result.outcome
+    note = None if outcome is Outcome.COMPLETE else f"replay {outcome.value}: {result.reason or '-'}"
+    if result.response_error is not None:
+        return b"", True, f"response capture incomplete: {result.response_error}"
+    if result.response_chunks:
         try:
-            return base64.b64decode(result["response"], validate=True), False, note
-        except (binascii.Error, ValueError, TypeError):
-            raise UsageError(f"replay result of session {result.get('session')}: 'response' is not base64") from None
-    if "response_error" in result:
-        return b"", True, f"response capture incomplete: {result['response_error']}"
-    if result.get("response_bytes", 0):
+            return result.response_data(), False, note
+        except ValueError as exc:
+            return b"", True, f"response capture incomplete: {exc}"
+    if result.response_bytes:
         raise UsageError(
-            f"replay result of session {result.get('session')} has no response "
+            f"replay result of session {result.session} has no response "
             "bytes: replay with response capture on to compare responses"
         )
     return b"", False, note

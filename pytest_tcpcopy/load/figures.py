@@ -1,6 +1,6 @@
 """The load figures of one replay: offered and achieved rates, latency percentiles, errors.
 
-``LoadReport`` is built from the copier's result document and the indexed capture (or from a
+``LoadReport`` is built from the copier's result and the indexed capture (or from a
 ``ReplayRun``, which holds both). Definitions:
 
 - **offered rate**: what the capture's schedule asks of the SUT. The selected sessions span
@@ -30,88 +30,19 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from fractions import Fraction
-from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+from ..model import CaptureIndex, ReplayRun
+from ..replay.results import ReplayResult
+from .latency import EndpointLoad
 from .samples import RequestMap, RequestSample, session_samples
 from .slo import SloCheck, check_slo
 from .table import format_table, ms, percent
 
-if TYPE_CHECKING:
-    from ..runner import CaptureIndex, ReplayRun
-
-PERCENTILES = (50, 90, 99)
 NOT_STARTED = "not_started"
 ERROR_ORDER = ("sut_reset", "timeout", "not_established", "aborted", "unfinished", NOT_STARTED)  # for display
-
-
-def nearest_rank(ordered: list[float], percentile: float) -> float | None:
-    """The ``percentile``-th nearest-rank percentile of ``ordered`` (ascending); None if empty."""
-    if not 0 <= percentile <= 100:
-        raise UsageError(f"percentile {percentile}: expected 0..100")
-    if not ordered:
-        return None
-    rank = math.ceil(Fraction(str(percentile)) * len(ordered) / 100)
-    return ordered[max(rank, 1) - 1]
-
-
-@dataclass(frozen=True, slots=True)
-class Latency:
-    """Nearest-rank percentiles of a set of latencies, in seconds (None when there are none)."""
-
-    count: int
-    p50: float | None
-    p90: float | None
-    p99: float | None
-    max: float | None
-
-    @classmethod
-    def of(cls, values: Iterable[float]) -> Latency:
-        ordered = sorted(values)
-        p50, p90, p99 = (nearest_rank(ordered, p) for p in PERCENTILES)
-        return cls(len(ordered), p50, p90, p99, ordered[-1] if ordered else None)
-
-    def to_json(self) -> dict:
-        def millis(value: float | None) -> float | None:
-            return None if value is None else round(value * 1000, 3)
-
-        return {"count": self.count, "p50_ms": millis(self.p50), "p90_ms": millis(self.p90),
-                "p99_ms": millis(self.p99), "max_ms": millis(self.max)}  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointLoad:
-    """The figures of one endpoint (``"all"`` for every request together)."""
-
-    endpoint: str
-    requests: int  # captured requests sent, over every session copy
-    answered: int  # of them, those that got at least one response byte
-    ttfb: Latency
-    response: Latency
-    corrected: Latency  # scheduled time -> last response byte (paced replays only)
-    lag: Latency  # scheduled time -> request's first byte sent, over every request sent
-
-    @classmethod
-    def of(cls, endpoint: str, requests: int, samples: list[RequestSample]) -> EndpointLoad:
-        answered = [s for s in samples if s.answered]
-        return cls(
-            endpoint,
-            requests,
-            sum(s.requests for s in answered),
-            Latency.of(s.ttfb for s in answered),
-            Latency.of(s.response_time for s in answered if s.response_time is not None),
-            Latency.of(s.corrected_time for s in answered if s.corrected_time is not None),
-            Latency.of(s.schedule_lag for s in samples if s.schedule_lag is not None),
-        )
-
-    def to_json(self) -> dict:
-        return {"endpoint": self.endpoint, "requests": self.requests, "answered": self.answered,
-                "ttfb": self.ttfb.to_json(), "response": self.response.to_json(),
-                "corrected": self.corrected.to_json(), "schedule_lag": self.lag.to_json()}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,27 +76,27 @@ class LoadReport:
         return cls.build(run.candidate, run.capture, amplify=run.settings.amplify, speed=run.settings.speed)
 
     @classmethod
-    def build(cls, document: dict, capture: CaptureIndex, *, amplify: int, speed: float | None) -> LoadReport:
-        """The figures of ``document`` (the copier's JSON result) replaying ``capture``'s selected
-        sessions ``amplify`` times at ``speed`` (None: max)."""
+    def build(cls, result: ReplayResult, capture: CaptureIndex, *, amplify: int, speed: float | None) -> LoadReport:
+        """The figures of ``result`` (the copier's) replaying ``capture``'s selected sessions
+        ``amplify`` times at ``speed`` (None: max)."""
         maps = {s: RequestMap(capture.exchanges[s]) for s in capture.selected}
         samples: list[RequestSample] = []
         sent: dict[str, int] = {}
         outcomes: dict[str, int] = {}
         resends = 0
-        for result in document["sessions"]:
-            index = result["session"]
+        for session in result.sessions:
+            index = session.session
             if index not in capture.exchanges:
                 raise UsageError(f"replay result of session {index}, which {capture.path.name} does not hold")
             if index not in maps:
                 maps[index] = RequestMap(capture.exchanges[index])
-            found = session_samples(result, maps[index])
+            found = session_samples(session, maps[index])
             samples.extend(found.samples)
             resends += found.resends
             for endpoint, count in found.sent.items():
                 sent[endpoint] = sent.get(endpoint, 0) + count
-            outcomes[result["outcome"]] = outcomes.get(result["outcome"], 0) + 1
-        missing = len(capture.selected) * amplify - len(document["sessions"])
+            outcomes[session.outcome.value] = outcomes.get(session.outcome.value, 0) + 1
+        missing = len(capture.selected) * amplify - len(result.sessions)
         if missing > 0:
             outcomes[NOT_STARTED] = missing
         selected = [capture.sessions[s] for s in capture.selected]
@@ -180,12 +111,12 @@ class LoadReport:
             speed=speed,
             window=window,
             scheduled=sum(len(maps[s]) for s in capture.selected),
-            elapsed=float(document.get("totals", {}).get("elapsed", 0.0)),
+            elapsed=result.elapsed,
             outcomes=outcomes,
             resends=resends,
             overall=EndpointLoad.of("all", sum(sent.values()), samples),
             endpoints=tuple(EndpointLoad.of(e, sent[e], by_endpoint[e]) for e in sorted(sent)),
-            delayed_starts=int(document.get("totals", {}).get("delayed_starts", 0)),
+            delayed_starts=result.delayed_starts,
         )
 
     # -- counts ---------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 from ..compare.exchange import Exchange, HttpRequest, RawMessage
+from ..replay.results import ExchangeTiming, SessionResult
 
 RAW_ENDPOINT = "raw"
 
@@ -135,31 +136,31 @@ class _Open:
         self.last: float | None = None
         self.nbytes = 0
 
-    def add_response(self, timing: dict) -> None:
-        first, last = timing.get("first_response_at"), timing.get("last_response_at")
+    def add_response(self, timing: ExchangeTiming) -> None:
+        first, last = timing.first_response_at, timing.last_response_at
         if first is not None and (self.first is None or first < self.first):
             self.first = first
         if last is not None and (self.last is None or last > self.last):
             self.last = last
-        self.nbytes += timing.get("response_bytes", 0)
+        self.nbytes += timing.response_bytes
 
 
-def session_samples(result: dict, requests: RequestMap) -> SessionSamples:
-    """The samples of one session copy: ``result`` is a ``SessionResult.to_json()`` document,
-    ``requests`` the captured requests of its session."""
+def session_samples(result: SessionResult, requests: RequestMap) -> SessionSamples:
+    """The samples of one session copy: ``result`` is its copier result, ``requests`` the
+    captured requests of its session."""
     opened: dict[int, _Open] = {}
     carrier: dict[int, int] = {}  # request sent -> the request whose sample its latest send is in
     resends = 0
-    for timing in result.get("exchanges") or ():
+    for timing in result.exchanges:
         if not len(requests):
             break
-        offset, length = timing["request_offset"], timing["request_bytes"]
+        offset, length = timing.request_offset, timing.request_bytes
         owner = requests.holding(offset)
         begins = offset <= requests.starts[owner]
         if begins or owner not in opened:
             if begins and owner in carrier:
                 resends += 1
-            opened[owner] = _Open(timing["sent_at"], timing.get("scheduled_at"))
+            opened[owner] = _Open(timing.sent_at, timing.scheduled_at)
             carrier[owner] = owner
         for k in requests.starting_in(offset, length):
             carrier[k] = owner
@@ -169,7 +170,7 @@ def session_samples(result: dict, requests: RequestMap) -> SessionSamples:
     for k, owner in carrier.items():
         carried[owner] = carried.get(owner, 0) + 1
         per_endpoint[requests.endpoints[k]] = per_endpoint.get(requests.endpoints[k], 0) + 1
-    session, copy = result["session"], result["copy"]
+    session, copy = result.session, result.copy
     samples = tuple(
         RequestSample(
             session, copy, requests.endpoints[k], o.sent_at, o.first, o.last, o.nbytes, carried[k], o.scheduled_at

@@ -11,14 +11,13 @@ listed anyway (verdict ``over``), to show where the time goes.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..errors import UsageError
+from .latency import EndpointLoad, Latency
 from .table import format_table, percent
-
-if TYPE_CHECKING:
-    from .figures import EndpointLoad, Latency, LoadReport
 
 ERROR_RATE = "error_rate"
 
@@ -114,7 +113,23 @@ class SloCheck:
         return "\n".join(lines)
 
 
-def check_slo(report: LoadReport, latency_limits: dict[str, float | None], error_rate: float | None, *,
+class Measured(Protocol):
+    """What a check reads of the figures (``figures.LoadReport`` has it)."""
+
+    @property
+    def speed(self) -> float | None: ...
+
+    @property
+    def overall(self) -> EndpointLoad: ...
+
+    @property
+    def endpoints(self) -> Sequence[EndpointLoad]: ...
+
+    @property
+    def error_rate(self) -> float: ...
+
+
+def check_slo(report: Measured, latency_limits: dict[str, float | None], error_rate: float | None, *,
               per_endpoint: bool = False, latency: str | LatencyKind = LatencyKind.RESPONSE) -> SloCheck:  # fmt: skip
     """Judge ``report`` against the limits: ``latency_limits`` maps p50/p90/p99/max to milliseconds
     (None: no limit), ``error_rate`` is a fraction of session copies."""

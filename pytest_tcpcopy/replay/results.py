@@ -1,8 +1,9 @@
 """What a replay produced: one SessionResult per session copy, and the totals.
 
-Built from the translators' typed events by ``ReplayEngine``; serialised for ``--json`` and later
-for the pytest plugin's reports. Every session of the capture (of the selection, if one was
-given) appears, once per copy: those the replay never got to as ``not_replayed``, with the reason.
+Built from the translators' typed events by ``ReplayEngine``; serialised by ``to_json`` for the
+copier's output, and decoded once on the host by ``from_json`` (``replay.contract`` reads the
+stream). Every session of the capture (of the selection, if one was given) appears, once per
+copy: those the replay never got to as ``not_replayed``, with the reason.
 
 The document (``ReplayResult.to_json``): ``sessions`` (each with its ``outcome``, ``reason`` and
 ``exchanges``), ``totals`` (``completed``, ``not_replayed``, ``aborted``: counts by "outcome:
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import base64
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from ..endpoint import Endpoint
 
@@ -80,6 +81,10 @@ class ExchangeTiming:
             "cut": self.cut,
         }
 
+    @classmethod
+    def from_json(cls, doc: dict) -> ExchangeTiming:
+        return cls(**{f.name: doc[f.name] for f in fields(cls) if f.name in doc})
+
 
 @dataclass(slots=True)
 class SessionResult:
@@ -105,6 +110,8 @@ class SessionResult:
     exchanges: list[ExchangeTiming] = field(default_factory=list)
     # Response payload by stream offset (continuing across reconnects); response-capture mode only.
     response_chunks: dict[int, bytes] = field(default_factory=dict)
+    # Why the response bytes are incomplete, as decoded from a result document (see response_data).
+    response_error: str | None = None
 
     @property
     def established(self) -> bool:
@@ -112,6 +119,8 @@ class SessionResult:
 
     def response_data(self) -> bytes:
         """The SUT's response bytes in order; raises ValueError if a byte is missing."""
+        if self.response_error is not None:
+            raise ValueError(self.response_error)
         out = bytearray()
         for offset in sorted(self.response_chunks):
             data = self.response_chunks[offset]
@@ -122,7 +131,7 @@ class SessionResult:
 
     def to_json(self) -> dict:
         doc = self._summary_json()
-        if self.response_chunks:
+        if self.response_chunks or self.response_error is not None:
             try:
                 doc["response"] = base64.b64encode(self.response_data()).decode()
             except ValueError as exc:
@@ -148,6 +157,21 @@ class SessionResult:
             "finished_at": _r(self.finished_at),
             "exchanges": [e.to_json() for e in self.exchanges],
         }
+
+    @classmethod
+    def from_json(cls, doc: dict) -> SessionResult:
+        """The result ``to_json`` wrote (endpoints stay text; response bytes become one chunk)."""
+        special = {"outcome", "exchanges", "response_chunks", "response_error"}
+        values = {"captured_client": "", "client": "", "target": ""}  # text; absent from partial documents
+        values.update((f.name, doc[f.name]) for f in fields(cls) if f.name in doc and f.name not in special)
+        result = cls(**values)
+        result.outcome = Outcome(doc.get("outcome", Outcome.UNFINISHED.value))
+        result.exchanges = [ExchangeTiming.from_json(e) for e in doc.get("exchanges") or ()]
+        if "response" in doc:
+            data = base64.b64decode(doc["response"], validate=True)
+            result.response_chunks = {0: data} if data else {}
+        result.response_error = doc.get("response_error")
+        return result
 
 
 @dataclass(slots=True)
@@ -181,6 +205,22 @@ class ReplayResult:
             "cpu_user": None if self.cpu is None else round(self.cpu[0], 3),
             "cpu_system": None if self.cpu is None else round(self.cpu[1], 3),
         }
+
+    @classmethod
+    def from_json(cls, doc: dict, sessions: list[SessionResult] | None = None) -> ReplayResult:
+        """The result ``to_json`` wrote; ``sessions`` when they were decoded already (a stream)."""
+        totals = doc.get("totals", {})
+        cpu_user, cpu_system = totals.get("cpu_user"), totals.get("cpu_system")
+        stopped = doc.get("stopped") or {}
+        return cls(
+            sessions=[SessionResult.from_json(s) for s in doc.get("sessions", ())] if sessions is None else sessions,
+            elapsed=float(totals.get("elapsed", 0.0)),
+            notes=list(doc.get("notes", ())),
+            delayed_starts=int(totals.get("delayed_starts", 0)),
+            cpu=None if cpu_user is None or cpu_system is None else (cpu_user, cpu_system),
+            stopped=stopped.get("reason"),
+            stopped_by_failure=bool(stopped.get("failure", False)),
+        )
 
     def to_json(self) -> dict:
         return {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..compare import Redaction
 from ..errors import UsageError
-from ..runner import ReplayRun
+from ..model import ReplayRun
 from .html_report import render_html, write_html_report
 from .json_report import write_json_report
 from .model import build_report, findings_model, run_findings, run_totals

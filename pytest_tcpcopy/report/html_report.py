@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..compare import Redaction
-from ..runner import ReplayRun
+from ..model import ReplayRun
 from .html_findings import FINDINGS_CSS, anchor, collapse, findings_section, members_note
 from .model import build_report
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..compare import Redaction
-from ..runner import ReplayRun
+from ..model import ReplayRun
 from .model import build_report
 
 

@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from ..compare import ComparisonStatus, ExchangeComparison, ExchangeDiff, FindingsAccumulator, Redaction
 from ..compare.endpoints import endpoint_template
 from ..compare.window import window
-from ..runner import ReplayRun
+from ..model import ReplayRun
+from ..replay.results import SessionResult
 from .messages import message_model
 
 FORMAT = "pytest-tcpcopy-report"
@@ -96,14 +97,14 @@ def run_model(run: ReplayRun, redaction: Redaction) -> dict:
     for position, ((session, number), comparison) in enumerate(_notable(run)):
         detailed = position < MAX_DETAILED
         exchanges.append(exchange_model(session, number, comparison, outcomes.get(session), redaction, detailed))
-    logs = run.candidate.get("sut_logs")
+    logs = run.sut_logs
     return {
         "capture": str(run.capture.path),
         "settings": redaction.scrub(run.settings.describe()),
         "totals": run_totals(run),
         "aborted": [_aborted(s, redaction) for s in run.aborted[:MAX_ABORTED]],
         "aborted_omitted": max(0, len(run.aborted) - MAX_ABORTED),
-        "notes": [redaction.scrub(str(note)) for note in run.candidate.get("notes", [])],
+        "notes": [redaction.scrub(str(note)) for note in run.candidate.notes],
         "sut_logs": redaction.scrub(logs[-MAX_LOG_CHARS:]) if logs else None,
         "exchanges": exchanges,
     }
@@ -151,7 +152,7 @@ def exchange_model(
     session: int,
     number: int,
     comparison: ExchangeComparison,
-    outcome: dict | None,
+    outcome: SessionResult | None,
     redaction: Redaction,
     detailed: bool = True,
 ) -> dict:
@@ -174,7 +175,7 @@ def exchange_model(
         "reason": redaction.scrub_text(cause.message) if cause else None,
         "cause": cause.cause.value if cause else None,
         "log_tail": redaction.scrub_text(cause.log_tail) if cause and cause.log_tail else None,
-        "replay": {"outcome": outcome["outcome"], "reason": outcome["reason"]} if outcome else None,
+        "replay": {"outcome": outcome.outcome.value, "reason": outcome.reason} if outcome else None,
         "detailed": detailed,
         "request": message_model(request, redaction) if detailed else None,
         "baseline": _side(base, redaction) if detailed else None,
@@ -251,16 +252,16 @@ def _windowed(old: str, new: str) -> tuple[str, str]:
     )
 
 
-def _aborted(session: dict, redaction: Redaction) -> dict:
+def _aborted(session: SessionResult, redaction: Redaction) -> dict:
     return {
-        "session": session["session"],
-        "copy": session["copy"],
-        "client": session.get("captured_client"),
-        "outcome": session["outcome"],
-        "reason": redaction.scrub(session.get("reason") or ""),
-        "requests_sent": session.get("requests_sent", 0),
+        "session": session.session,
+        "copy": session.copy,
+        "client": str(session.captured_client),
+        "outcome": session.outcome.value,
+        "reason": redaction.scrub(session.reason),
+        "requests_sent": session.requests_sent,
     }
 
 
-def _reason(session: dict) -> str:
-    return session["outcome"] + (f": {session['reason']}" if session.get("reason") else "")
+def _reason(session: SessionResult) -> str:
+    return session.outcome.value + (f": {session.reason}" if session.reason else "")

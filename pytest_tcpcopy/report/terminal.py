@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..compare import Finding, FindingsAccumulator, Redaction
-from ..runner import ReplayRun
+from ..model import ReplayRun
 from .model import run_findings, run_totals
 
 TOP_REASONS = 3  # aborted-session reasons listed per run
@@ -26,20 +26,22 @@ _WIDTHS = {"endpoint": 50, "path": 40, "values": 60}
 
 
 def summary_lines(runs: Iterable[ReplayRun], redaction: Redaction | None = None) -> list[str]:
-    """Per run: a line of counts, its most frequent aborted-session reasons, its findings.
+    """Per run: a line of counts, its most frequent aborted-session reasons, its findings. With
+    several runs, each line names who replayed (``run.label``: a test's node id) and the capture.
 
     Empty when there is nothing to say: no runs, or every exchange the same as its baseline (no
     noise either) and no session aborted. ``redaction`` (default ``Redaction()``) scrubs what
     findings show; pass the ``DiffConfig``'s.
     """
     redaction = redaction or Redaction()
+    runs = list(runs)
     lines = []
     for run in runs:
         totals = run_totals(run)
         unusual = totals["exchanges"] - totals["same"]
         if not (unusual or totals["noise"] or totals["aborted_sessions"]):
             continue
-        lines.append(f"{run.capture.path.name}: " + _counts(totals))
+        lines.append(f"{run_name(run, several=len(runs) > 1)}: " + _counts(totals))
         reasons = list(totals["aborted_reasons"].items())
         for reason, count in reasons[:TOP_REASONS]:
             lines.append(f"  aborted x{count}: {reason}")
@@ -109,6 +111,14 @@ def _detail(finding: Finding, redaction: Redaction) -> list[str]:
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def run_name(run: ReplayRun, *, several: bool) -> str:
+    """The capture's name; with ``several`` runs, also who replayed it when that says more."""
+    name = run.capture.path.name
+    if several and run.label and run.label != name and not run.label.endswith("/" + name):
+        return f"{run.label} ({name})"
+    return name
 
 
 def _counts(totals: dict) -> str:

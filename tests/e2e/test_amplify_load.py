@@ -90,7 +90,7 @@ def test_every_copy_reached_the_sut_from_its_own_endpoint(amplified):
     accepted = [e["peer"] for e in _replayed(entries, "accept")]
     assert len(accepted) == AMPLIFY * CAPTURED_SESSIONS
     assert len(set(accepted)) == len(accepted)  # every copy on a distinct client endpoint
-    assert set(accepted) == {s["client"] for s in run.candidate["sessions"]}
+    assert set(accepted) == {s.client for s in run.candidate.sessions}
     assert report.copies == report.completed == AMPLIFY * CAPTURED_SESSIONS
     assert report.errors == 0 and report.error_rate == 0.0
 

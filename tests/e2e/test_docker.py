@@ -24,11 +24,14 @@ from docker_support import agent_image, client, left_of_run, sut_image  # noqa: 
 from replay_support import RECORDING_SERVER, captured_sessions, make_capture, recorded_connections
 
 from pytest_tcpcopy import speedups
+from pytest_tcpcopy.backends.base import SutSpec
 from pytest_tcpcopy.backends.docker import DockerBackend, pair_results
 from pytest_tcpcopy.commands import docker_run
 from pytest_tcpcopy.docker.images import IMAGE_LABEL, apt_mirror
 from pytest_tcpcopy.docker.runs import RUN_LABEL, RunLabels, owner_gone, reap
 from pytest_tcpcopy.errors import EnvironmentProblem, SutError
+from pytest_tcpcopy.replay.contract import CopierSettings
+from pytest_tcpcopy.replay.results import ReplayResult, SessionResult
 
 PORT = 8080
 REPLAY_NET = "198.18.0.0/15"
@@ -38,13 +41,15 @@ REPLAY_NET = "198.18.0.0/15"
 
 
 def test_pair_results_lines_up_sessions_by_session_and_copy():
-    a = {"sessions": [{"session": 0, "copy": 0, "v": "a0"}, {"session": 1, "copy": 0, "v": "a1"}]}
-    b = {"sessions": [{"session": 1, "copy": 0, "v": "b1"}, {"session": 0, "copy": 1, "v": "b01"}]}
+    def result(*keys: tuple[int, int]) -> ReplayResult:
+        return ReplayResult([SessionResult(session, copy, "", "", "") for session, copy in keys], 0.0)
+
+    a, b = result((0, 0), (1, 0)), result((1, 0), (0, 1))
     paired = pair_results([a, b])
     assert paired == {
-        (0, 0): [a["sessions"][0], None],
-        (1, 0): [a["sessions"][1], b["sessions"][0]],
-        (0, 1): [None, b["sessions"][1]],
+        (0, 0): [a.sessions[0], None],
+        (1, 0): [a.sessions[1], b.sessions[0]],
+        (0, 1): [None, b.sessions[1]],
     }
 
 
@@ -103,57 +108,58 @@ def _records(sut, expected: int, tmp_path: Path, name: str) -> list[tuple[str, b
     return found
 
 
-def _check_delivery(doc: dict, capture: Path, records) -> None:
+def _check_delivery(result: ReplayResult, capture: Path, records) -> None:
     """Every session completed, and the SUT received exactly the captured client stream of each,
     on its own connection, and sent what the copier saw."""
     sessions = captured_sessions(capture, PORT)
-    assert doc["totals"]["sessions"] == len(sessions)
-    assert doc["totals"]["completed"] == len(sessions), doc["totals"]
+    assert result.totals()["sessions"] == len(sessions)
+    assert result.totals()["completed"] == len(sessions), result.totals()
     by_peer = {}
     for peer, received, sent in records:
         assert peer not in by_peer, f"two connections from {peer}"
         by_peer[peer] = (received, sent)
     assert len(by_peer) == len(sessions)
-    for s in doc["sessions"]:
-        received, sent = by_peer[s["client"]]
-        assert received == sessions[s["captured_client"]].client_stream.data(), s
-        assert s["response_bytes"] == sent, s
-    assert Counter(s["captured_client"] for s in doc["sessions"]) == {c: 1 for c in sessions}
+    for s in result.sessions:
+        received, sent = by_peer[s.client]
+        assert received == sessions[s.captured_client].client_stream.data(), s
+        assert s.response_bytes == sent, s
+    assert Counter(s.captured_client for s in result.sessions) == {c: 1 for c in sessions}
 
 
 def test_replay_into_a_sut_container_delivers_every_captured_stream(client, agent_image, sut_image, capture, tmp_path):
     with DockerBackend(client=client, agent_image=agent_image) as run:
-        sut = run.start_sut(sut_image, PORT)
-        [doc] = run.replay(capture, [sut], "--max-duration", "60")
-        records = _records(sut, doc["totals"]["sessions"], tmp_path, "candidate")
-    _check_delivery(doc, capture, records)
-    assert doc["sut"] == {"name": "candidate", "image": sut_image}
-    assert doc["notes"] == []
+        sut = run.start_sut(SutSpec("candidate", PORT, image=sut_image))
+        [replayed] = run.replay(capture, CopierSettings(max_duration=60))
+        records = _records(sut, len(replayed.result.sessions), tmp_path, "candidate")
+    _check_delivery(replayed.result, capture, records)
+    assert replayed.sut == "candidate" and replayed.sut_logs is None
+    assert replayed.result.notes == []
     assert left_of_run(client, run.run_id) == []
 
 
 def test_side_by_side_replays_the_same_sessions_into_each_sut(client, agent_image, sut_image, capture, tmp_path):
     names = ("candidate", "baseline", "baseline2")
     with DockerBackend(client=client, agent_image=agent_image) as run:
-        suts = [run.start_sut(sut_image, PORT, name=name) for name in names]
-        docs = run.replay(capture, suts, "--max-duration", "60")
-        records = [_records(sut, doc["totals"]["sessions"], tmp_path, sut.name) for sut, doc in zip(suts, docs)]
-    assert [d["sut"]["name"] for d in docs] == list(names)
+        suts = [run.start_sut(SutSpec(name, PORT, image=sut_image)) for name in names]
+        replays = run.replay(capture, CopierSettings(max_duration=60))
+        records = [_records(sut, len(r.result.sessions), tmp_path, sut.name) for sut, r in zip(suts, replays)]
+    assert [r.sut for r in replays] == list(names)
     assert len({s.address for s in suts}) == len(suts)
-    for doc, recorded in zip(docs, records):
-        _check_delivery(doc, capture, recorded)
-    paired = pair_results(docs)
+    for replayed, recorded in zip(replays, records):
+        _check_delivery(replayed.result, capture, recorded)
+    paired = pair_results([r.result for r in replays])
     assert len(paired) == len(captured_sessions(capture, PORT))
     for key, row in paired.items():
         assert all(s is not None for s in row), key
-        assert len({s["captured_client"] for s in row}) == 1, row
-        assert len({s["response"] for s in row}) == 1, key  # the same server answered the same
+        assert len({s.captured_client for s in row}) == 1, row
+        assert len({s.response_data() for s in row}) == 1, key  # the same server answered the same
     assert left_of_run(client, run.run_id) == []
 
 
 def test_a_sut_that_exits_at_start_fails_fast_with_its_logs(client, agent_image):
     with pytest.raises(SutError) as caught, DockerBackend(client=client, agent_image=agent_image) as run:
-        run.start_sut(agent_image, PORT, command=["sh", "-c", "echo no-config-found >&2; exit 3"], ready_timeout=300)
+        run.start_sut(SutSpec("candidate", PORT, image=agent_image,
+                              command=("sh", "-c", "echo no-config-found >&2; exit 3"), ready_timeout=300))
     message = str(caught.value)
     assert "exited with code 3 before accepting connections" in message  # not the 300 s timeout
     assert "no-config-found" in caught.value.logs
@@ -174,18 +180,20 @@ while True:
 
 def test_a_sut_that_dies_during_the_replay_is_noted_with_its_logs(client, agent_image, sut_image, capture):
     with DockerBackend(client=client, agent_image=agent_image) as run:
-        sut = run.start_sut(sut_image, PORT, command=["python3", "-u", "-c", _DIES_ON_FIRST_REPLAYED_CLIENT])
-        [doc] = run.replay(capture, [sut], "--max-duration", "10")
-    assert doc["notes"][0] == f"the SUT 'candidate' ({sut_image}) exited with code 7 during the replay"
-    assert doc["sut_exit"] == {"status": "exited", "code": 7}
-    assert "crashing on 198.1" in doc["sut_logs"]
-    assert doc["totals"]["completed"] < doc["totals"]["sessions"]
+        run.start_sut(SutSpec("candidate", PORT, image=sut_image,
+                              command=("python3", "-u", "-c", _DIES_ON_FIRST_REPLAYED_CLIENT)))
+        [replayed] = run.replay(capture, CopierSettings(max_duration=10))
+    assert replayed.result.notes[0] == f"the SUT 'candidate' ({sut_image}) exited with code 7 during the replay"
+    assert replayed.sut_exit == ("exited", 7)
+    assert "crashing on 198.1" in replayed.sut_logs
+    assert replayed.result.totals()["completed"] < replayed.result.totals()["sessions"]
     assert left_of_run(client, run.run_id) == []
 
 
 def test_a_sut_that_never_listens_times_out_with_its_logs(client, agent_image):
     with pytest.raises(SutError) as caught, DockerBackend(client=client, agent_image=agent_image) as run:
-        run.start_sut(agent_image, PORT, command=["sh", "-c", "echo warming-up; exec sleep 600"], ready_timeout=1)
+        run.start_sut(SutSpec("candidate", PORT, image=agent_image,
+                              command=("sh", "-c", "echo warming-up; exec sleep 600"), ready_timeout=1))
     assert "not ready" in str(caught.value) and "probed from inside the run's network" in str(caught.value)
     assert f"connect to {run.suts[0].target}: Connection refused" in str(caught.value)
     assert "Warning" not in str(caught.value)  # the probe's own reason, nothing of Python's
@@ -196,14 +204,14 @@ def test_a_sut_that_never_listens_times_out_with_its_logs(client, agent_image):
 def test_cleanup_when_setup_fails_leaves_nothing(client, sut_image):
     run = DockerBackend(client=client, agent_image="pytest-tcpcopy-agent:no-such-tag")
     with pytest.raises(EnvironmentProblem, match="agent image"), run:
-        run.start_sut(sut_image, PORT)  # the SUT starts, then its probe cannot
+        run.start_sut(SutSpec("candidate", PORT, image=sut_image))  # the SUT starts, then its probe cannot
     assert left_of_run(client, run.run_id) == []
 
 
 def test_the_run_network_is_internal_and_replay_traffic_stays_in_the_sut(client, agent_image, sut_image, capture):
     require_tools("tcpdump")
     with DockerBackend(client=client, agent_image=agent_image) as run:
-        sut = run.start_sut(sut_image, PORT)
+        sut = run.start_sut(SutSpec("candidate", PORT, image=sut_image))
         run.network.reload()
         assert run.network.attrs["Internal"] is True
         assert run.network.attrs["Labels"][RUN_LABEL] == run.run_id
@@ -219,11 +227,11 @@ def test_the_run_network_is_internal_and_replay_traffic_stays_in_the_sut(client,
         try:
             while "listening on" not in (line := dump.stderr.readline()):
                 assert line, "tcpdump exited before listening"
-            [doc] = run.replay(capture, [sut], "--max-duration", "60")
+            [replayed] = run.replay(capture, CopierSettings(max_duration=60))
         finally:
             dump.send_signal(signal.SIGINT)
             leaked, _ = dump.communicate(timeout=10)
-    assert doc["totals"]["completed"] == doc["totals"]["sessions"] > 0
+    assert replayed.result.totals()["completed"] == replayed.result.totals()["sessions"] > 0
     assert leaked.strip() == ""
 
 
@@ -259,9 +267,10 @@ _INTERRUPTED_RUN = """
 import signal, sys, time
 signal.signal(signal.SIGINT, signal.default_int_handler)
 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+from pytest_tcpcopy.backends.base import SutSpec
 from pytest_tcpcopy.backends.docker import DockerBackend
 with DockerBackend(agent_image=sys.argv[1], run_id=sys.argv[2]) as run:
-    run.start_sut(sys.argv[3], {port})
+    run.start_sut(SutSpec("candidate", {port}, image=sys.argv[3]))
     print("up", flush=True)
     time.sleep(600)
 """
@@ -293,7 +302,7 @@ def test_keep_leaves_the_run_up_and_says_how_to_reach_it(client, agent_image, su
     lines = []
     try:
         with DockerBackend(client=client, agent_image=agent_image, keep=True, log=lines.append) as run:
-            sut = run.start_sut(sut_image, PORT)
+            sut = run.start_sut(SutSpec("candidate", PORT, image=sut_image))
         kept = left_of_run(client, run.run_id)
         assert len(kept) == 4, kept
         assert any(f"docker exec -it {sut.container.name} sh" in line for line in lines), lines
@@ -308,9 +317,10 @@ def test_keep_leaves_the_run_up_and_says_how_to_reach_it(client, agent_image, su
 
 _KILLED_RUN = """
 import sys
+from pytest_tcpcopy.backends.base import SutSpec
 from pytest_tcpcopy.backends.docker import DockerBackend
 run = DockerBackend(agent_image=sys.argv[1], run_id=sys.argv[2]).__enter__()
-run.start_sut(sys.argv[3], {port})
+run.start_sut(SutSpec("candidate", {port}, image=sys.argv[3]))
 print("up", flush=True)
 sys.stdin.read()
 """

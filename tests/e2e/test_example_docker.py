@@ -38,7 +38,8 @@ def test_the_example_reports_exactly_the_regression():
 
 def test_one_item_per_exchange_on_docker():
     # The images exist: the example's conftest built them in the test above (module order).
-    result = _pytest("--tcpcopy-pcap", str(EXAMPLE / "traffic.pcap.gz"), "--tcpcopy-port", "8080",
+    # The capture is a path: collected beside the example's test module (deselected by -k).
+    result = _pytest(str(EXAMPLE / "traffic.pcap.gz"), "--tcpcopy-port", "8080",
                      "--tcpcopy-image", "pytest-tcpcopy-example/jsonservice:v2",
                      "--tcpcopy-baseline", "image:pytest-tcpcopy-example/jsonservice:v1",
                      "--tcpcopy-noise", "-q", "-k", "s00", str(EXAMPLE))  # fmt: skip
@@ -74,5 +75,5 @@ def test_live_traffic_on_docker_is_recorded_then_replayed(tmp_path):
         feeder.join(timeout=10)
         os.close(read_end)
     assert any("recorded" in line and "replayed after" in line for line in said), said
-    assert run.candidate["totals"]["sessions"] == run.candidate["totals"]["completed"] == 30
+    assert run.candidate.totals()["sessions"] == run.candidate.totals()["completed"] == 30
     assert len(run.comparisons) == 54 and run.differences == []  # v1 against production's own responses

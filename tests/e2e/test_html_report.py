@@ -22,10 +22,12 @@ from pytest_tcpcopy.compare import (
     ReplayProblem,
     compare_sessions,
 )
+from pytest_tcpcopy.model import CaptureIndex, ReplayRun
+from pytest_tcpcopy.replay.results import ReplayResult, SessionResult
 from pytest_tcpcopy.report import write_html_report, write_json_report
 from pytest_tcpcopy.report.html_report import render_html
 from pytest_tcpcopy.report.model import build_report
-from pytest_tcpcopy.runner import CaptureIndex, ReplayRun, TcpcopyRunner
+from pytest_tcpcopy.runner import TcpcopyRunner
 from pytest_tcpcopy.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,9 +113,10 @@ def run_of(sessions: dict[int, tuple], outcomes: dict[int, str] | None = None,
     outcomes, problems = outcomes or {}, problems or {}
     settings = Settings().with_overrides({"pcap": "hostile.pcap", "port": 80, "command": "sut"}, "test")
     index = CaptureIndex(Path("hostile.pcap"), {}, {}, frozenset(sessions), {s: frozenset() for s in sessions})
-    docs = [{"session": s, "copy": 0, "captured_client": "10.0.0.1:1", "outcome": outcomes.get(s, "complete"),
-             "reason": "x", "requests_sent": 1} for s in sessions]  # fmt: skip
-    run = ReplayRun(index, settings, {"sessions": docs, "totals": {}, "notes": []})
+    results = [SessionResult.from_json({"session": s, "copy": 0, "captured_client": "10.0.0.1:1", "reason": "x",
+                                        "outcome": outcomes.get(s, "complete"), "requests_sent": 1})
+               for s in sessions]  # fmt: skip
+    run = ReplayRun(index, settings, ReplayResult(results, 0.0))
     for s, sides in sessions.items():
         second = sides[2] if len(sides) > 2 else None
         judged = compare_sessions(sides[0], sides[1], DiffConfig(), second, candidate_problems=problems.get(s, ()))

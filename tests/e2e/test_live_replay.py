@@ -21,9 +21,12 @@ from pathlib import Path
 import pytest
 from conftest import require_root, require_tools
 
+from pytest_tcpcopy.backends.base import SutSpec
 from pytest_tcpcopy.backends.netns import NetnsBackend
 from pytest_tcpcopy.channel.protocol import DEFAULT_PORT
 from pytest_tcpcopy.cli import main
+from pytest_tcpcopy.netns import NetnsRig
+from pytest_tcpcopy.replay.contract import CopierSettings
 
 SERVERS = Path(__file__).resolve().parent / "servers"
 PORT, SUT_PORT, MIRROR_PORT = 8080, 9090, 36525
@@ -57,22 +60,20 @@ def wait_until(condition, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def copier_connected(backend: NetnsBackend) -> bool:
+def copier_connected(rig: NetnsRig) -> bool:
     """The copier has its channel to the intercept up (seen from the SUT's namespace)."""
-    ss = ["ip", "netns", "exec", backend.rig.sut_ns, "ss", "-Htn", "state", "established", f"sport = :{DEFAULT_PORT}"]
+    ss = ["ip", "netns", "exec", rig.sut_ns, "ss", "-Htn", "state", "established", f"sport = :{DEFAULT_PORT}"]
     return bool(subprocess.run(ss, capture_output=True, text=True, check=True).stdout.strip())
 
 
-def run_clients(backend: NetnsBackend) -> None:
-    rig = backend.rig
+def run_clients(rig: NetnsRig) -> None:
     for script in (["keepalive", rig.sut_addr, str(PORT), "3", "4"], ["oneshot", rig.sut_addr, str(PORT), "4"]):
         subprocess.run(["ip", "netns", "exec", rig.client_ns, sys.executable, str(SERVERS / "clients.py"), *script],
                        check=True, timeout=30)  # fmt: skip
 
 
-def start_agent(backend: NetnsBackend, log: Path) -> subprocess.Popen:
+def start_agent(rig: NetnsRig, log: Path) -> subprocess.Popen:
     """``pytest-tcpcopy mirror`` beside production, streaming to the copier's listener."""
-    rig = backend.rig
     with open(log, "wb") as err:
         agent = rig.run_in(
             "sut",
@@ -91,24 +92,25 @@ def test_live_traffic_reaches_the_sut_before_the_window_ends_and_every_session_c
     require_root()
     require_tools("ip", "iptables", "ethtool", "ss")
     production_record, sut_record = tmp_path / "production.jsonl", tmp_path / "sut.jsonl"
-    with NetnsBackend(recording_server(SUT_PORT, sut_record), SUT_PORT, prefix="tcpcp-lrp") as backend, \
-            ThreadPoolExecutor(max_workers=1) as copier_thread:  # fmt: skip
-        rig = backend.rig
+    with NetnsBackend(prefix="tcpcp-lrp") as backend, ThreadPoolExecutor(max_workers=1) as copier_thread:
+        sut = SutSpec("candidate", SUT_PORT, command=tuple(recording_server(SUT_PORT, sut_record)))
+        rig = backend.start_sut(sut).rig
         rig.start_sut(recording_server(PORT, production_record), PORT)
         if source == "mirror":
-            source_args = ["--mirror-listen", f"{rig.client_addr}:{MIRROR_PORT}"]
+            source_args = {"mirror_listen": f"{rig.client_addr}:{MIRROR_PORT}"}
         else:
-            source_args = ["--live", rig.client_if]
+            source_args = {"live": rig.client_if}
         # The copier's source cannot finish before this: a replay that waited for the window to
         # close (record, then replay) would reach the SUT only after it.
         window_closes = time.monotonic() + WINDOW
         copier = copier_thread.submit(
-            backend.replay_live, [*source_args, "--duration", str(WINDOW), "--port", str(PORT)], timeout=WINDOW + 60
-        )
+            backend.replay_live, CopierSettings(server_ports=(PORT,)), duration=WINDOW, timeout=WINDOW + 60,
+            **source_args,
+        )  # fmt: skip
         # The copier opens its source before it connects to the intercept.
-        wait_until(lambda: copier_connected(backend) or copier.done(), 20)
-        agent = start_agent(backend, tmp_path / "agent.log") if source == "mirror" else None
-        run_clients(backend)
+        wait_until(lambda: copier_connected(rig) or copier.done(), 20)
+        agent = start_agent(rig, tmp_path / "agent.log") if source == "mirror" else None
+        run_clients(rig)
         wait_until(lambda: sum(received(production_record).values()) >= SESSIONS, 10)
         production = received(production_record)
         assert sum(production.values()) == SESSIONS
@@ -117,23 +119,23 @@ def test_live_traffic_reaches_the_sut_before_the_window_ends_and_every_session_c
         sut_before_end = received(sut_record)
         window_open = time.monotonic() < window_closes and not copier.done()
         agent_running = agent is None or agent.poll() is None
-        result = copier.result(timeout=WINDOW + 60)
+        result = copier.result(timeout=WINDOW + 60).result
         if agent is not None:
             agent.wait(timeout=30)
     # Replayed as it arrived: the SUT had every session while the source was still taking traffic.
     assert sut_before_end == production
     assert window_open, "the SUT got the sessions only after the live window closed"
     assert agent_running, "the SUT got the sessions only after the mirror agent stopped"
-    totals = result["totals"]
+    totals = result.totals()
     assert totals["sessions"] == SESSIONS and totals["completed"] == SESSIONS, result
     assert received(sut_record) == production
     # Session by session: each replayed session carried what its production client sent.
     production_by_client, sut_by_client = by_peer(production_record), by_peer(sut_record)
-    sessions = result["sessions"]
-    assert {s["captured_client"] for s in sessions} == production_by_client.keys()
-    assert sorted(s["session"] for s in sessions) == list(range(SESSIONS))
+    sessions = result.sessions
+    assert {s.captured_client for s in sessions} == production_by_client.keys()
+    assert sorted(s.session for s in sessions) == list(range(SESSIONS))
     for s in sessions:
-        assert sut_by_client[s["client"]] == production_by_client[s["captured_client"]], s
+        assert sut_by_client[s.client] == production_by_client[s.captured_client], s
 
 
 @pytest.mark.parametrize(

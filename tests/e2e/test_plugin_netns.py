@@ -4,6 +4,7 @@ beside v1 (baseline), one item per exchange, and exactly v2's regression failing
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -24,9 +25,10 @@ REGRESSED = {"GET /api/users/2", "GET /api/users/5", "GET /api/users/7"}
 def _prerequisites(pytester):
     require_root()
     require_tools("ip", "iptables", "ethtool")
-    pytester.makeini(
-        f"[pytest]\ntcpcopy_backend = netns\ntcpcopy_port = 8080\ntcpcopy_pcap = {EXAMPLE / 'traffic.pcap.gz'}\n"
-    )
+    # The capture beside the tests, as a user keeps it (the example's folder has a conftest.py of
+    # its own, which collecting the capture there would load).
+    shutil.copy(EXAMPLE / "traffic.pcap.gz", pytester.path / "traffic.pcap.gz")
+    pytester.makeini("[pytest]\ntcpcopy_backend = netns\ntcpcopy_port = 8080\ntcpcopy_pcap = traffic.pcap.gz\n")
 
 
 def _failed_exchanges(result) -> set[str]:
@@ -93,8 +95,8 @@ def test_fixture_api_and_amplify_marker(pytester):
         @pytest.mark.tcpcopy(command="{V1}")
         def test_load(tcpcopy):
             run = tcpcopy.replay()
-            assert run.candidate["totals"]["sessions"] == 3 * 30
-            assert run.candidate["totals"]["completed"] == 3 * 30
+            assert run.candidate.totals()["sessions"] == 3 * 30
+            assert run.candidate.totals()["completed"] == 3 * 30
             assert run.differences == []
 
         @pytest.mark.tcpcopy(baseline="command:{V1}")
@@ -116,6 +118,48 @@ def test_report_and_terminal_summary(pytester):
     assert doc["format"] == "pytest-tcpcopy-report"
     assert json.dumps(doc).count("'premium' -> 'free'") == 0  # structured changes, not rendered text
     assert doc["totals"]["different"] == 15
+
+
+def test_without_a_baseline_every_answered_exchange_passes(pytester):
+    """``none``: replay only; the regression is not judged, and nothing fails for want of a baseline."""
+    result = pytester.runpytest("--tcpcopy-command", V2, "--tcpcopy-baseline", "none", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=54)
+
+
+def test_without_a_baseline_an_unanswered_exchange_fails(pytester):
+    """``none`` with a SUT that closes every connection unanswered: each exchange fails, naming why."""
+    server = pytester.path / "silent.py"
+    server.write_text("import socket\n"
+                      "s = socket.create_server(('0.0.0.0', 8080))\n"
+                      "while True:\n    s.accept()[0].close()\n")  # fmt: skip
+    result = pytester.runpytest("--tcpcopy-command", f"{sys.executable} {server}", "--tcpcopy-baseline", "none", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=54)
+    assert "no response from the candidate" in result.stdout.str()
+
+
+def test_summaries_of_several_replays_name_the_test_that_replayed(pytester):
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.tcpcopy(baseline="command:{V1}")
+        def test_first(tcpcopy):
+            tcpcopy.replay()
+
+        @pytest.mark.tcpcopy(baseline="command:{V1}", sample=50)
+        def test_second(tcpcopy):
+            tcpcopy.replay()
+        """
+    )
+    result = pytester.runpytest("--tcpcopy-command", V2, "-k", "test_", "--tcpcopy-report", "a.json",
+                                "--tcpcopy-report", "b.html", "-p", "no:cacheprovider")  # fmt: skip
+    result.assert_outcomes(passed=2, deselected=54)
+    result.stdout.fnmatch_lines(["test_summaries_of_several_replays_name_the_test_that_replayed.py::test_first "
+                                 "(traffic.pcap.gz): 30 sessions, 54 exchanges: 39 same, 15 different",
+                                 "*::test_second (traffic.pcap.gz): *different*",
+                                 "tcpcopy report: *a.json", "tcpcopy report: *b.html"])  # fmt: skip
+    assert json.loads((pytester.path / "a.json").read_text())["totals"]["different"] > 15
+    assert (pytester.path / "b.html").read_text().startswith("<!DOCTYPE html>")
 
 
 def test_no_summary_when_nothing_to_say(pytester):

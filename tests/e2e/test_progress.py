@@ -13,7 +13,10 @@ import pytest
 
 from conftest import require_root, require_tools
 from replay_support import RECORDING_SERVER, captured_sessions, make_capture
+from pytest_tcpcopy.backends.base import SutSpec
 from pytest_tcpcopy.backends.netns import NetnsBackend
+from pytest_tcpcopy.replay.contract import CopierSettings, Progress
+from pytest_tcpcopy.replay.results import ReplayResult
 
 pytest_plugins = ["pytester"]
 
@@ -34,43 +37,52 @@ def capture(tmp_path_factory):
     return make_capture(base / "oneshot.pcap", PORT, server, [["oneshot", "30"]])
 
 
-def _slow_replay(capture: Path, tmp_path: Path, **kwargs) -> dict:
+def _replay(capture: Path, tmp_path: Path, settings: CopierSettings, **kwargs) -> ReplayResult:
+    server = [sys.executable, RECORDING_SERVER, "http", str(PORT), str(tmp_path / "record.jsonl")]
+    with NetnsBackend(prefix="tcpcp-pg") as backend:
+        backend.start_sut(SutSpec("candidate", PORT, command=tuple(server)))
+        [replayed] = backend.replay(capture, settings, **kwargs)
+    return replayed.result
+
+
+def _slow_replay(capture: Path, tmp_path: Path, **kwargs) -> ReplayResult:
     """Replay ``capture`` slowed down to last about 3 s."""
     sessions = captured_sessions(capture, PORT).values()
     span = max(s.last_ts for s in sessions) - min(s.first_ts for s in sessions)
-    server = [sys.executable, RECORDING_SERVER, "http", str(PORT), str(tmp_path / "record.jsonl")]
-    with NetnsBackend(server, PORT, prefix="tcpcp-pg") as backend:
-        return backend.replay(capture, "--speed", f"{span / 3:.6f}", "--max-duration", "30", **kwargs)
+    return _replay(capture, tmp_path, CopierSettings(speed=span / 3, max_duration=30), **kwargs)
 
 
-def test_progress_reports_reach_the_callback_while_the_replay_runs(capture, tmp_path):
-    reports: list[dict] = []
-    result = _slow_replay(capture, tmp_path, progress=reports.append)
-    assert result["totals"]["completed"] == 30
+def test_progress_reports_and_sessions_reach_the_callbacks_while_the_replay_runs(capture, tmp_path):
+    reports: list[tuple[str, Progress]] = []
+    sessions: list[tuple[str, int]] = []
+    result = _slow_replay(capture, tmp_path, progress=lambda name, report: reports.append((name, report)),
+                          on_session=lambda name, s: sessions.append((name, s.session)))  # fmt: skip
+    assert result.totals()["completed"] == 30
     assert len(reports) >= 2, reports
-    assert all(r["event"] == "progress" and set(r) >= {"sessions_total", "active", "waiting", "rate"} for r in reports)
-    done = [r["sessions_done"] for r in reports]
+    assert {name for name, _ in reports} == {"candidate"}
+    done = [r.sessions_done for _, r in reports]
     assert done == sorted(done) and done[0] < done[-1] <= 30, done
-    assert [r["requests"] for r in reports] == sorted(r["requests"] for r in reports)
-    assert all(r["errors"] == 0 for r in reports)
+    assert [r.requests for _, r in reports] == sorted(r.requests for _, r in reports)
+    assert all(r.errors == 0 for _, r in reports)
+    # Every session copy reached the session callback once, decoded, before the whole result.
+    assert sorted(s for _, s in sessions) == sorted(s.session for s in result.sessions)
+    assert {name for name, _ in sessions} == {"candidate"}
 
 
 def test_a_paced_replay_keeps_every_request_schedule(capture, tmp_path):
     result = _slow_replay(capture, tmp_path)
-    exchanges = [e for s in result["sessions"] for e in s["exchanges"]]
+    exchanges = [e for s in result.sessions for e in s.exchanges]
     assert len(exchanges) == 30
-    assert all(e["scheduled_at"] is not None for e in exchanges), "the copier must give ReplayEngine its speed"
-    assert all(e["sent_at"] >= e["scheduled_at"] - EPSILON for e in exchanges), exchanges
-    assert max(e["scheduled_at"] for e in exchanges) > 1.0  # the schedule spans the slowed capture
-    assert result["totals"]["delayed_starts"] == 0
+    assert all(e.scheduled_at is not None for e in exchanges), "the copier must give ReplayEngine its speed"
+    assert all(e.sent_at >= e.scheduled_at - EPSILON for e in exchanges), exchanges
+    assert max(e.scheduled_at for e in exchanges) > 1.0  # the schedule spans the slowed capture
+    assert result.delayed_starts == 0
 
 
 def test_an_unpaced_replay_has_no_schedule(capture, tmp_path):
-    server = [sys.executable, RECORDING_SERVER, "http", str(PORT), str(tmp_path / "record.jsonl")]
-    with NetnsBackend(server, PORT, prefix="tcpcp-pg") as backend:
-        result = backend.replay(capture, "--max-duration", "30")
-    exchanges = [e for s in result["sessions"] for e in s["exchanges"]]
-    assert exchanges and all(e["scheduled_at"] is None for e in exchanges)
+    result = _replay(capture, tmp_path, CopierSettings(max_duration=30))
+    exchanges = [e for s in result.sessions for e in s.exchanges]
+    assert exchanges and all(e.scheduled_at is None for e in exchanges)
 
 
 # -- the plugin's progress line: only on a terminal --------------------------------------------

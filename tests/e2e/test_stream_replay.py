@@ -14,11 +14,14 @@ from pathlib import Path
 import pytest
 from conftest import require_root, require_tools
 
+from pytest_tcpcopy.backends.base import SutSpec
 from pytest_tcpcopy.backends.netns import NetnsBackend
 from pytest_tcpcopy.capture import open_capture
 from pytest_tcpcopy.flows import assemble_sessions
 from pytest_tcpcopy.live import record_to_pcap
 from pytest_tcpcopy.netns.steering import auto_steer
+from pytest_tcpcopy.replay.contract import CopierSettings
+from pytest_tcpcopy.replay.results import Outcome
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jsonservice"
 PORT = 8080
@@ -74,18 +77,20 @@ def test_the_copier_numbers_streamed_sessions_as_the_recording_does(tmp_path):
     recording = tmp_path / "live.pcap"
     source = ArrivingSource(packets, batch=7)
     try:
-        with NetnsBackend([sys.executable, str(EXAMPLE / "app.py")], PORT, prefix="tcpcp-str") as backend:
+        with NetnsBackend(prefix="tcpcp-str") as backend:
+            backend.start_sut(SutSpec("candidate", PORT, command=(sys.executable, str(EXAMPLE / "app.py"))))
             result = backend.replay_stream(
-                lambda stream: record_to_pcap(source, recording, 60, also=(stream,)), f"--port={PORT}"
-            )
+                lambda stream: record_to_pcap(source, recording, 60, also=(stream,)),
+                CopierSettings(server_ports=(PORT,)),
+            ).result
     finally:
         source.close()
     with open_capture(recording) as reader:
         recorded = {s.index: str(s.client) for s in assemble_sessions(reader, (PORT,))}
     assert len(recorded) > 1
-    assert {s["session"]: s["captured_client"] for s in result["sessions"]} == recorded
-    assert {s["outcome"] for s in result["sessions"]} == {"complete"}, result["sessions"]
-    assert result["totals"]["requests_sent"] > len(recorded)
+    assert {s.session: s.captured_client for s in result.sessions} == recorded
+    assert {s.outcome for s in result.sessions} == {Outcome.COMPLETE}, result.sessions
+    assert result.totals()["requests_sent"] > len(recorded)
 
 
 def _copier_pids(target: str) -> list[int]:
@@ -110,16 +115,17 @@ def test_the_backend_pins_its_copier_when_it_steers(steer):
     def feed(stream) -> None:
         deadline = time.monotonic() + 5.0
         while not seen and time.monotonic() < deadline:  # its cmdline reads empty while it execs
-            seen.extend(os.sched_getaffinity(pid) for pid in _copier_pids(backend.target))
+            seen.extend(os.sched_getaffinity(pid) for pid in _copier_pids(sut.target))
             time.sleep(0.01)
         stream.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))  # no packets
 
     app = [sys.executable, str(EXAMPLE / "app.py")]
     allowed = os.sched_getaffinity(0)
-    with NetnsBackend(app, PORT, prefix="tcpcp-str", steer_receive=steer) as backend:
-        result = backend.replay_stream(feed, f"--port={PORT}")
-        pinned = backend.rig.copier_cpus
-    assert result["totals"]["sessions"] == 0
+    with NetnsBackend(prefix="tcpcp-str", steer_receive=steer) as backend:
+        sut = backend.start_sut(SutSpec("candidate", PORT, command=tuple(app)))
+        result = backend.replay_stream(feed, CopierSettings(server_ports=(PORT,))).result
+        pinned = sut.rig.copier_cpus
+    assert result.totals()["sessions"] == 0
     steers = auto_steer(allowed) if steer is None else steer
     if not steers or len(allowed) == 1:  # one CPU: nothing to steer to
         assert pinned is None and seen == [allowed]

@@ -13,7 +13,8 @@ from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
 from pytest_tcpcopy.flows.session import CapturedSession
 from pytest_tcpcopy.load import LoadReport, SloViolation
-from pytest_tcpcopy.runner import CaptureIndex
+from pytest_tcpcopy.model import CaptureIndex
+from pytest_tcpcopy.replay.results import ReplayResult
 
 
 def http(session: int, number: int, target: str, offset: int) -> Exchange:
@@ -53,7 +54,7 @@ def document(delayed: int = 0) -> dict:
 
 
 def report(delayed: int = 0, speed: float | None = 1.0) -> LoadReport:
-    return LoadReport.build(document(delayed), capture(), amplify=1, speed=speed)
+    return LoadReport.build(ReplayResult.from_json(document(delayed)), capture(), amplify=1, speed=speed)
 
 
 def test_corrected_latency_counts_the_wait_the_service_latency_hides():
@@ -93,7 +94,7 @@ def test_an_unpaced_document_has_no_schedule_figures():
     for session in doc["sessions"]:
         for t in session["exchanges"]:
             del t["scheduled_at"]  # documents from before schedules existed
-    unpaced = LoadReport.build(doc, capture(), amplify=1, speed=None)
+    unpaced = LoadReport.build(ReplayResult.from_json(doc), capture(), amplify=1, speed=None)
     assert unpaced.overall.corrected.count == 0 and unpaced.overall.lag.p50 is None
     assert "from schedule" not in unpaced.render()
 

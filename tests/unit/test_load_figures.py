@@ -15,7 +15,8 @@ from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
 from pytest_tcpcopy.flows.session import CapturedSession
 from pytest_tcpcopy.load import LoadReport, RequestMap, SloViolation, nearest_rank, session_samples
-from pytest_tcpcopy.runner import CaptureIndex, index_capture
+from pytest_tcpcopy.model import CaptureIndex, index_capture
+from pytest_tcpcopy.replay.results import ReplayResult, SessionResult
 from pytest_tcpcopy.settings import Settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jsonservice" / "traffic.pcap.gz"
@@ -32,9 +33,10 @@ def timing(offset: int, nbytes: int, sent: float, first: float | None = None, la
             "response_bytes": response if first is not None else 0}  # fmt: skip
 
 
-def result(session: int, copy: int, timings: list[dict], outcome: str = "complete") -> dict:
-    return {"session": session, "copy": copy, "outcome": outcome, "reason": "", "exchanges": timings,
-            "client": f"198.18.0.{copy + 1}:{4000 + session}"}  # fmt: skip
+def result(session: int, copy: int, timings: list[dict], outcome: str = "complete") -> SessionResult:
+    client = f"198.18.0.{copy + 1}:{4000 + session}"
+    return SessionResult.from_json({"session": session, "copy": copy, "outcome": outcome, "reason": "",
+                                    "exchanges": timings, "client": client})  # fmt: skip
 
 
 # Session 0: three HTTP requests at client offsets 0, 100 and 250 (a query string on the second).
@@ -157,7 +159,7 @@ def shop_capture() -> CaptureIndex:
     )
 
 
-def shop_document() -> dict:
+def shop_document() -> ReplayResult:
     """Amplify 3 of shop_capture: 6 copies asked for, 5 reported (one never started)."""
     full = [
         timing(0, 100, 0.0, 0.010, 0.020, 10),
@@ -171,7 +173,7 @@ def shop_document() -> dict:
         result(1, 0, [timing(0, 90, 0.5, 0.501, 0.502, 5)]),
         result(1, 1, [], "not_established"),
     ]
-    return {"sessions": sessions, "totals": {"sessions": 5, "elapsed": 2.0}, "notes": []}
+    return ReplayResult(sessions, 2.0)
 
 
 def test_report_counts_errors_by_outcome_and_copies_never_started():
@@ -211,7 +213,7 @@ def test_offered_follows_the_capture_schedule_and_achieved_the_elapsed_time():
 
 def test_offered_rate_of_the_example_capture():
     capture = index_capture(EXAMPLE, Settings())
-    document = {"sessions": [], "totals": {"elapsed": 0.0}}
+    document = ReplayResult([], 0.0)
     report = LoadReport.build(document, capture, amplify=5, speed=1.0)
     assert (report.sessions, report.scheduled) == (30, 54)
     assert report.offered.requests == pytest.approx(5 * 54 / report.window)
@@ -220,7 +222,7 @@ def test_offered_rate_of_the_example_capture():
 
 
 def test_a_document_of_another_capture_is_refused():
-    document = {"sessions": [result(7, 0, [])], "totals": {"elapsed": 1.0}}
+    document = ReplayResult([result(7, 0, [])], 1.0)
     with pytest.raises(UsageError, match="session 7, which shop.pcap does not hold"):
         LoadReport.build(document, shop_capture(), amplify=1, speed=None)
 
@@ -289,7 +291,7 @@ def test_slo_per_endpoint_judges_every_endpoint_and_ttfb_on_request():
 
 
 def test_slo_without_measurements_is_not_met():
-    document = {"sessions": [result(1, 0, [timing(0, 90, 0.5)], "timeout")], "totals": {"elapsed": 1.0}}
+    document = ReplayResult([result(1, 0, [timing(0, 90, 0.5)], "timeout")], 1.0)
     report = LoadReport.build(document, shop_capture(), amplify=1, speed=None)
     check = report.check_slo(p99_ms=1000)
     assert not check.passed and check.rows[0].measured is None

@@ -69,8 +69,8 @@ def replay_result(
     outcome: Outcome = Outcome.COMPLETE,
     reason: str = "",
     timings: bool = True,
-) -> dict:
-    """The copier's JSON document for a replay of ``session`` in which the SUT answered the
+) -> SessionResult:
+    """The copier's result for a replay of ``session`` in which the SUT answered the
     i-th captured client turn with ``responses[i]`` (fewer responses: the SUT stopped)."""
     result = SessionResult(
         session.index, 0, "198.18.0.1:40000", "198.18.1.1:40000", "10.0.0.2:80", outcome=outcome, reason=reason
@@ -88,4 +88,4 @@ def replay_result(
             result.response_chunks[pos] = response
         result.response_bytes += len(response)
         pos += len(response)
-    return result.to_json()
+    return result

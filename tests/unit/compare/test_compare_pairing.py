@@ -24,6 +24,7 @@ from pytest_tcpcopy.compare import (
     replay_turns,
 )
 from pytest_tcpcopy.errors import UsageError
+from pytest_tcpcopy.replay.results import ExchangeTiming
 
 GET = b"GET /api/users/7 HTTP/1.1\r\nHost: sut\r\n\r\n"
 
@@ -86,7 +87,7 @@ def test_raw_replay_without_timings_is_one_blob():
 
 def test_replay_turns_give_unclaimed_leading_bytes_to_the_first_turn():
     captured_turns = (Turn(0, 0, 0, 5), Turn(0, 4, 5, 9))
-    timings = [{"request_offset": 0, "request_bytes": 4, "response_bytes": 3}]
+    timings = [ExchangeTiming(0, 4, 0.0, response_bytes=3)]
     assert replay_turns(captured_turns, timings, 10) == (Turn(0, 0, 0, 7), Turn(0, 4, 7, 10))
 
 
@@ -158,11 +159,12 @@ def test_secondary_baseline_sets_noise_apart():
 def test_result_without_response_bytes_is_a_usage_error():
     session = captured([(C, GET), (S, V1)])
     result = replay_result(session, [V1])
-    del result["response"]
+    result.response_chunks.clear()
     with pytest.raises(UsageError, match="response capture"):
         exchanges_from_replay(session, result)
+    result.session = 3
     with pytest.raises(UsageError, match="paired with"):
-        exchanges_from_replay(session, dict(result, session=3))
+        exchanges_from_replay(session, result)
 
 
 class LineCodec:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from pytest_tcpcopy.plugin import ReplayProgressLine, render_progress
+from pytest_tcpcopy.progress_line import ReplayProgressLine, render_progress
+from pytest_tcpcopy.replay.contract import Progress
 
 pytest_plugins = ["pytester"]
 
-REPORT = {"event": "progress", "sessions_done": 120, "sessions_total": 480, "active": 30, "waiting": 5,
-          "requests": 900, "rate": 40.0, "errors": 2}  # fmt: skip
+REPORT = Progress(sessions_done=120, sessions_total=480, active=30, waiting=5, requests=900, rate=40.0, errors=2)
 
 
 def test_one_sut_renders_without_its_name():
@@ -19,7 +21,7 @@ def test_one_sut_renders_without_its_name():
 
 
 def test_an_unknown_total_and_several_suts():
-    streaming = {**REPORT, "sessions_total": None, "rate": 12.5}
+    streaming = replace(REPORT, sessions_total=None, rate=12.5)
     line = render_progress({"candidate": streaming, "baseline": REPORT})
     assert line.startswith("tcpcopy replay: candidate: 120 sessions, 30 active")
     assert "12.5 sessions/s" in line and " | baseline: 120/480 sessions (25%)" in line
@@ -49,14 +51,14 @@ def test_the_line_is_rewritten_at_most_once_per_interval_and_forgets_finished_re
     reporter = Reporter()
     line = ReplayProgressLine(reporter, interval=1.0, clock=lambda: clock[0])
     line("candidate", REPORT)
-    line("baseline", {**REPORT, "sessions_done": 7})  # same instant: kept for the next rewrite
+    line("baseline", replace(REPORT, sessions_done=7))  # same instant: kept for the next rewrite
     clock[0] += 1.0
-    line("candidate", {**REPORT, "sessions_done": 130})
+    line("candidate", replace(REPORT, sessions_done=130))
     rewrites = [text for kind, text in reporter.calls if kind == "rewrite"]
     assert len(rewrites) == 2 and reporter.calls[0] == ("newline", "")
     assert "candidate: 130/480" in rewrites[1] and "baseline: 7/480" in rewrites[1]
     clock[0] += 5.0  # a later replay of the candidate alone: the baseline's old report is gone
-    line("candidate", {**REPORT, "sessions_done": 1})
+    line("candidate", replace(REPORT, sessions_done=1))
     assert reporter.calls[-1][1].startswith("tcpcopy replay: 1/480 sessions")
 
 

@@ -13,8 +13,8 @@ from pytest_tcpcopy.compare import (
     ReplayProblem,
     compare_sessions,
 )
-from pytest_tcpcopy.replay.results import Outcome
-from pytest_tcpcopy.runner import CaptureIndex, ReplayRun
+from pytest_tcpcopy.model import CaptureIndex, ReplayRun
+from pytest_tcpcopy.replay.results import Outcome, ReplayResult, SessionResult
 from pytest_tcpcopy.settings import Settings
 
 
@@ -31,9 +31,10 @@ def exchange(session: int, number: int, req: HttpRequest, resp: HttpResponse | N
     return Exchange(session, number, req, resp, "http")
 
 
-def session_doc(session: int, outcome: str = "complete", reason: str = "closed by client", copy: int = 0) -> dict:
-    return {"session": session, "copy": copy, "captured_client": f"10.0.0.{session + 1}:4000{session}",
-            "outcome": outcome, "reason": reason, "requests_sent": 1}  # fmt: skip
+def session_result(session: int, outcome: str = "complete", reason: str = "closed by client",
+                   copy: int = 0) -> SessionResult:  # fmt: skip
+    return SessionResult(session, copy, f"10.0.0.{session + 1}:4000{session}", "", "", outcome=Outcome(outcome),
+                         reason=reason, requests_sent=1)  # fmt: skip
 
 
 def make_run(
@@ -52,9 +53,8 @@ def make_run(
     outcomes = outcomes or {}
     settings = Settings().with_overrides({"pcap": capture, "port": 8080, "command": "app --release v2"}, "tests")
     index = CaptureIndex(Path(capture), {}, {}, frozenset(pairs), {s: frozenset() for s in pairs})
-    sessions = [session_doc(s, *outcomes.get(s, ("complete", "closed by client"))) for s in sorted(pairs)]
-    candidate = {"sessions": sessions, "totals": {"sessions": len(sessions)}, "notes": list(notes)}
-    run = ReplayRun(index, settings, candidate)
+    sessions = [session_result(s, *outcomes.get(s, ("complete", "closed by client"))) for s in sorted(pairs)]
+    run = ReplayRun(index, settings, ReplayResult(sessions, 1.0, list(notes)))
     for s, sides in pairs.items():
         base, cand, *second = sides
         cut = []

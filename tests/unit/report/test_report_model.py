@@ -202,9 +202,8 @@ def secret_run(config: DiffConfig):
                                         headers=(("Set-Cookie", "sid=SESSIONCOOKIE7; Path=/"),)))  # fmt: skip
     cand = exchange(0, 0, req, response(b'{"token": "tok-998877", "key": "sk-live-123456", "plan": "free"}',
                                         headers=(("Set-Cookie", "sid=SESSIONCOOKIE7; Path=/"),)))  # fmt: skip
-    logs = {"sut_logs": "login ok password=hunter2\n"}
     run = make_run({0: ([base], [cand])}, config=config, notes=("retry with token=tok-998877",))
-    run.candidate.update(logs)
+    run.sut_logs = "login ok password=hunter2\n"
     return run
 
 
