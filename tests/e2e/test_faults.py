@@ -304,7 +304,7 @@ def test_a_sut_that_dies_mid_replay_is_said_first_with_its_code_and_output(reque
         said = f"the SUT 'candidate' ({image}) exited with code 7 during the replay"
     else:
         victim = _command("netns-run", str(capture), "--port", str(PORT), "--json", "--", sys.executable, *dies[1:])
-        said = "the SUT exited with code 7 during the replay"
+        said = "the SUT 'candidate' exited with code 7 during the replay"
     out, err = victim.communicate(timeout=300)
     assert victim.returncode == 1, err
     assert said in err
