@@ -310,7 +310,8 @@ def _python_in_agent(client, agent_image: str, script: str) -> str:
 
 
 _INTERRUPTED_RUN = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever the test runner's was
 from pytest_tcpcopy.backends.docker import DockerBackend
 with DockerBackend(agent_image=sys.argv[1], run_id=sys.argv[2]) as run:
     run.start_sut(sys.argv[3], {port})

@@ -275,7 +275,8 @@ def test_missing_root_or_iproute2_is_an_environment_problem(tmp_path, monkeypatc
 
 
 OWNER = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever the test runner's was
     from pytest_tcpcopy.netns import NetnsRig
     with NetnsRig(sys.argv[1]) as rig:
         server = [sys.executable, "-m", "http.server", "--bind", rig.sut_addr, sys.argv[2]]
