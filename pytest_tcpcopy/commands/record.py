@@ -263,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"record: recording {target} into {args.output} until {until}", file=sys.stderr, flush=True)
                 every = args.progress if args.progress is not None else 1.0 if tty else NONTTY_PROGRESS_EVERY
                 progress = recorder.run(args.duration, report=_reporter(tally, tty) if every else None,
-                                        every=every or 3600.0)  # fmt: skip
+                                        every=every or 1.0)  # fmt: skip
             finally:
                 for signum, handler in previous.items():
                     signal.signal(signum, handler)

@@ -224,12 +224,9 @@ def _remove_older(client, spec: BuildSpec, current: str) -> None:
     no tag left and no container uses it."""
     import docker.errors
 
-    keep = client.images.get(current).id
     for image in client.images.list(filters={"label": f"{KEY_LABEL}={spec.key()}"}):
-        if image.id == keep:
-            continue
         for old in image.tags:
-            if old.startswith(BUILD_REPOSITORY + "/"):
+            if old.startswith(BUILD_REPOSITORY + "/") and old != current:
                 try:
                     client.images.remove(old)
                 except docker.errors.APIError:
