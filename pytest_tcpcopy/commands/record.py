@@ -200,9 +200,11 @@ class RecordingSummary:
     def render(self) -> str:
         codecs = ", ".join(f"{codec} {n}" for codec, n in sorted(self.exchanges_by_codec.items()))
         lines = [
-            f"recorded {self.path} ({self.format}): {self.sessions} session(s), {self.whole_sessions} of them whole "
-            f"(handshake and close seen), {self.exchanges} exchange(s){f' ({codecs})' if codecs else ''}, "
-            f"{self.packets} packets, {self.bytes} bytes in {self.seconds:.1f} s; stopped: {self.stopped}",
+            (
+                f"recorded {self.path} ({self.format}): {self.sessions} session(s), {self.whole_sessions} of them "
+                f"whole (handshake and close seen), {self.exchanges} exchange(s){f' ({codecs})' if codecs else ''}, "
+                f"{self.packets} packets, {self.bytes} bytes in {self.seconds:.1f} s; stopped: {self.stopped}"
+            ),
         ]
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
@@ -258,7 +260,10 @@ def run(args: argparse.Namespace) -> int:
             previous = {signum: signal.signal(signum, lambda *_: recorder.stop())
                         for signum in (signal.SIGINT, signal.SIGTERM)}  # fmt: skip
             try:
-                limits = [f"{args.duration:g} s" if args.duration else "", f"{args.count} sessions" if args.count else ""]
+                limits = [
+                    f"{args.duration:g} s" if args.duration else "",
+                    f"{args.count} sessions" if args.count else "",
+                ]
                 until = " or ".join(filter(None, limits)) or "Ctrl-C"
                 print(f"record: recording {target} into {args.output} until {until}", file=sys.stderr, flush=True)
                 every = args.progress if args.progress is not None else 1.0 if tty else NONTTY_PROGRESS_EVERY

@@ -72,7 +72,9 @@ class BuildSpec:
         else:
             raise UsageError(f"{ref!r}: {path} is neither a build context folder nor a Dockerfile")
         if not dockerfile.is_file():
-            raise UsageError(f"{ref!r}: {context} has no Dockerfile; name the Dockerfile itself: build:{dockerfile.parent}/NAME")
+            raise UsageError(
+                f"{ref!r}: {context} has no Dockerfile; name the Dockerfile itself: build:{dockerfile.parent}/NAME"
+            )
         args = tuple(sorted((str(k), str(v)) for k, v in (buildargs or {}).items()))
         return cls(context, dockerfile, target or None, args)
 
@@ -100,7 +102,9 @@ def context_files(spec: BuildSpec) -> list[str]:
     ignore = spec.context / ".dockerignore"
     patterns = []
     if ignore.is_file():
-        patterns = [line.strip() for line in ignore.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        patterns = [
+            line.strip() for line in ignore.read_text().splitlines() if line.strip() and not line.startswith("#")
+        ]
     dockerfile = os.path.relpath(spec.dockerfile, spec.context)
     return sorted(exclude_paths(str(spec.context), patterns, dockerfile=dockerfile))
 
@@ -113,7 +117,9 @@ def build_digest(client, spec: BuildSpec) -> str:
     for name in context_files(spec):
         path = spec.context / name
         info = path.lstat()
-        digest.update(b"\0" + name.encode() + b"\0" + oct(stat.S_IMODE(info.st_mode) | stat.S_IFMT(info.st_mode)).encode())
+        digest.update(
+            b"\0" + name.encode() + b"\0" + oct(stat.S_IMODE(info.st_mode) | stat.S_IFMT(info.st_mode)).encode()
+        )
         if stat.S_ISLNK(info.st_mode):
             digest.update(os.readlink(path).encode())
         elif stat.S_ISREG(info.st_mode):
@@ -215,7 +221,9 @@ def build_image(client, spec: BuildSpec, *, tag: str | None = None, log: Log = _
 
 
 def _log_tail(build_log) -> str:
-    text = "".join(str(chunk.get("stream") or chunk.get("error") or "") for chunk in build_log if isinstance(chunk, dict))
+    text = "".join(
+        str(chunk.get("stream") or chunk.get("error") or "") for chunk in build_log if isinstance(chunk, dict)
+    )
     return text[-LOG_TAIL:].strip()
 
 

@@ -96,7 +96,9 @@ class CaptureFileWriter:
         except OSError as exc:
             raise UsageError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         self._raw = raw
-        self._out: BinaryIO = gzip.GzipFile(filename=Path(self.path).stem, mode="wb", fileobj=raw) if self.kind.gzip else raw
+        self._out: BinaryIO = (
+            gzip.GzipFile(filename=Path(self.path).stem, mode="wb", fileobj=raw) if self.kind.gzip else raw
+        )
         if self.kind.format is CaptureFormat.PCAP:
             self._out.write(_PCAP_HEADER.pack(_PCAP_MAGIC_NS, 2, 4, 0, 0, snaplen, linktype))
             self._record = self._pcap_record
@@ -148,7 +150,9 @@ def _block(kind: int, body: bytes) -> bytes:
 
 
 def _options(*options: tuple[int, bytes]) -> bytes:
-    return b"".join(_OPTION.pack(code, len(value)) + _padded(value) for code, value in options) + _OPTION.pack(_OPT_END, 0)
+    return b"".join(_OPTION.pack(code, len(value)) + _padded(value) for code, value in options) + _OPTION.pack(
+        _OPT_END, 0
+    )
 
 
 def _padded(data: bytes) -> bytes:
@@ -204,4 +208,4 @@ def save_recording(recording: str | os.PathLike[str], to: str | os.PathLike[str]
 def _decompressed(path: str | os.PathLike[str]) -> BinaryIO:
     with open(path, "rb") as probe:
         compressed = probe.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115 - the caller closes it
+    return gzip.open(path, "rb") if compressed else open(path, "rb")

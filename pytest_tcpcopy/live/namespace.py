@@ -39,7 +39,7 @@ def made_in_netns(netns: str | os.PathLike[str], make: Callable[[], T]) -> T:
                 raise EnvironmentProblem(f"cannot enter the network namespace {path}: {os.strerror(code)}"
                                          + (" (needs root: CAP_SYS_ADMIN)" if code == 1 else ""))  # fmt: skip
             outcome.append((True, make()))
-        except BaseException as exc:  # handed to the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
             outcome.append((False, exc))
 
     try:

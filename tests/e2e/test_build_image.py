@@ -4,10 +4,10 @@ arguments honoured, labelled, and a failing build reported with its log."""
 
 from __future__ import annotations
 
-import docker
 import pytest
-
 from conftest import require
+
+import docker
 from pytest_tcpcopy.docker.build import BUILD_REPOSITORY, KEY_LABEL, BuildSpec, build_image
 from pytest_tcpcopy.docker.images import BASE_IMAGE, IMAGE_LABEL, image_exists
 from pytest_tcpcopy.errors import SutError
