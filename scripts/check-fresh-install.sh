@@ -18,13 +18,12 @@
 # ::1; Docker turns it off in containers). apt reaches the Debian mirror the base image names.
 #
 # The install command runs whole. The test command runs as pasted with CI=true (a missing
-# prerequisite fails instead of skipping), its pytest narrowed by
-# PYTEST_ADDOPTS (-k) to the unit tests and an end-to-end test of each kind of prerequisite the
-# install provides (netns + NFQUEUE, Docker, nginx and redis, tcpdump, chromium, a rig's real
-# server), which keeps the
-# check to minutes; --full runs the whole suite in there instead (it takes as long again as the
-# suite itself, and the two tests that look for the receive thread's kernel thread in /proc fail
-# there: kernel threads are not in a container's PID namespace).
+# prerequisite fails instead of skipping), its pytest narrowed by PYTEST_ADDOPTS (-k) to the unit
+# tests and an end-to-end test of each kind of prerequisite the install provides (netns + NFQUEUE,
+# Docker, nginx and redis, tcpdump, chromium, a rig's real server), which keeps the check to
+# minutes. --full runs the whole suite in there instead: it takes as long again as the suite
+# itself, and the two tests that look for the receive thread's kernel thread in /proc fail there
+# (kernel threads are not in a container's PID namespace).
 #
 # Needs root and a Docker daemon with the base image (sh docker/ci-setup.sh makes both). The
 # container is labelled like every object of a run (pytest-tcpcopy=1, run id, owner pid), so a
