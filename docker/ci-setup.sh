@@ -1,5 +1,6 @@
 #!/bin/sh
-# Make this machine ready for pytest-tcpcopy's Docker backend and its tests (Debian 12, as root).
+# Make this machine ready for pytest-tcpcopy's Docker backend and its tests (Debian 12, as root);
+# scripts/install.sh runs it after installing the package.
 # Idempotent: installs docker.io and debootstrap when missing, starts dockerd when no daemon
 # answers (and waits for it), then builds the base image (debootstrap, no registry needed) and
 # the agent image for the installed package, each only when missing.

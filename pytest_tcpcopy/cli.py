@@ -13,7 +13,7 @@ import sys
 from . import __version__
 from .errors import TcpcopyError
 
-COMMANDS = ("inspect", "intercept", "replay", "netns_run", "mirror", "build_base_image", "docker_run")
+COMMANDS = ("inspect", "intercept", "replay", "netns_run", "mirror", "record", "build_base_image", "docker_run")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,8 @@
 """Replay traffic.pcap.gz with release v1 as the baseline and v2 as the candidate.
 
-Docker backend (default): both releases are built as images from the Dockerfile here, FROM the
-local base image when there is one (no registry needed), else FROM python:3.11-slim. With
+Docker backend (default): both releases are images built from the Dockerfile here by
+``pytest_tcpcopy.docker.build`` (once; an unchanged folder is not built again), FROM the local base
+image when there is one (no registry needed), else FROM python:3.11-slim. With
 ``--tcpcopy-backend netns`` (as root) the two releases run as local commands instead.
 """
 
@@ -19,16 +20,17 @@ IMAGE = "pytest-tcpcopy-example/jsonservice:{release}"
 
 
 def _build_images() -> dict[str, str]:
-    from pytest_tcpcopy.docker.images import IMAGE_LABEL, default_base_image
+    from pytest_tcpcopy.docker.build import BuildSpec, build_image
+    from pytest_tcpcopy.docker.images import default_base_image
     from pytest_tcpcopy.docker.runs import docker_client
 
     client = docker_client()
     base = default_base_image(client)
     tags = {}
     for release in ("v1", "v2"):
+        spec = BuildSpec.parse(f"build:{HERE}", {"BASE_IMAGE": base, "RELEASE": release})
+        build_image(client, spec, tag=IMAGE.format(release=release))
         tags[release] = IMAGE.format(release=release)
-        client.images.build(path=str(HERE), tag=tags[release], rm=True, labels={IMAGE_LABEL: "1"},
-                            buildargs={"BASE_IMAGE": base, "RELEASE": release})  # fmt: skip
     return tags
 
 

@@ -66,6 +66,7 @@ def _in_ns(namespace: str, *argv: str) -> subprocess.CompletedProcess:
 def _http_server(rig: NetnsRig, directory: str) -> list[str]:
     return [
         sys.executable,
+        "-u",  # its start-up line reaches the log at once, whatever PYTHONUNBUFFERED says
         "-m",
         "http.server",
         "--bind",
