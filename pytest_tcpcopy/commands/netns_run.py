@@ -34,8 +34,8 @@ def register(subparsers) -> None:
     add_argument(parser, "ready_timeout", default=Settings().ready_timeout)
     parser.add_argument("--steer-receive", action=argparse.BooleanOptionalAction, default=None,
                         help="pin the copier to one CPU and steer the SUT side's receive processing to "
-                             "the others (default: with 3 CPUs or more; on 2 CPUs a fifth to a third more "
-                             "short sessions, 10-20 %% less keep-alive: docs/benchmarks.md)")
+                             "the others (default: with 3 CPUs or more; on 2 CPUs, with the receive thread, short "
+                             "sessions even and keep-alive about 10 %% slower: docs/benchmarks.md)")
     parser.add_argument("--receive-thread", action=argparse.BooleanOptionalAction, default=True,
                         help="run the SUT side's receive processing in a kernel thread (threaded NAPI, "
                              "GRO on at the SUT's end) instead of inside the copier's sends (default: on)")

@@ -1,8 +1,8 @@
 """Keeping the SUT's receive work off the copier's CPU.
 
 A raw send into a plain veth runs the receiving side's whole network stack (IP, netfilter, TCP,
-waking the SUT) at once, in the sender's context: about a third of the copier's CPU on short
-sessions was the SUT's kernel work, billed to the copier's core.
+waking the SUT) at once, in the sender's context: without the receive thread, about a third of
+the copier's CPU on short sessions is the SUT's kernel work, billed to the copier's core.
 
 Receive thread (the rig's default): with GRO on at the SUT's end, a veth receives through NAPI,
 and with threaded NAPI that polling runs in a kernel thread of its own (``napi/<veth>-N``). The
@@ -14,7 +14,7 @@ into the SUT: its TCP sees the same byte stream in fewer segments, as behind any
 The copier's own side keeps every offload off (veth only uses NAPI for senders without TSO) and
 gets a packet queue: the thread's ring holds 256 packets, and a veth with a queue behind it
 pushes back when the ring is full instead of dropping (Linux 6.16 on; on older kernels the rig
-stays unthreaded, with a warning). docs/benchmarks.md has the figures.
+stays unthreaded). docs/benchmarks.md has the figures.
 
 Steering (on request, or by default from three CPUs on): the rig
 pins the copier to one CPU and sets Receive Packet Steering on the SUT side of the veth to the
@@ -25,10 +25,10 @@ Why pinned, and not RPS over every CPU: RPS picks a CPU by the packet's flow has
 of the copier's connected raw socket carries that socket's one hash, so "every CPU" means one CPU
 per replay, chosen at random: some runs all offloaded, others not at all.
 
-When it pays: it moves work, it does not remove it. On two CPUs short sessions gain a fifth to
-a third, but keep-alive, which waits on every round trip, loses 10-20 % (the one other CPU, shared
-by the SUT, the intercept and all the receive work, fills up, and each round trip crosses CPUs);
-docs/benchmarks.md has the figures. With three CPUs or more the receive work has room of its own.
+When it pays: it moves work, it does not remove it. With the receive thread on (the default),
+short sessions come out even on two CPUs while keep-alive, which waits on every round trip, loses
+about 10 % (the one other CPU, shared by the SUT, the intercept and all the receive work, fills
+up, and each round trip crosses CPUs); docs/benchmarks.md has the figures. With three CPUs or more the receive work has room of its own.
 Hence ``auto_steer``: the netns backend and ``netns-run`` steer by default from three CPUs on;
 ``--steer-receive`` / ``--no-steer-receive`` (``steer_receive=True/False``) decide either way.
 """
