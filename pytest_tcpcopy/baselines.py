@@ -170,8 +170,8 @@ class RecordedBaselineStrategy(BaselineStrategy):
             index = run.capture
             missing = self._recorded(index).load(index.sessions[session], index.exchanges[session]).missing
             command = self.update_command(index.path)
-            return UnjudgedVerdict(Unjudged.FAILED, f"{name}: no recorded baseline: {missing}; record it with the "
-                                                    f"release to compare against: {command}")  # fmt: skip
+            return UnjudgedVerdict(Unjudged.FAILED, f"{name}: no recorded baseline: {missing}\n"
+                                                    f"record it with the release to compare against:\n  {command}")  # fmt: skip
         return super().unjudged(run, session, number, name)
 
     def _recorded_verdict(self, run: ReplayRun, session: int, number: int, name: str) -> UnjudgedVerdict:
@@ -213,11 +213,16 @@ class RecordedBaselineStrategy(BaselineStrategy):
         if self.settings.update_baseline:
             counts = recorded.update(run.sessions, run.capture, keep_unused=self.settings.baseline_keep_unused)
             return [counts.render(recorded.folder)]
+        lines = []
+        if run.without_baseline:
+            lines.append(f"recorded baseline {recorded.folder}: {len(run.without_baseline)} session(s) without a "
+                         f"recording; record them with the release to compare against: "
+                         f"{self.update_command(run.capture.path)}")  # fmt: skip
         unused = recorded.unused(run.capture)
-        if not unused:
-            return []
-        return [f"recorded baseline {recorded.folder}: {len(unused)} recording(s) of sessions the capture no longer "
-                "has; --tcpcopy-update-baseline removes them"]  # fmt: skip
+        if unused:
+            lines.append(f"recorded baseline {recorded.folder}: {len(unused)} recording(s) of sessions the capture no "
+                         "longer has; --tcpcopy-update-baseline removes them")  # fmt: skip
+        return lines
 
 
 class NoBaseline(BaselineStrategy):

@@ -27,8 +27,10 @@ exchange by exchange, each response decoded and readable (``recorded_format``)::
   (``replay.results``); a cut response is loaded as a baseline exchange that is not clean, so
   it is never compared. ``malformed`` says why an exchange was not a clean pair (no response...).
 - The same bytes are written for the same answers: keys in a fixed order, JSON bodies' keys
-  sorted, volatile header values masked, secrets redacted. A re-record that changes nothing
-  leaves every file untouched; a review diff shows the changed fields only.
+  sorted, volatile header values masked, secrets redacted. A file whose recording differs only
+  in what varies between two replays of the same answers (which side closed first: ``reason``,
+  ``response_end``) is left as it is, so a re-record that changes nothing touches no file and a
+  review diff shows the changed answers only.
 
 ``update`` writes the sessions a run replayed (of its sample and filter), says how many files it
 wrote, left unchanged and removed; it removes the files of sessions the capture no longer has
@@ -180,12 +182,12 @@ class RecordedBaseline:
         for session, result in sorted(results.items()):
             if session not in index.selected:
                 continue
-            text = json.dumps(self.document(index.sessions[session], result), indent=2, ensure_ascii=False) + "\n"
+            doc = self.document(index.sessions[session], result)
             path = self.path(session)
-            if path.exists() and path.read_text() == text:
+            if _settled(_read(path)) == _settled(doc):
                 unchanged.append(path)
                 continue
-            path.write_text(text)
+            path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
             written.append(path)
         removed = [] if keep_unused else self.unused(index)
         for path in removed:
@@ -209,9 +211,23 @@ class RecordedBaseline:
         return out
 
 
-def _client_of(path: Path) -> str | None:
+def _read(path: Path) -> dict | None:
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return doc.get("client") if isinstance(doc, dict) else None
+    return doc if isinstance(doc, dict) else None
+
+
+def _client_of(path: Path) -> str | None:
+    doc = _read(path)
+    return None if doc is None else doc.get("client")
+
+
+def _settled(doc: dict | None) -> dict | None:
+    """``doc`` without what varies between two replays of the same answers (which side closed
+    first: the session's ``reason``, an exchange's ``response_end``)."""
+    if doc is None:
+        return None
+    exchanges = [{k: v for k, v in e.items() if k != "response_end"} for e in doc.get("exchanges", ())]
+    return {**{k: v for k, v in doc.items() if k != "reason"}, "exchanges": exchanges}

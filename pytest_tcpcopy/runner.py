@@ -91,7 +91,7 @@ class TcpcopyRunner:
         settings = settings or self.settings
         suts = strategy_for(settings).suts(candidate_spec(settings))
         if settings.backend == "docker":
-            return [replace(spec, image=self.images.resolve(spec.image)) if spec.image else spec for spec in suts]
+            return [replace(spec, image=self._image(spec)) for spec in suts]
         for spec in suts:
             program = spec.command[0] if spec.command else ""
             if not (shutil.which(program) or (os.sep in program and os.access(program, os.X_OK))):
@@ -106,6 +106,12 @@ class TcpcopyRunner:
         if key not in self._indexes:
             self._indexes[key] = index_capture(capture, settings)
         return self._indexes[key]
+
+    def _image(self, spec: SutSpec) -> str | None:
+        try:
+            return None if spec.image is None else self.images.resolve(spec.image)
+        except UsageError as exc:
+            raise UsageError(f"SUT {spec.name}: {exc}") from None
 
     def replay(self, capture: str | Path | None = None, **overrides) -> ReplayRun:
         """Replay ``capture`` (default: the first configured one) and judge every selected exchange.

@@ -210,11 +210,11 @@ class DockerBackend:
                 **sut_privileges(spec.cap_add, new_privileges=spec.new_privileges),
             )
         except docker.errors.ImageNotFound:
-            raise UsageError(missing_image_message(spec.image)) from None
+            raise UsageError(f"SUT {name}: {missing_image_message(spec.image)}") from None
         except docker.errors.APIError as exc:
             if exc.status_code != 400:
                 raise
-            raise UsageError(f"SUT image {spec.image!r}: {exc.explanation or exc}") from None
+            raise UsageError(f"SUT {name}: image {spec.image!r}: {exc.explanation or exc}") from None
         self._containers.append(container)
         container.start()
         container.reload()

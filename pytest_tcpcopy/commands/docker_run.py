@@ -18,6 +18,7 @@ import sys
 from ..backends.base import SutSpec
 from ..capture.check import check_capture
 from ..docker.prepare import ImagePreparer
+from ..errors import UsageError
 from ..replay.contract import CopierSettings
 from ..settings import Settings, add_argument
 from .replay import add_replay_arguments, exit_status, print_progress, print_summary, sut_logs_on_error
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     with sut_logs_on_error():
         say = lambda line: print(f"pytest-tcpcopy: {line}", file=sys.stderr, flush=True)  # noqa: E731
         preparer = ImagePreparer(buildargs=dict(a.partition("=")[::2] for a in args.build_arg), pull=args.pull, log=say)
-        images = [(name, preparer.resolve(ref)) for name, ref in refs]  # every image ready before anything starts
+        images = [(name, _resolve(preparer, name, ref)) for name, ref in refs]  # every image, before anything starts
     with sut_logs_on_error(), DockerBackend(keep=args.keep, agent_image=args.agent_image) as backend:
         for name, image in images:
             spec = SutSpec(name, args.port, image=image, command=tuple(args.command_after_dashes),
@@ -78,3 +79,10 @@ def run(args: argparse.Namespace) -> int:
         if replayed.sut_logs is not None:
             print(f"--- {name} logs (tail) ---\n{replayed.sut_logs}")
     return exit_status(replays)
+
+
+def _resolve(preparer: ImagePreparer, name: str, ref: str) -> str:
+    try:
+        return preparer.resolve(ref)
+    except UsageError as exc:
+        raise UsageError(f"{name} {exc}") from None

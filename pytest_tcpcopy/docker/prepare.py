@@ -23,7 +23,7 @@ BUILD_PREFIX = "build:"
 
 def missing_image_message(ref: str) -> str:
     """What to do about an image that is not present locally."""
-    return (f"SUT image {ref!r} is not present locally: build or pull it (docker pull {ref}), "
+    return (f"image {ref!r} is not present locally: build or pull it (docker pull {ref}), "
             "or let the run pull it (--tcpcopy-pull; docker-run: --pull)")  # fmt: skip
 
 
@@ -74,7 +74,7 @@ class ImagePreparer:
             options = {} if self.log is None else {"log": self.log}
             return build_image(self.client, spec, **options)
         if not ref.strip():
-            raise UsageError("an empty SUT image reference")
+            raise UsageError("an empty image reference")
         if self._present(ref):
             return ref
         if not self.pull:
@@ -91,7 +91,7 @@ class ImagePreparer:
             return False
         except docker.errors.APIError as exc:
             if exc.status_code == 400:  # not a valid reference at all
-                raise UsageError(f"SUT image {ref!r} is not a valid image reference: {exc.explanation}") from None
+                raise UsageError(f"image {ref!r} is not a valid image reference: {exc.explanation}") from None
             raise EnvironmentProblem(f"cannot look up the image {ref!r}: {exc.explanation or exc}") from None
         return True
 
@@ -103,6 +103,6 @@ class ImagePreparer:
         try:
             self.client.images.pull(ref)
         except docker.errors.ImageNotFound:
-            raise UsageError(f"SUT image {ref!r} is neither present locally nor in its registry") from None
+            raise UsageError(f"image {ref!r} is neither present locally nor in its registry") from None
         except docker.errors.APIError as exc:
-            raise UsageError(f"SUT image {ref!r} could not be pulled: {exc.explanation or exc}") from None
+            raise UsageError(f"image {ref!r} could not be pulled: {exc.explanation or exc}") from None
