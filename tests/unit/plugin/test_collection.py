@@ -54,9 +54,11 @@ def test_sample_and_filter_choose_the_items(project):
     assert items and all("-POST /api/orders" in i for i in items)
 
 
-def test_a_capture_outside_the_rootdir_is_named_by_its_path(pytester):
-    result = pytester.runpytest("--collect-only", "-q", "--rootdir", str(pytester.path), str(EXAMPLE), *SUT)
-    assert f"{EXAMPLE}::s0001-GET /api/users/2" in collected(result)
+def test_a_capture_outside_the_rootdir_is_named_by_its_path(pytester, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere") / "traffic.pcap.gz"  # no ini file beside it (the example has one)
+    shutil.copy(EXAMPLE, outside)
+    result = pytester.runpytest("--collect-only", "-q", "--rootdir", str(pytester.path), str(outside), *SUT)
+    assert f"{outside}::s0001-GET /api/users/2" in collected(result)
 
 
 def test_a_capture_without_a_sut_is_one_usage_error_before_collection(project):
