@@ -27,7 +27,8 @@ from .compare import Exchange, exchanges_from_replay
 from .errors import UsageError
 from .flows.session import CapturedSession
 from .model import CaptureIndex, ReplayRun
-from .recorded import RecordedBaseline
+from .recorded import RecordedBaseline, recorded_exchanges
+from .recorded_format import ResponseFormat
 from .replay.results import SessionResult
 from .settings import Baseline, Settings
 
@@ -75,6 +76,17 @@ class BaselineStrategy:
         """What ``session`` is compared against, or None when there is nothing to compare with."""
         raise NotImplementedError
 
+    def candidate(self, session: CapturedSession, result: SessionResult) -> list[Exchange]:
+        """The candidate's exchanges of ``session`` (one copy's ``result``), as they are compared."""
+        return exchanges_from_replay(session, result)
+
+    def notes(self) -> list[str]:
+        """What the user should know about these settings before the replay (said once per replay)."""
+        if self.settings.noise:
+            return [f"--tcpcopy-noise has no effect with the {self.baseline.kind} baseline: noise is told apart by "
+                    "a second baseline instance, which only image: and command: baselines run"]  # fmt: skip
+        return []
+
     def unjudged(self, run: ReplayRun, session: int, number: int, name: str) -> UnjudgedVerdict:
         """The verdict of exchange ``number`` (named ``name``) of ``session``, which got no comparison."""
         result = run.sessions.get(session)
@@ -97,6 +109,9 @@ class CaptureBaseline(BaselineStrategy):
 class SideBySideBaseline(BaselineStrategy):
     """A baseline release replayed beside the candidate: ``image:REF`` on the docker backend,
     ``command:CMD`` on the netns backend."""
+
+    def notes(self) -> list[str]:
+        return []
 
     def suts(self, candidate: SutSpec) -> list[SutSpec]:
         kind, backend = self.baseline.kind, self.settings.backend
@@ -122,29 +137,92 @@ class SideBySideBaseline(BaselineStrategy):
 
 
 class RecordedBaselineStrategy(BaselineStrategy):
-    """A recorded baseline under ``dir:PATH``; an update run (``update_baseline``) rewrites it."""
+    """A recorded baseline under ``dir:PATH`` (``recorded``). An update run
+    (``update_baseline``) compares nothing: it records every replayed session, and each exchange
+    passes when it was recorded whole. Otherwise a session without a recording fails its
+    exchanges with the command that records it. The candidate is compared as a recording would
+    keep it (``recorded_format``: redacted, volatile headers masked)."""
+
+    def __init__(self, baseline: Baseline, settings: Settings) -> None:
+        super().__init__(baseline, settings)
+        self._format: ResponseFormat | None = None
 
     def _recorded(self, index: CaptureIndex) -> RecordedBaseline:
-        return RecordedBaseline(Path(self.baseline.ref), index.path)
+        return RecordedBaseline(Path(self.baseline.ref), index.path, self.settings.diff_config())
 
     def exchanges(self, session: CapturedSession, index: CaptureIndex,
                   baselines: BaselineResults) -> BaselineExchanges | None:  # fmt: skip
-        stored = self._recorded(index).load(session.index)
-        if stored is None:
-            return None  # nothing recorded for this session yet: an update run records it
-        return BaselineExchanges(exchanges_from_replay(session, stored))
+        if self.settings.update_baseline:
+            return None
+        recording = self._recorded(index).load(session, index.exchanges[session.index])
+        return None if recording.exchanges is None else BaselineExchanges(recording.exchanges)
+
+    def candidate(self, session: CapturedSession, result: SessionResult) -> list[Exchange]:
+        if self._format is None:
+            self._format = ResponseFormat(self.settings.diff_config())
+        kept = self._format.round_trip
+        return [replace(e, response=kept(e.response)) for e in exchanges_from_replay(session, result)]
 
     def unjudged(self, run: ReplayRun, session: int, number: int, name: str) -> UnjudgedVerdict:
+        if self.settings.update_baseline:
+            return self._recorded_verdict(run, session, number, name)
         if session in run.without_baseline:
-            message = "no recorded baseline for this session yet: run with --tcpcopy-update-baseline"
-            return UnjudgedVerdict(Unjudged.SKIPPED, message)
+            index = run.capture
+            missing = self._recorded(index).load(index.sessions[session], index.exchanges[session]).missing
+            command = self.update_command(index.path)
+            return UnjudgedVerdict(Unjudged.FAILED, f"{name}: no recorded baseline: {missing}\n"
+                                                    f"record it with the release to compare against:\n  {command}")  # fmt: skip
         return super().unjudged(run, session, number, name)
 
+    def _recorded_verdict(self, run: ReplayRun, session: int, number: int, name: str) -> UnjudgedVerdict:
+        """An update run's verdict: passed when the exchange was recorded whole (or neither the
+        SUT nor production answered it)."""
+        result = run.sessions.get(session)
+        if result is None:
+            return UnjudgedVerdict(Unjudged.FAILED, f"{name}: not recorded: the session was not replayed")
+        entries = recorded_exchanges(run.capture.sessions[session], result)
+        entry = next((e for e in entries if e.exchange.number == number), None)
+        if entry is None or entry.exchange.response is None:
+            production = _find(run.capture.exchanges.get(session, []), number)
+            if production is None or production.response is None:
+                return UnjudgedVerdict(Unjudged.PASSED, "neither the SUT nor production answered it")
+            return UnjudgedVerdict(Unjudged.FAILED, f"{name}: recorded without a response "
+                                                    f"({result.outcome.value}: {result.reason or '-'})")  # fmt: skip
+        if entry.cut is not None:
+            return UnjudgedVerdict(Unjudged.FAILED, f"{name}: recorded, but its response was cut ({entry.cut}); "
+                                                    "it is not compared until it is recorded whole")  # fmt: skip
+        return UnjudgedVerdict(Unjudged.PASSED, "recorded")
+
+    def update_command(self, capture: Path) -> str:
+        """The pytest command line that records ``capture`` with these settings' SUT."""
+        settings = self.settings
+        parts = ["pytest", str(capture)]
+        if settings.backend != "docker":
+            parts += ["--tcpcopy-backend", settings.backend]
+        if settings.backend == "docker" and settings.image:
+            parts += ["--tcpcopy-image", settings.image]
+        elif settings.command:
+            parts += ["--tcpcopy-command", shlex.join(settings.command)]
+        if settings.port is not None:
+            parts += ["--tcpcopy-port", str(settings.port)]
+        parts += ["--tcpcopy-baseline", f"dir:{self.baseline.ref}", "--tcpcopy-update-baseline"]
+        return shlex.join(parts)
+
     def finish(self, run: ReplayRun) -> list[str]:
-        if not self.settings.update_baseline:
-            return []
-        written = self._recorded(run.capture).update(run.sessions, run.capture)
-        return [f"recorded baseline: {len(written)} session file(s) written under {self._recorded(run.capture).folder}"]
+        recorded = self._recorded(run.capture)
+        if self.settings.update_baseline:
+            counts = recorded.update(run.sessions, run.capture, keep_unused=self.settings.baseline_keep_unused)
+            return [counts.render(recorded.folder)]
+        lines = []
+        if run.without_baseline:
+            lines.append(f"recorded baseline {recorded.folder}: {len(run.without_baseline)} session(s) without a "
+                         f"recording; record them with the release to compare against: "
+                         f"{self.update_command(run.capture.path)}")  # fmt: skip
+        unused = recorded.unused(run.capture)
+        if unused:
+            lines.append(f"recorded baseline {recorded.folder}: {len(unused)} recording(s) of sessions the capture no "
+                         "longer has; --tcpcopy-update-baseline removes them")  # fmt: skip
+        return lines
 
 
 class NoBaseline(BaselineStrategy):

@@ -33,7 +33,8 @@ import pytest
 
 from .errors import TcpcopyError
 from .progress_line import ReplayProgressLine
-from .settings import SETTINGS, Baseline, Kind, Settings
+from .sanity import sanity_lines
+from .settings import SETTINGS, Baseline, Kind, Sanity, Settings
 
 if TYPE_CHECKING:  # the runner pulls in deepdiff: imported on first use, not with pytest
     from .compare import ExchangeComparison
@@ -68,12 +69,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def resolve_settings(config: pytest.Config) -> Settings:
-    """Defaults < ini < command line; each bad value names where it came from."""
+    """Defaults < ini < command line; each bad value names where it came from. The ini file's
+    paths to project files (captures, ``dir:`` baselines, ``build:`` contexts) start at the
+    rootdir; the command line's at the working directory."""
     settings = Settings()
     for spec in SETTINGS:
         ini = config.getini(spec.ini)
         if ini not in ("", [], None):
-            settings = settings.with_overrides({spec.name: ini}, f"ini option {spec.ini}")
+            settings = settings.with_overrides({spec.name: ini}, f"ini option {spec.ini}").anchored(config.rootpath)
     for spec in SETTINGS:
         value = config.getoption(spec.option)
         if value is not None:
@@ -154,12 +157,20 @@ class TcpcopyState:
         self.progress: ReplayProgressLine | None = None  # set when the terminal is a tty
         self.notes: list[str] = []  # what runners said, repeated in the summary
         self.report_paths: list[Path] = []  # the reports written
+        self.sanity: list = []  # (replay name, sanity.SanityProblem) of every replay, once the session ends
+        self.images = None  # docker.prepare.ImagePreparer: every image built or checked once per run
+        self.say = self._note  # where image builds report (the terminal, once the session starts)
 
     def runner(self, settings: Settings | None = None, label: str | None = None) -> TcpcopyRunner:
         from .runner import TcpcopyRunner
 
+        if self.images is None:
+            from .docker.prepare import ImagePreparer
+
+            self.images = ImagePreparer(buildargs=self.settings.build_args, pull=self.settings.pull,
+                                        log=lambda line: self.say(f"tcpcopy: {line}"))  # fmt: skip
         return TcpcopyRunner(settings or self.settings, label=label, on_run=self.runs.append, log=self._note,
-                             progress=self.progress, indexes=self.indexes)  # fmt: skip
+                             progress=self.progress, indexes=self.indexes, images=self.images)  # fmt: skip
 
     def _note(self, line: str) -> None:
         self.notes.append(line.removeprefix("tcpcopy: "))
@@ -372,7 +383,8 @@ class LiveMismatch(Exception):
 def replay_live(config: pytest.Config, source: str, label: str) -> ReplayRun:
     """Take ``settings.duration`` seconds of live traffic from ``source`` (``live:IFACE`` or
     ``mirror:ADDR:PORT``), replaying it into the SUT as it arrives; the recording it is judged
-    from goes to a scratch folder, removed at the end unless ``--tcpcopy-keep``."""
+    from goes to a scratch folder, removed at the end unless ``--tcpcopy-keep``, and is kept in
+    ``--tcpcopy-record-to`` when given (``Settings.recording_for``)."""
     from .endpoint import Endpoint
     from .live import LiveSource, MirrorSource
 
@@ -386,7 +398,24 @@ def replay_live(config: pytest.Config, source: str, label: str) -> ReplayRun:
         make = lambda: MirrorSource(Endpoint.parse(where), settings.duration)  # noqa: E731
     folder = Path(tempfile.mkdtemp(prefix="tcpcopy-live-"))
     state.scratch.append(folder)
-    return state.runner(label=label).replay_live(make, folder / f"{kind}.pcap")
+    recording = folder / f"{kind}.pcap"
+    try:
+        return state.runner(label=label).replay_live(make, recording)
+    finally:
+        target = settings.recording_for(kind)
+        if target is not None and recording.exists():
+            keep_recording(state, recording, target)
+
+
+def keep_recording(state: TcpcopyState, recording: Path, target: Path) -> None:
+    from .live import save_recording
+
+    try:
+        saved = save_recording(recording, target)
+    except (TcpcopyError, OSError) as exc:
+        state.notes.append(f"the live traffic could not be kept in {target}: {exc}")
+        return
+    state.notes.append(f"live traffic kept in {saved.path} ({saved.packets} packets, {saved.kind})")
 
 
 # -- fixtures ------------------------------------------------------------------------------------
@@ -454,11 +483,41 @@ def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, righ
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Show the progress of long replays on a terminal (never when output goes to a file or pipe)."""
+    """Fail fast, once: when traffic is to be replayed, check the SUTs can start before anything
+    is collected (``TcpcopyRunner.preflight``: a SUT configured, images present or built,
+    commands found); a problem is one usage error for the run. Show the progress of long replays
+    on a terminal (never when output goes to a file or pipe)."""
     state = session.config.stash[STATE_KEY]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        state.say = reporter.write_line
+    if state.traffic_paths or state.live_sources:
+        preflight(state)
     if reporter is not None and reporter.isatty():
         state.progress = ReplayProgressLine(reporter, session.config.pluginmanager.get_plugin("capturemanager"))
+
+
+def preflight(state: TcpcopyState) -> None:
+    """The run's SUTs checked once (see ``pytest_sessionstart``); a problem is a pytest usage error."""
+    missing = state.settings.missing_sut()
+    if missing is not None:
+        traffic = ", ".join(sorted(p.name for p in state.traffic_paths) + list(state.live_sources))
+        raise pytest.UsageError(f"{traffic}: no SUT to replay it into: {missing}")
+    try:
+        state.runner().preflight()
+    except TcpcopyError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Captures named by --tcpcopy-pcap with no SUT configured and nothing else to run: say why
+    nothing ran, instead of pytest's silent "no tests ran"."""
+    settings = session.config.stash[STATE_KEY].settings
+    missing = settings.missing_sut()
+    if not session.items and session.config.args_source is not pytest.Config.ArgsSource.ARGS and settings.pcap \
+            and missing is not None:  # fmt: skip
+        names = ", ".join(p.name for p in settings.pcap)
+        raise pytest.UsageError(f"--tcpcopy-pcap / tcpcopy_pcap names {names}, but no SUT to replay it into: {missing}")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -470,18 +529,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The sanity checks of every replay (``sanity``): under ``--tcpcopy-sanity fail`` (the
+    default) a problem that fails the run turns a passing run's exit status to 1, as coverage
+    thresholds do; then the reports."""
     state = session.config.stash[STATE_KEY]
-    if not state.settings.report or not state.runs:
+    settings = state.settings
+    if state.runs and settings.sanity is not Sanity.OFF:
+        from .report.terminal import run_name
+        from .runner import sanity_of
+
+        several = len(state.runs) > 1
+        state.sanity = [(run_name(run, several=several), problem)
+                        for run in state.runs for problem in sanity_of(run).problems()]  # fmt: skip
+        failing = settings.sanity is Sanity.FAIL and any(problem.fails for _, problem in state.sanity)
+        if failing and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if not settings.report or not state.runs:
         return
-    from .compare import DiffConfig
     from .report import write_report
 
-    redaction = DiffConfig(ignore_paths=state.settings.ignore).redaction
-    state.report_paths = [write_report(path, state.runs, redaction=redaction) for path in state.settings.report]
+    redaction = settings.redaction()
+    state.report_paths = [write_report(path, state.runs, redaction=redaction) for path in settings.report]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """One short section, only when a replay ran and there is something to say."""
+    """One short section, only when a replay ran and there is something to say; sanity problems
+    last, loud."""
     state = config.stash[STATE_KEY]
     if not state.runs:
         return
@@ -489,16 +562,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     from .report import summary_lines
     from .report.terminal import run_name
 
-    lines = summary_lines(state.runs) + state.notes
+    lines = summary_lines(state.runs, state.settings.redaction()) + list(dict.fromkeys(state.notes))
     for run in state.runs:
         if run.settings.amplify > 1:
             if len(state.runs) > 1:
                 lines.append(f"{run_name(run, several=True)}:")
             lines += LoadReport.from_run(run).render().splitlines()
-    if lines:
+    if lines or state.sanity:
         terminalreporter.section("tcpcopy")
         for line in lines:
             terminalreporter.write_line(line)
+    for line, loud in sanity_lines(state.sanity, fail=state.settings.sanity is Sanity.FAIL):
+        terminalreporter.write_line(line, red=loud, yellow=not loud)
     for path in state.report_paths:
         terminalreporter.write_line(f"tcpcopy report: {path}")
 

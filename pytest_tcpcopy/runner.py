@@ -9,6 +9,9 @@ baseline strategy (``baselines``) gives. Nothing here imports pytest.
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -17,11 +20,13 @@ from typing import TYPE_CHECKING
 from .backends import open_backend
 from .backends.base import ProgressCallback, SutReplay, SutSpec
 from .baselines import BaselineStrategy, strategy_for
-from .compare import DiffConfig, compare_sessions, exchanges_from_replay
+from .compare import DiffConfig, Exchange, IgnoreUsage, compare_sessions
+from .docker.prepare import ImagePreparer
 from .errors import UsageError
 from .model import CaptureIndex, ReplayRun, index_capture
 from .replay.contract import CopierSettings
 from .replay.results import ReplayResult, SessionResult
+from .sanity import SanityCounters, status_of
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -32,7 +37,8 @@ def candidate_spec(settings: Settings) -> SutSpec:
     """The candidate SUT the settings describe, for their backend."""
     if settings.port is None:
         raise UsageError("no SUT port: set --tcpcopy-port / tcpcopy_port")
-    common = {"ready_timeout": settings.ready_timeout, "http_path": settings.http_path}
+    common = {"ready_timeout": settings.ready_timeout, "http_path": settings.http_path,
+              "cap_add": settings.sut_cap_add, "new_privileges": settings.sut_new_privileges}  # fmt: skip
     if settings.backend == "netns":
         if not settings.command:
             raise UsageError("the netns backend runs a SUT command: set --tcpcopy-command / tcpcopy_command")
@@ -59,20 +65,39 @@ class TcpcopyRunner:
     ``label`` names who replays (a test's node id) on every run; ``on_run`` is told of every
     finished replay; ``progress(sut_name, report)`` gets the copiers' progress reports; ``log``
     gets what is worth telling; ``indexes`` is a cache of indexed captures to share with other
-    runners.
+    runners; ``images`` makes the docker backend's images ready (built, checked present, pulled
+    when allowed), once per reference: share one to build once per session.
     """
 
     def __init__(self, settings: Settings, *, diff: DiffConfig | None = None,
                  log: Callable[[str], None] = print, label: str | None = None,
                  on_run: Callable[[ReplayRun], None] | None = None, progress: ProgressCallback | None = None,
-                 indexes: dict | None = None) -> None:  # fmt: skip
+                 indexes: dict | None = None, images: ImagePreparer | None = None) -> None:  # fmt: skip
         self.settings = settings
         self.label = label
         self._progress = progress
         self._on_run = on_run
-        self.diff = diff or DiffConfig(ignore_paths=settings.ignore)
+        self.diff = diff or settings.diff_config()
         self.log = log
         self._indexes: dict = {} if indexes is None else indexes
+        self.images = images or ImagePreparer(buildargs=settings.build_args, pull=settings.pull, log=log)
+
+    def preflight(self, settings: Settings | None = None) -> list[SutSpec]:
+        """Every SUT a replay with ``settings`` starts, checked before anything starts: a SUT is
+        configured, the baseline fits the backend, each image is present locally (``build:``
+        references built; missing ones pulled only when ``settings.pull``), each command's
+        program exists. Images come back resolved to local tags. Raises UsageError (a build that
+        fails: SutError) naming what is wrong."""
+        settings = settings or self.settings
+        suts = strategy_for(settings).suts(candidate_spec(settings))
+        if settings.backend == "docker":
+            return [replace(spec, image=self._image(spec)) for spec in suts]
+        for spec in suts:
+            program = spec.command[0] if spec.command else ""
+            if not (shutil.which(program) or (os.sep in program and os.access(program, os.X_OK))):
+                raise UsageError(f"SUT {spec.name}: {program!r} is not a program found on PATH "
+                                 f"({shlex.join(spec.command)})")  # fmt: skip
+        return suts
 
     def index(self, capture: str | Path, settings: Settings | None = None) -> CaptureIndex:
         """``capture`` indexed with ``settings`` (default: the runner's), once per sample and filter."""
@@ -81,6 +106,12 @@ class TcpcopyRunner:
         if key not in self._indexes:
             self._indexes[key] = index_capture(capture, settings)
         return self._indexes[key]
+
+    def _image(self, spec: SutSpec) -> str | None:
+        try:
+            return None if spec.image is None else self.images.resolve(spec.image)
+        except UsageError as exc:
+            raise UsageError(f"SUT {spec.name}: {exc}") from None
 
     def replay(self, capture: str | Path | None = None, **overrides) -> ReplayRun:
         """Replay ``capture`` (default: the first configured one) and judge every selected exchange.
@@ -94,7 +125,7 @@ class TcpcopyRunner:
             capture = settings.pcap[0]
         index = self.index(capture, settings)
         strategy = strategy_for(settings)
-        suts = strategy.suts(candidate_spec(settings))
+        suts = self.preflight(settings)
         if not index.selected:
             return self._done(ReplayRun(index, settings, ReplayResult([], 0.0, ["no captured session selected"])),
                               strategy)  # fmt: skip
@@ -117,7 +148,7 @@ class TcpcopyRunner:
         settings = self.settings
         recording = Path(recording)
         strategy = strategy_for(settings)
-        suts = strategy.suts(candidate_spec(settings))
+        suts = self.preflight(settings)
         if settings.backend != "netns" or len(suts) > 1:
             why = ("the docker backend" if settings.backend != "netns"
                    else f"a side-by-side baseline ({settings.baseline})")  # fmt: skip
@@ -141,7 +172,13 @@ class TcpcopyRunner:
 
     def _done(self, run: ReplayRun, strategy: BaselineStrategy) -> ReplayRun:
         run.label = self.label
-        judge(run, strategy, self.diff)
+        usage = IgnoreUsage(self.diff)
+        judge(run, strategy, self.diff, usage)
+        for line in strategy.notes():
+            self.log(f"tcpcopy: {line}")
+        for path in usage.unused() if run.comparisons else ():
+            self.log(f"tcpcopy: ignore path {path!r} matched nothing in {run.label or run.capture.path.name} "
+                     "(mistyped? failures show the paths of what differs)")  # fmt: skip
         for line in strategy.finish(run):
             self.log(f"tcpcopy: {line}")
         if self._on_run is not None:
@@ -154,10 +191,11 @@ def _run_of(index: CaptureIndex, settings: Settings, replays: list[SutReplay]) -
     return ReplayRun(index, settings, candidate.result, [b.result for b in baselines], candidate.sut_logs)
 
 
-def judge(run: ReplayRun, strategy: BaselineStrategy, diff: DiffConfig) -> None:
+def judge(run: ReplayRun, strategy: BaselineStrategy, diff: DiffConfig, usage: IgnoreUsage | None = None) -> None:
     """Compare every replayed copy of every selected session with what ``strategy`` gives. An
     exchange's comparison is copy 0's unless another copy differs: then the first differing
-    copy's, so a bug that shows only under load (amplify) fails its item too."""
+    copy's, so a bug that shows only under load (amplify) fails its item too. ``usage`` learns
+    which ignore paths matched something."""
     index = run.capture
     copies = _copies_by_session(run.candidate)
     baselines = [_first_copies(result) for result in run.baselines]
@@ -170,8 +208,8 @@ def judge(run: ReplayRun, strategy: BaselineStrategy, diff: DiffConfig) -> None:
             run.without_baseline.add(s)
             continue
         for result in copies[s]:
-            mine = exchanges_from_replay(session, result)
-            for comparison in compare_sessions(theirs.primary, mine, diff, theirs.secondary):
+            mine = strategy.candidate(session, result)
+            for comparison in compare_sessions(theirs.primary, mine, diff, theirs.secondary, usage=usage):
                 key = (s, (comparison.baseline or comparison.candidate).number)
                 if key[1] not in index.wanted[s]:
                     continue
@@ -202,3 +240,20 @@ def _copies_by_session(result: ReplayResult) -> dict[int, list[SessionResult]]:
 
 def _first_copies(result: ReplayResult) -> dict[int, SessionResult]:
     return {s.session: s for s in result.sessions if s.copy == 0}
+
+
+def sanity_of(run: ReplayRun) -> SanityCounters:
+    """The sanity counters of a judged run (``sanity``): per comparison, the candidate's, the
+    baseline's and production's status, and the capture's server ports of the replayed sessions."""
+    index = run.capture
+    counters = SanityCounters(run.settings.port, (index.sessions[s].server.port for s in index.selected))
+    production = {(e.session, e.number): e for s in index.selected for e in index.exchanges[s]}
+    for key, comparison in run.comparisons.items():
+        captured = production.get(key)
+        counters.add(status_of(_response(comparison.candidate)), status_of(_response(comparison.baseline)),
+                     status_of(_response(captured)))  # fmt: skip
+    return counters
+
+
+def _response(exchange: Exchange | None) -> object | None:
+    return None if exchange is None else exchange.response

@@ -173,6 +173,98 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(line.strip() for line in str(value).splitlines() if line.strip())
 
 
+def _ignore_paths(value: Any) -> tuple[str, ...]:
+    """Ignore paths as given (dotted, or deepdiff's ``root['body']['x']``), each one readable."""
+    from .compare.config import parse_path
+
+    paths = _strings(value)
+    for path in paths:
+        try:
+            parse_path(path)
+        except UsageError as exc:
+            raise ValueError(str(exc).removeprefix("DiffConfig: ")) from None
+    return paths
+
+
+def _regexes(value: Any) -> tuple[str, ...]:
+    patterns = _strings(value)
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"regex {pattern!r}: {exc}") from None
+    return patterns
+
+
+def _tolerance(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if not 0 <= number < float("inf"):
+        raise ValueError("expected a number >= 0 (an absolute difference)")
+    return number
+
+
+def _redactions(value: Any) -> tuple[str, ...]:
+    """Secret names (matched in key names) and ``re:PATTERN`` regexes."""
+    items = _strings(value)
+    for item in items:
+        if item.startswith("re:"):
+            _regexes(item[3:])
+        elif not re.sub(r"[\s_.\-]+", "", item):
+            raise ValueError(f"{item!r}: expected a secret NAME or re:PATTERN")
+    return items
+
+
+def _build_args(value: Any) -> tuple[str, ...]:
+    items = _strings(value)
+    for item in items:
+        key, sep, _ = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ValueError(f"{item!r}: expected KEY=VALUE")
+    return items
+
+
+def _capabilities(value: Any) -> tuple[str, ...]:
+    items = tuple(item.strip().upper().removeprefix("CAP_") for item in _strings(value))
+    for item in items:
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", item):
+            raise ValueError(f"{item!r}: expected a capability name like NET_RAW or CAP_SYS_PTRACE")
+    return items
+
+
+def _recording(value: Any) -> Path | None:
+    if value in (None, ""):
+        return None
+    from .live.capture_file import capture_file_kind
+
+    try:
+        capture_file_kind(str(value))
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
+    return Path(value)
+
+
+class Sanity(enum.Enum):
+    """What a run whose sanity checks found a problem does (see ``pytest_tcpcopy.sanity``)."""
+
+    FAIL = "fail"  # the problems are shown, and the run fails
+    WARN = "warn"  # the problems are shown
+    OFF = "off"  # not checked
+
+
+def _sanity(value: Any) -> Sanity:
+    if isinstance(value, Sanity):
+        return value
+    try:
+        return Sanity(str(value).strip().lower())
+    except ValueError:
+        raise ValueError("expected fail, warn or off") from None
+
+
 class Kind(enum.Enum):
     """How a setting is given on the command line (its ini twin follows: a list is one per line)."""
 
@@ -239,8 +331,6 @@ class Settings:
                                    metavar="SECONDS")  # fmt: skip
     http_path: str | None = setting(None, "HTTP path that must answer below 400 before the SUT counts as ready",
                                     _optional_str, metavar="PATH")  # fmt: skip
-    ignore: tuple[str, ...] = setting((), "diff paths to ignore, one per line, e.g. body.timestamp", _strings,
-                                      kind=Kind.LIST, metavar="PATH")  # fmt: skip
     noise: bool = setting(False, "run a second baseline instance; its differences from the first are noise", _bool,
                           kind=Kind.FLAG)  # fmt: skip
     live: str | None = setting(
@@ -251,6 +341,40 @@ class Settings:
         metavar="ADDR:PORT", per_test=False)  # fmt: skip
     duration: float = setting(10.0, "seconds of live or mirrored traffic to take (default 10)", parse_seconds,
                               metavar="SECONDS", per_test=False)  # fmt: skip
+    # -- what is compared, and what is secret
+    ignore: tuple[str, ...] = setting(
+        (), "a place not to compare, dotted as failures show it: body.timestamp, headers.x-request-id, "
+        "body.items[*].id (deepdiff's root['body']['timestamp'] is read too)", _ignore_paths, kind=Kind.LIST,
+        metavar="PATH")  # fmt: skip
+    ignore_value: tuple[str, ...] = setting(
+        (), "a changed value is not a difference when both sides match this regex whole", _regexes,
+        kind=Kind.LIST, metavar="REGEX")  # fmt: skip
+    float_tolerance: float | None = setting(None, "JSON numbers this close (absolute difference) are equal",
+                                            _tolerance, metavar="X")  # fmt: skip
+    ignore_order: bool = setting(False, "compare JSON arrays as unordered collections", _bool, kind=Kind.FLAG)
+    redact: tuple[str, ...] = setting(
+        (), "also secret: keys whose name contains NAME, or text matching re:PATTERN (reports, failures, "
+        "recorded baselines)", _redactions, kind=Kind.LIST, metavar="NAME|re:PATTERN", per_test=False)  # fmt: skip
+    # -- the SUT's images and privileges
+    build_arg: tuple[str, ...] = setting((), "a build argument for build:PATH images", _build_args, kind=Kind.LIST,
+                                         metavar="KEY=VALUE", per_test=False)  # fmt: skip
+    pull: bool = setting(False, "pull SUT images that are not present locally (off: a missing image is an error)",
+                         _bool, kind=Kind.FLAG, per_test=False)  # fmt: skip
+    sut_cap_add: tuple[str, ...] = setting(
+        (), "give the SUT container a capability back (docker; it runs without NET_RAW)", _capabilities,
+        kind=Kind.LIST, metavar="CAP")  # fmt: skip
+    sut_new_privileges: bool = setting(
+        False, "let the SUT container gain privileges through set-uid binaries (off: no-new-privileges)", _bool,
+        kind=Kind.FLAG)  # fmt: skip
+    # -- recordings and checks of the run
+    record_to: Path | None = setting(
+        None, "keep the live traffic taken in FILE (.pcap/.pcapng, optionally .gz)", _recording, metavar="FILE",
+        per_test=False)  # fmt: skip
+    baseline_keep_unused: bool = setting(
+        False, "on --tcpcopy-update-baseline, keep recordings of sessions the capture no longer has", _bool,
+        kind=Kind.FLAG)  # fmt: skip
+    sanity: Sanity = setting(Sanity.FAIL, "when the run looks wrong (the same error everywhere ...): fail, warn or off",
+                             _sanity, metavar="fail|warn|off", per_test=False)  # fmt: skip
 
     def with_overrides(self, overrides: Mapping[str, Any], source: str, *, per_test: bool = False) -> Settings:
         """A copy with raw values applied (strings parsed, other values validated), as from
@@ -266,6 +390,47 @@ class Settings:
             changes[name] = parse(name, value, source)
         return replace(self, **changes)
 
+    def anchored(self, base: Path) -> Settings:
+        """A copy whose relative paths to project files (captures, a ``dir:`` baseline, ``build:``
+        contexts of the SUT and baseline images) start at ``base``; the ini file's values are
+        anchored at the rootdir, the command line's stay relative to the working directory."""
+        baseline = self.baseline
+        if baseline.kind == "dir":
+            baseline = Baseline("dir", str(_anchor(baseline.ref, base)))
+        elif baseline.kind == "image":
+            baseline = Baseline("image", _anchor_build(baseline.ref, base))
+        pcap = tuple(_anchor(str(path), base) for path in self.pcap)
+        image = None if self.image is None else _anchor_build(self.image, base)
+        return replace(self, pcap=pcap, image=image, baseline=baseline)
+
+    def diff_config(self):  # -> compare.DiffConfig (the comparison library is imported on first use)
+        """How responses are compared with these settings."""
+        from .compare import DiffConfig
+
+        return DiffConfig(ignore_paths=self.ignore, ignore_value_patterns=self.ignore_value,
+                          float_tolerance=self.float_tolerance, ignore_order=self.ignore_order,
+                          redaction=self.redaction())  # fmt: skip
+
+    def redaction(self):  # -> compare.Redaction
+        """What is secret: the default names and patterns, and those of ``redact``."""
+        from .compare import Redaction
+
+        patterns = tuple(item[3:] for item in self.redact if item.startswith("re:"))
+        names = tuple(item for item in self.redact if not item.startswith("re:"))
+        return Redaction().with_names(*names).with_patterns(*patterns)
+
+    @property
+    def build_args(self) -> dict[str, str]:
+        """``build_arg`` as a mapping (the last value of a key wins)."""
+        return dict(item.partition("=")[::2] for item in self.build_arg)
+
+    def missing_sut(self) -> str | None:
+        """What to set for a SUT to replay into (None when ``configured``)."""
+        missing = [] if self.image or self.command else ["--tcpcopy-image (docker backend) or --tcpcopy-command "
+                                                         "(netns backend)"]  # fmt: skip
+        missing += [] if self.port is not None else ["--tcpcopy-port"]
+        return f"set {', and '.join(missing)}" if missing else None
+
     @property
     def configured(self) -> bool:
         """True when there is a SUT to replay into (an image or a command, and its port)."""
@@ -276,6 +441,16 @@ class Settings:
         """The live traffic sources configured, by name: ``live:IFACE``, ``mirror:ADDR:PORT``."""
         live = (f"live:{self.live}",) if self.live else ()
         return live + ((f"mirror:{self.mirror_listen}",) if self.mirror_listen else ())
+
+    def recording_for(self, kind: str) -> Path | None:
+        """Where ``record_to`` keeps the traffic of a live source of ``kind`` (``live``, ``mirror``):
+        the path itself; with both sources configured, ``NAME-KIND`` before the capture suffixes
+        (``traffic-live.pcapng.gz``, ``traffic-mirror.pcapng.gz``)."""
+        target = self.record_to
+        if target is None or len(self.live_sources) < 2:
+            return target
+        suffixes = "".join(s for s in target.suffixes[-2:] if s.lower() in (".pcap", ".pcapng", ".gz"))
+        return target.with_name(target.name.removesuffix(suffixes) + f"-{kind}{suffixes}")
 
     def describe(self) -> str:
         """One line for pytest's report header."""
@@ -291,6 +466,19 @@ class Settings:
         if str(self.filter) != "all":
             parts.append(f"filter: {self.filter}")
         return "tcpcopy: " + ", ".join(parts)
+
+
+def _anchor(path: str, base: Path) -> Path:
+    given = Path(path).expanduser()
+    return given if given.is_absolute() else base / given
+
+
+def _anchor_build(ref: str, base: Path) -> str:
+    """A ``build:PATH[:TARGET]`` reference with a relative PATH made absolute; other references as they are."""
+    if not ref.startswith("build:"):
+        return ref
+    path, sep, target = ref.removeprefix("build:").partition(":")
+    return f"build:{_anchor(path, base)}{sep}{target}" if path else ref
 
 
 SETTINGS: tuple[SettingSpec, ...] = tuple(SettingSpec(f.name, **f.metadata["setting"]) for f in fields(Settings))
@@ -316,5 +504,18 @@ def add_argument(parser: argparse.ArgumentParser, name: str, flag: str | None = 
     options: dict[str, Any] = {"dest": name, "type": argument_type(spec.parse), "metavar": spec.metavar,
                                "help": spec.help}  # fmt: skip
     if spec.kind is Kind.LIST:
-        options.update(action="append", default=[])
+        options.update(action="append", default=[], type=argument_type(_one(spec.parse)))
     parser.add_argument(flag, **{**options, **overrides})
+
+
+def _one(parse: Callable[[Any], tuple]) -> Callable[[str], Any]:
+    """A list setting's parser for one value of a repeatable option."""
+
+    def one(text: str) -> Any:
+        (value,) = parse([text]) or (None,)
+        if value is None:
+            raise ValueError("expected a value")
+        return value
+
+    one.__name__ = getattr(parse, "__name__", "value").lstrip("_")
+    return one

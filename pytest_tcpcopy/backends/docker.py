@@ -42,6 +42,7 @@ from requests.exceptions import ReadTimeout
 
 from ..channel.protocol import DEFAULT_PORT
 from ..docker.images import ensure_agent_image
+from ..docker.prepare import missing_image_message
 from ..docker.privileges import agent_privileges, sut_privileges
 from ..docker.reaper import start_reaper
 from ..docker.runs import RunLabels, docker_client, reap, sweep_run
@@ -181,7 +182,8 @@ class DockerBackend:
         """Start ``spec.image`` on the run's network, wait until it accepts connections on its
         port (and, with ``http_path``, answers a GET of it below 400) from inside the network, then
         start its intercept. Raises SutError with the container's logs when it exits first or is
-        not ready within ``ready_timeout`` seconds. The SUT runs without NET_RAW and with
+        not ready within ``ready_timeout`` seconds; UsageError when the image is not present
+        locally (it is never pulled here: ``docker.prepare``). The SUT runs without NET_RAW and with
         no-new-privileges; ``cap_add`` gives capabilities back, ``new_privileges`` lifts the
         latter (``docker.privileges``)."""
         if self.network is None:
@@ -195,12 +197,11 @@ class DockerBackend:
             raise UsageError(f"SUT port {port}: expected 1..65535 other than the intercept's {DEFAULT_PORT}")
         if any(s.name == name for s in self.suts):
             raise UsageError(f"a SUT named {name!r} already runs in this run; give each SUT its own name")
-        try:
-            container = self.client.containers.run(
+        try:  # create, never run: run() pulls an image that is not present locally
+            container = self.client.containers.create(
                 spec.image,
                 list(spec.command) or None,
                 environment=list(spec.environment) or None,
-                detach=True,
                 name=self._name(name),
                 hostname=name,
                 network=self.network.name,
@@ -209,8 +210,13 @@ class DockerBackend:
                 **sut_privileges(spec.cap_add, new_privileges=spec.new_privileges),
             )
         except docker.errors.ImageNotFound:
-            raise UsageError(f"SUT image {spec.image!r} is not present locally (and cannot be pulled)") from None
+            raise UsageError(f"SUT {name}: {missing_image_message(spec.image)}") from None
+        except docker.errors.APIError as exc:
+            if exc.status_code != 400:
+                raise
+            raise UsageError(f"SUT {name}: image {spec.image!r}: {exc.explanation or exc}") from None
         self._containers.append(container)
+        container.start()
         container.reload()
         address = container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
         sut = DockerSut(name, spec.image, port, address, container, spec.capture_responses)

@@ -1,6 +1,8 @@
 """``pytest-tcpcopy docker-run``: netns-run's twin with Docker: SUTs from images, no root.
 
-The capture is read through first (``capture.check``); then the candidate image (and, with
+The capture is read through first (``capture.check``) and every image made ready
+(``docker.prepare``: ``build:PATH[:TARGET]`` built, others checked present, pulled only with
+``--pull``), so a mistyped image is one line before anything starts; then the candidate image (and, with
 ``--baseline-image``, a baseline beside it) runs on a fresh internal Docker network with the
 intercept as a sidecar; the capture is replayed into every SUT at once, one result document
 printed per SUT, and everything removed, also on failure, Ctrl-C and SIGTERM (and by the run's
@@ -15,6 +17,8 @@ import sys
 
 from ..backends.base import SutSpec
 from ..capture.check import check_capture
+from ..docker.prepare import ImagePreparer
+from ..errors import UsageError
 from ..replay.contract import CopierSettings
 from ..settings import Settings, add_argument
 from .replay import add_replay_arguments, exit_status, print_progress, print_summary, sut_logs_on_error
@@ -36,10 +40,8 @@ def register(subparsers) -> None:
     for name in ("http_path", "ready_timeout", "keep"):
         add_argument(parser, name, default=getattr(Settings(), name))
     parser.add_argument("--agent-image", metavar="IMG", help="agent image to use (default: built for this package)")
-    parser.add_argument("--sut-cap-add", action="append", default=[], metavar="CAP",
-                        help="give the SUT containers a capability back (repeatable; they run without NET_RAW)")
-    parser.add_argument("--sut-new-privileges", action="store_true",
-                        help="let the SUT gain privileges through set-uid binaries (off: no-new-privileges)")
+    for name in ("sut_cap_add", "sut_new_privileges", "build_arg", "pull"):
+        add_argument(parser, name)
     add_replay_arguments(parser)
     parser.set_defaults(func=run, command_after_dashes=[])
     parser.usage = "pytest-tcpcopy docker-run CAPTURE --image IMG --port N [options] [-- SUT_COMMAND...]"
@@ -49,8 +51,12 @@ def run(args: argparse.Namespace) -> int:
     from ..backends.docker import DockerBackend  # the Docker SDK only when the command runs
 
     settings = CopierSettings.from_namespace(args)
-    images = [("candidate", args.image)] + ([("baseline", args.baseline_image)] if args.baseline_image else [])
+    refs = [("candidate", args.image)] + ([("baseline", args.baseline_image)] if args.baseline_image else [])
     check_capture(args.capture)
+    with sut_logs_on_error():
+        say = lambda line: print(f"pytest-tcpcopy: {line}", file=sys.stderr, flush=True)  # noqa: E731
+        preparer = ImagePreparer(buildargs=dict(a.partition("=")[::2] for a in args.build_arg), pull=args.pull, log=say)
+        images = [(name, _resolve(preparer, name, ref)) for name, ref in refs]  # every image, before anything starts
     with sut_logs_on_error(), DockerBackend(keep=args.keep, agent_image=args.agent_image) as backend:
         for name, image in images:
             spec = SutSpec(name, args.port, image=image, command=tuple(args.command_after_dashes),
@@ -73,3 +79,10 @@ def run(args: argparse.Namespace) -> int:
         if replayed.sut_logs is not None:
             print(f"--- {name} logs (tail) ---\n{replayed.sut_logs}")
     return exit_status(replays)
+
+
+def _resolve(preparer: ImagePreparer, name: str, ref: str) -> str:
+    try:
+        return preparer.resolve(ref)
+    except UsageError as exc:
+        raise UsageError(f"{name} {exc}") from None

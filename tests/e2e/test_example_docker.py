@@ -37,13 +37,13 @@ def test_the_example_reports_exactly_the_regression():
 
 
 def test_one_item_per_exchange_on_docker():
-    # The images exist: the example's conftest built them in the test above (module order).
+    # The example's pytest.ini names both releases as builds of its folder: built in the test
+    # above (module order), found up to date here, before anything is collected.
     # The capture is a path: collected beside the example's test module (deselected by -k).
-    result = _pytest(str(EXAMPLE / "traffic.pcap.gz"), "--tcpcopy-port", "8080",
-                     "--tcpcopy-image", "pytest-tcpcopy-example/jsonservice:v2",
-                     "--tcpcopy-baseline", "image:pytest-tcpcopy-example/jsonservice:v1",
-                     "--tcpcopy-noise", "-q", "-k", "s00", str(EXAMPLE))  # fmt: skip
+    result = _pytest(str(EXAMPLE / "traffic.pcap.gz"), "--tcpcopy-noise", "-q", "-k", "s00", str(EXAMPLE))
     assert "15 failed, 39 passed, 1 deselected" in result.stdout, result.stdout[-3000:] + result.stderr
+    assert "is up to date: pytest-tcpcopy-build/jsonservice-v2:" in result.stdout
+    assert "is up to date: pytest-tcpcopy-build/jsonservice-v1:" in result.stdout
     failed = {line.split("::", 1)[1].split(" - ")[0].split("-", 1)[1] for line in result.stdout.splitlines()
               if line.startswith("FAILED ")}  # fmt: skip
     assert failed == {"GET /api/users/2", "GET /api/users/5", "GET /api/users/7"}
@@ -52,7 +52,8 @@ def test_one_item_per_exchange_on_docker():
 
 def test_live_traffic_on_docker_is_recorded_then_replayed(tmp_path):
     """Real-time live replay needs the netns backend; on Docker the runner records the live
-    source first, then replays the recording into the container (the images exist: see above)."""
+    source first, then replays the recording into the container (built from the example's
+    folder, up to date since the tests above)."""
     import gzip
     import os
     import threading
@@ -63,7 +64,8 @@ def test_live_traffic_on_docker_is_recorded_then_replayed(tmp_path):
 
     stream = tmp_path / "traffic.pcap"
     stream.write_bytes(gzip.decompress((EXAMPLE / "traffic.pcap.gz").read_bytes()))
-    settings = Settings(backend="docker", port=8080, image="pytest-tcpcopy-example/jsonservice:v1", duration=30.0)
+    settings = Settings(backend="docker", port=8080, image=f"build:{EXAMPLE}:v1", duration=30.0,
+                        build_arg=("BASE_IMAGE=pytest-tcpcopy-base:bookworm",))  # fmt: skip
     said: list[str] = []
     read_end, write_end = os.pipe()  # a pipe, as the copier's stdin would be (epoll takes no files)
     feeder = threading.Thread(target=lambda: (os.write(write_end, stream.read_bytes()), os.close(write_end)))

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import require_root, require_tools
+from pytest_tcpcopy.capture import open_capture
+from pytest_tcpcopy.flows import assemble_sessions
 from pytest_tcpcopy.netns import NetnsRig
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jsonservice"
@@ -58,7 +60,7 @@ def test_mirrored_production_traffic_is_replayed_as_it_arrives_and_matches_produ
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA",
              "--rootdir", str(tmp_path), "--tcpcopy-mirror-listen", f"{production.client_addr}:{MIRROR_PORT}",
              "--tcpcopy-duration", "8", "--tcpcopy-backend", "netns", "--tcpcopy-port", str(PORT),
-             "--tcpcopy-command", f"{sys.executable} {sut}"],
+             "--tcpcopy-command", f"{sys.executable} {sut}", "--tcpcopy-record-to", "kept/mirrored.pcapng.gz"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
         )  # fmt: skip
         wait_listening(production.client_ns, MIRROR_PORT, runner)  # the window is open: the agent connects at once
@@ -82,6 +84,12 @@ def test_mirrored_production_traffic_is_replayed_as_it_arrives_and_matches_produ
     # Replayed while it arrived: recorded first and replayed after the window, no request could
     # reach the SUT before the window (which outlasts the agent) ended.
     assert float(first_request.read_text()) < agent_ended
+    # The live traffic is kept where --tcpcopy-record-to says, in the format its name asks for.
+    kept = tmp_path / "kept" / "mirrored.pcapng.gz"
+    assert "live traffic kept in kept/mirrored.pcapng.gz (" in out and "pcapng, gzip-compressed" in out, out
+    with open_capture(kept) as reader:
+        sessions = list(assemble_sessions(reader, [PORT]))
+    assert len(sessions) == 30
 
 
 def wait_listening(namespace: str, port: int, process: subprocess.Popen) -> None:

@@ -70,11 +70,15 @@ def test_recorded_baseline_is_written_then_used_and_never_pruned(pytester):
     record = pytester.path / "recorded"
     update = pytester.runpytest("--tcpcopy-command", V1, "--tcpcopy-baseline", f"dir:{record}",
                                 "--tcpcopy-update-baseline", "-p", "no:cacheprovider")  # fmt: skip
-    update.assert_outcomes(skipped=54)  # nothing recorded yet: skipped, then recorded
+    update.assert_outcomes(passed=54)  # an update run records, and passes
+    update.stdout.fnmatch_lines([f"recorded baseline {record / 'traffic.pcap.gz'}: 30 written, 0 unchanged, "
+                                 "0 removed"])  # fmt: skip
     files = sorted((record / "traffic.pcap.gz").glob("s*.json"))
     assert len(files) == 30
     doc = json.loads(files[1].read_text())
-    assert doc["exchange_ids"] and doc["response_encoding"] == "utf-8" and "HTTP/1.1 200" in doc["response"]
+    first = doc["exchanges"][0]
+    assert first["exchange"] == "s0001-GET /api/users" and first["complete"] is True
+    assert first["response"]["status"] == "HTTP/1.1 200 OK" and first["response"]["body"]["json"]["count"] == 8
     against = pytester.runpytest("--tcpcopy-command", V2, "--tcpcopy-baseline", f"dir:{record}", "-p", "no:cacheprovider")
     against.assert_outcomes(failed=15, passed=39)
     # A sampled re-record rewrites only what ran and deletes nothing.

@@ -130,12 +130,13 @@ def planted_problem() -> ReplayProblem:
     return ReplayProblem(Cause.SUT_DIED, f"exit 1 after token={_secret('detail-token')}", log_tail=log)
 
 
-def planted_streams() -> dict[int, tuple[bytes, bytes]]:
-    """Session index -> (client bytes, server bytes) of the baseline side, as a capture holds them."""
+def planted_streams(side: str = "baseline") -> dict[int, tuple[bytes, bytes]]:
+    """Session index -> (client bytes, server bytes) of the ``baseline`` (or ``candidate``) side,
+    as a capture holds them."""
     out = {}
-    for session, (baseline, _) in planted_sessions().items():
+    for session, (baseline, candidate) in planted_sessions().items():
         client, server = b"", b""
-        for exchange in baseline:
+        for exchange in baseline if side == "baseline" else candidate:
             client += _wire(exchange.request)
             server += _wire(exchange.response)
         out[session] = (client, server)

@@ -54,18 +54,30 @@ def test_sample_and_filter_choose_the_items(project):
     assert items and all("-POST /api/orders" in i for i in items)
 
 
-def test_a_capture_outside_the_rootdir_is_named_by_its_path(pytester):
-    result = pytester.runpytest("--collect-only", "-q", "--rootdir", str(pytester.path), str(EXAMPLE), *SUT)
-    assert f"{EXAMPLE}::s0001-GET /api/users/2" in collected(result)
+def test_a_capture_outside_the_rootdir_is_named_by_its_path(pytester, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere") / "traffic.pcap.gz"  # no ini file beside it (the example has one)
+    shutil.copy(EXAMPLE, outside)
+    result = pytester.runpytest("--collect-only", "-q", "--rootdir", str(pytester.path), str(outside), *SUT)
+    assert f"{outside}::s0001-GET /api/users/2" in collected(result)
 
 
-def test_a_capture_without_a_sut_is_one_clear_collection_error(project):
+def test_a_capture_without_a_sut_is_one_usage_error_before_collection(project):
     result = project.runpytest("traffic.pcap.gz")
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines(["*ERROR collecting traffic.pcap.gz*",
-                                 "traffic.pcap.gz: no SUT to replay it into: set --tcpcopy-image (docker backend) or "
-                                 "--tcpcopy-command (netns backend), and --tcpcopy-port"])  # fmt: skip
-    assert "Traceback" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.str().strip().splitlines() == ["ERROR: traffic.pcap.gz: no SUT to replay it into: set --tcpcopy-image (docker "
+                                   "backend) or --tcpcopy-command (netns backend), and --tcpcopy-port"]  # fmt: skip
+    assert "collected" not in result.stdout.str()
+    only_the_port = project.runpytest("traffic.pcap.gz", "--tcpcopy-image", "svc:2")
+    assert only_the_port.stderr.str().strip().splitlines() == ["ERROR: traffic.pcap.gz: no SUT to replay it into: set --tcpcopy-port"]
+
+
+def test_a_configured_capture_without_a_sut_and_nothing_else_to_run_says_why(project):
+    (project.path / "test_load.py").unlink()
+    result = project.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.str().strip().splitlines() == ["ERROR: --tcpcopy-pcap / tcpcopy_pcap names traffic.pcap.gz, but no SUT to replay "
+                                   "it into: set --tcpcopy-image (docker backend) or --tcpcopy-command (netns "
+                                   "backend), and --tcpcopy-port"]  # fmt: skip
 
 
 def test_without_a_sut_the_configured_capture_only_feeds_the_fixture(project):

@@ -45,7 +45,8 @@ def test_every_declared_setting_is_reachable_from_command_line_ini_and_marker(py
     path = pytester.makepyfile(test_settings=tests(marked=True))
     result = pytester.runpytest(str(path), "-p", "no:cacheprovider")
     run_wide = [spec for spec in SETTINGS if not spec.per_test]
-    assert {spec.name for spec in run_wide} == {"report", "live", "mirror_listen", "duration"}
+    assert {spec.name for spec in run_wide} == {"report", "live", "mirror_listen", "duration", "redact", "build_arg",
+                                                "pull", "record_to", "sanity"}  # fmt: skip
     result.assert_outcomes(passed=len(SETTINGS) - len(run_wide), errors=len(run_wide))
     for spec in run_wide:
         message = f"{spec.name} applies to the whole run, not to one test; set it with {spec.option}"
@@ -53,11 +54,15 @@ def test_every_declared_setting_is_reachable_from_command_line_ini_and_marker(py
 
 
 # A raw value (as text, the way the command line and ini file give it) for every setting.
+# Paths to project files are absolute here: the ini file's relative ones start at the rootdir.
 SAMPLE_VALUES = {
-    "pcap": "a.pcap", "image": "svc:2", "command": "python3 app.py", "port": "8080", "baseline": "dir:rec",
-    "update_baseline": "true", "speed": "2", "sample": "50", "filter": "method=GET", "report": "r.json",
-    "keep": "true", "backend": "netns", "amplify": "3", "ready_timeout": "5", "http_path": "/health",
-    "ignore": "body.id", "noise": "true", "live": "eth0", "mirror_listen": "127.0.0.1:36525", "duration": "3",
+    "pcap": "/data/a.pcap", "image": "svc:2", "command": "python3 app.py", "port": "8080",
+    "baseline": "dir:/data/rec", "update_baseline": "true", "speed": "2", "sample": "50", "filter": "method=GET",
+    "report": "r.json", "keep": "true", "backend": "netns", "amplify": "3", "ready_timeout": "5",
+    "http_path": "/health", "noise": "true", "live": "eth0", "mirror_listen": "127.0.0.1:36525", "duration": "3",
+    "ignore": "body.items[*].id", "ignore_value": "[0-9a-f]{8}", "float_tolerance": "0.01", "ignore_order": "true",
+    "redact": "re:tenant-[0-9]+", "build_arg": "BASE_IMAGE=debian:12", "pull": "true", "sut_cap_add": "sys_ptrace",
+    "sut_new_privileges": "true", "record_to": "live.pcapng.gz", "baseline_keep_unused": "true", "sanity": "warn",
 }  # fmt: skip
 
 
