@@ -1,29 +1,47 @@
 """What the candidate's responses are compared with: one strategy per kind of baseline.
 
-Each strategy knows which SUTs a replay needs besides the candidate (``suts``), where the
-baseline exchanges of a session come from (``exchanges``), what an exchange with no comparison
-means (``unjudged``), and what happens after the judging (``finish``: a recorded baseline is
-updated). ``strategy_for(settings)`` picks one from ``settings.baseline``; nothing else looks at
-the kind.
+Each strategy knows which SUTs a replay needs besides the candidate (``suts``), what one captured
+session is compared against (``exchanges``: the baseline's exchanges, or the problem that leaves
+nothing to compare with), how a session is judged (``compare``), what it does with each judged
+candidate session (``record``: a recorded baseline being updated writes it) and after the
+judging (``finish``). ``strategy_for(settings)`` picks one from ``settings.baseline``; nothing
+else looks at the kind. The judge (``judging.stream``) calls them session by session, as results
+arrive.
 
 - ``capture``: production's own responses in the capture.
 - ``image:REF`` / ``command:CMD``: a baseline release replayed side by side with the candidate
   (docker / netns backend), and with ``noise`` a second instance whose disagreements with the
-  first are noise.
-- ``dir:PATH``: a recorded baseline (``recorded``), written by an update run.
-- ``none``: nothing to compare with; an exchange passes when the candidate answered it (or
-  production did not answer it either), so a replay-only run still says which requests failed.
+  first are noise. A session the baseline's replay did not report is not comparable
+  (``BASELINE_MISSING``).
+- ``dir:PATH``: a recorded baseline (``recorded``), written by an update run; a session with no
+  recording yet is not comparable (``NO_RECORDED_BASELINE``).
+- ``none``: nothing to compare with; an exchange is the same when the candidate answered it (or
+  production did not answer it either), not comparable when a problem of the replay left it
+  unanswered, and different when a clean replay left it unanswered.
 """
 
 from __future__ import annotations
 
-import enum
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .backends.base import SutSpec
-from .compare import Exchange, exchanges_from_replay
+from .compare import (
+    Cause,
+    ComparisonStatus,
+    DiffConfig,
+    Exchange,
+    ExchangeComparison,
+    IgnoreUsage,
+    NotComparable,
+    ReplayProblem,
+    compare_sessions,
+    diff_exchange,
+    exchanges_from_replay,
+)
+from .compare.judge import covering
 from .errors import UsageError
 from .flows.session import CapturedSession
 from .model import CaptureIndex, ReplayRun
@@ -41,24 +59,6 @@ class BaselineExchanges:
     secondary: list[Exchange] | None = None
 
 
-class Unjudged(enum.Enum):
-    """What an exchange item does when its exchange got no comparison."""
-
-    PASSED = "passed"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class UnjudgedVerdict:
-    outcome: Unjudged
-    message: str = ""
-
-
-# The baselines of a session, as results by captured session index, one mapping per baseline SUT.
-BaselineResults = list[dict[int, SessionResult]]
-
-
 class BaselineStrategy:
     """What every kind of baseline answers; the defaults suit a baseline that needs no SUT."""
 
@@ -70,16 +70,22 @@ class BaselineStrategy:
         """Every SUT a replay starts: the candidate first, then the baseline's."""
         return [candidate]
 
-    def exchanges(self, session: CapturedSession, index: CaptureIndex,
-                  baselines: BaselineResults) -> BaselineExchanges | None:  # fmt: skip
-        """What ``session`` is compared against, or None when there is nothing to compare with."""
+    def exchanges(self, session: CapturedSession, production: list[Exchange], baselines: Sequence[SessionResult | None],
+                  index: CaptureIndex) -> BaselineExchanges | ReplayProblem:  # fmt: skip
+        """What ``session`` is compared against (``production``: its captured exchanges;
+        ``baselines``: each baseline SUT's result of it, None where it reported none), or the
+        problem that leaves nothing to compare with."""
         raise NotImplementedError
 
-    def unjudged(self, run: ReplayRun, session: int, number: int, name: str) -> UnjudgedVerdict:
-        """The verdict of exchange ``number`` (named ``name``) of ``session``, which got no comparison."""
-        result = run.sessions.get(session)
-        reason = f"{result.outcome.value} ({result.reason})" if result is not None else "not replayed"
-        return UnjudgedVerdict(Unjudged.FAILED, f"{name}: no response to compare ({reason})")
+    def compare(self, theirs: BaselineExchanges, mine: list[Exchange], config: DiffConfig, *,
+                candidate_problems: Sequence[ReplayProblem] = (), baseline_problems: Sequence[ReplayProblem] = (),
+                usage: IgnoreUsage | None = None) -> list[ExchangeComparison]:  # fmt: skip
+        """The verdict on every exchange position of one session (``compare.compare_sessions``)."""
+        return compare_sessions(theirs.primary, mine, config, theirs.secondary, candidate_problems=candidate_problems,
+                                baseline_problems=baseline_problems, usage=usage)  # fmt: skip
+
+    def record(self, index: CaptureIndex, session: CapturedSession, result: SessionResult) -> None:
+        """Told of the candidate's result (first copy) of every session judged."""
 
     def finish(self, run: ReplayRun) -> list[str]:
         """Work after the judging; returns lines worth telling the user."""
@@ -89,9 +95,9 @@ class BaselineStrategy:
 class CaptureBaseline(BaselineStrategy):
     """Production's own responses, in the capture."""
 
-    def exchanges(self, session: CapturedSession, index: CaptureIndex,
-                  baselines: BaselineResults) -> BaselineExchanges | None:  # fmt: skip
-        return BaselineExchanges(index.exchanges[session.index])
+    def exchanges(self, session: CapturedSession, production: list[Exchange], baselines: Sequence[SessionResult | None],
+                  index: CaptureIndex) -> BaselineExchanges | ReplayProblem:  # fmt: skip
+        return BaselineExchanges(production)
 
 
 class SideBySideBaseline(BaselineStrategy):
@@ -111,67 +117,81 @@ class SideBySideBaseline(BaselineStrategy):
         second = [replace(spec, name="baseline-2")] if self.settings.noise else []
         return [candidate, spec, *second]
 
-    def exchanges(self, session: CapturedSession, index: CaptureIndex,
-                  baselines: BaselineResults) -> BaselineExchanges | None:  # fmt: skip
-        first = baselines[0].get(session.index)
-        primary = exchanges_from_replay(session, first) if first is not None else []
+    def exchanges(self, session: CapturedSession, production: list[Exchange], baselines: Sequence[SessionResult | None],
+                  index: CaptureIndex) -> BaselineExchanges | ReplayProblem:  # fmt: skip
+        first = baselines[0] if baselines else None
+        if first is None:
+            return ReplayProblem(Cause.BASELINE_MISSING, "the baseline's replay reported no result for it")
         secondary = None
-        if len(baselines) > 1 and session.index in baselines[1]:
-            secondary = exchanges_from_replay(session, baselines[1][session.index])
-        return BaselineExchanges(primary, secondary)
+        if len(baselines) > 1 and baselines[1] is not None:
+            secondary = exchanges_from_replay(session, baselines[1])
+        return BaselineExchanges(exchanges_from_replay(session, first), secondary)
 
 
 class RecordedBaselineStrategy(BaselineStrategy):
-    """A recorded baseline under ``dir:PATH``; an update run (``update_baseline``) rewrites it."""
+    """A recorded baseline under ``dir:PATH``; an update run (``update_baseline``) rewrites the
+    sessions it judges, as they are judged."""
+
+    def __init__(self, baseline: Baseline, settings: Settings) -> None:
+        super().__init__(baseline, settings)
+        self._written: list[Path] = []
+        self._folder: Path | None = None
 
     def _recorded(self, index: CaptureIndex) -> RecordedBaseline:
         return RecordedBaseline(Path(self.baseline.ref), index.path)
 
-    def exchanges(self, session: CapturedSession, index: CaptureIndex,
-                  baselines: BaselineResults) -> BaselineExchanges | None:  # fmt: skip
+    def exchanges(self, session: CapturedSession, production: list[Exchange], baselines: Sequence[SessionResult | None],
+                  index: CaptureIndex) -> BaselineExchanges | ReplayProblem:  # fmt: skip
         stored = self._recorded(index).load(session.index)
         if stored is None:
-            return None  # nothing recorded for this session yet: an update run records it
+            return ReplayProblem(Cause.NO_RECORDED_BASELINE, "run with --tcpcopy-update-baseline to record it")
         return BaselineExchanges(exchanges_from_replay(session, stored))
 
-    def unjudged(self, run: ReplayRun, session: int, number: int, name: str) -> UnjudgedVerdict:
-        if session in run.without_baseline:
-            message = "no recorded baseline for this session yet: run with --tcpcopy-update-baseline"
-            return UnjudgedVerdict(Unjudged.SKIPPED, message)
-        return super().unjudged(run, session, number, name)
+    def record(self, index: CaptureIndex, session: CapturedSession, result: SessionResult) -> None:
+        if self.settings.update_baseline:
+            recorded = self._recorded(index)
+            self._folder = recorded.folder
+            self._written.append(recorded.write(session, result))
 
     def finish(self, run: ReplayRun) -> list[str]:
         if not self.settings.update_baseline:
             return []
-        written = self._recorded(run.capture).update(run.sessions, run.capture)
-        return [f"recorded baseline: {len(written)} session file(s) written under {self._recorded(run.capture).folder}"]
+        folder = self._folder or self._recorded(run.capture).folder
+        return [f"recorded baseline: {len(self._written)} session file(s) written under {folder}"]
 
 
 class NoBaseline(BaselineStrategy):
-    """``none``: replay only. An exchange passes when the candidate answered it, or when
-    production did not answer it either; it fails when its session was not replayed or the
-    candidate left it unanswered."""
+    """``none``: replay only (see the module comment)."""
 
-    def exchanges(self, session: CapturedSession, index: CaptureIndex,
-                  baselines: BaselineResults) -> BaselineExchanges | None:  # fmt: skip
-        return None
+    def exchanges(self, session: CapturedSession, production: list[Exchange], baselines: Sequence[SessionResult | None],
+                  index: CaptureIndex) -> BaselineExchanges | ReplayProblem:  # fmt: skip
+        return BaselineExchanges(production)
 
-    def unjudged(self, run: ReplayRun, session: int, number: int, name: str) -> UnjudgedVerdict:
-        result = run.sessions.get(session)
-        if result is None:
-            return UnjudgedVerdict(Unjudged.FAILED, f"{name}: not replayed")
-        production = _find(run.capture.exchanges.get(session, []), number)
-        mine = _find(exchanges_from_replay(run.capture.sessions[session], result), number)
-        if mine is not None and mine.response is not None:
-            return UnjudgedVerdict(Unjudged.PASSED)
-        if production is None or production.response is None:
-            return UnjudgedVerdict(Unjudged.PASSED, "production did not answer it either")
-        return UnjudgedVerdict(Unjudged.FAILED, f"{name}: no response from the candidate "
-                                                f"({result.outcome.value}: {result.reason or '-'})")  # fmt: skip
+    def compare(self, theirs: BaselineExchanges, mine: list[Exchange], config: DiffConfig, *,
+                candidate_problems: Sequence[ReplayProblem] = (), baseline_problems: Sequence[ReplayProblem] = (),
+                usage: IgnoreUsage | None = None) -> list[ExchangeComparison]:  # fmt: skip
+        out = []
+        for i, production in enumerate(theirs.primary):
+            answer = mine[i] if i < len(mine) else None
+            verdict = _answered_verdict(production, answer, config, candidate_problems)
+            out.append(verdict)
+        return out
 
 
-def _find(exchanges: list[Exchange], number: int) -> Exchange | None:
-    return next((e for e in exchanges if e.number == number), None)
+def _answered_verdict(production: Exchange, answer: Exchange | None, config: DiffConfig,
+                      problems: Sequence[ReplayProblem]) -> ExchangeComparison:  # fmt: skip
+    """Same when the candidate answered (or production did not either); else not comparable
+    when a problem of the replay covers the request, different when none does."""
+    def verdict(status: ComparisonStatus, **kw) -> ExchangeComparison:
+        return ExchangeComparison(production.id, production.session, production.number, status, production.request,
+                                  production, answer, **kw)  # fmt: skip
+
+    if production.response is None or (answer is not None and answer.response is not None):
+        return verdict(ComparisonStatus.SAME)
+    problem = covering(problems, getattr(production.request, "offset", None))
+    if problem is not None:
+        return verdict(ComparisonStatus.NOT_COMPARABLE, cause=NotComparable.of(problem, config.redaction))
+    return verdict(ComparisonStatus.DIFFERENT, diff=diff_exchange(production, answer, config))
 
 
 _STRATEGIES: dict[str, type[BaselineStrategy]] = {

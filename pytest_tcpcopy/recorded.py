@@ -3,8 +3,8 @@
 ``PATH/<capture file name>/s0042.json`` holds what the SUT answered to captured session 42: the
 response bytes (as text when they are UTF-8, else base64), the request/response timings that split
 them into exchanges, and the exchange ids for a reviewer. Keys are sorted and indented, so a
-re-record that changes nothing changes no byte. Updating writes the sessions that ran and never
-deletes files of sessions that did not.
+re-record that changes nothing changes no byte. Updating writes each session as it is judged
+(``write``) and never deletes files of sessions that did not run.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from .compare import exchanges_from_replay
-from .model import CaptureIndex
+from .flows.session import CapturedSession
 from .replay.results import ExchangeTiming, Outcome, SessionResult
 
 _FORMAT = 1
@@ -50,31 +50,26 @@ class RecordedBaseline:
             response_bytes=len(raw),
         )
 
-    def update(self, results: dict[int, SessionResult], index: CaptureIndex) -> list[Path]:
-        """Record the given sessions' results (those that ran); return the files written."""
-        written = []
+    def write(self, session: CapturedSession, result: SessionResult) -> Path:
+        """Record ``result``, the replay of captured ``session``; return the file written."""
+        raw = result.response_data()
+        try:
+            text, encoding = raw.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = base64.b64encode(raw).decode(), "base64"
+        doc = {
+            "format": _FORMAT,
+            "session": session.index,
+            "captured_client": str(result.captured_client),
+            "outcome": result.outcome.value,
+            "reason": result.reason,
+            "exchange_ids": [e.id for e in exchanges_from_replay(session, result)],
+            "timings": [{"request_offset": t.request_offset, "request_bytes": t.request_bytes,
+                         "response_bytes": t.response_bytes} for t in result.exchanges],  # fmt: skip
+            "response_encoding": encoding,
+            "response": text,
+        }
         self.folder.mkdir(parents=True, exist_ok=True)
-        for session, result in sorted(results.items()):
-            if session not in index.selected:
-                continue
-            raw = result.response_data()
-            try:
-                text, encoding = raw.decode("utf-8"), "utf-8"
-            except UnicodeDecodeError:
-                text, encoding = base64.b64encode(raw).decode(), "base64"
-            doc = {
-                "format": _FORMAT,
-                "session": session,
-                "captured_client": str(result.captured_client),
-                "outcome": result.outcome.value,
-                "reason": result.reason,
-                "exchange_ids": [e.id for e in exchanges_from_replay(index.sessions[session], result)],
-                "timings": [{"request_offset": t.request_offset, "request_bytes": t.request_bytes,
-                             "response_bytes": t.response_bytes} for t in result.exchanges],  # fmt: skip
-                "response_encoding": encoding,
-                "response": text,
-            }
-            path = self.path(session)
-            path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-            written.append(path)
-        return written
+        path = self.path(session.index)
+        path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        return path

@@ -34,7 +34,6 @@ class ComparisonStatus(enum.Enum):
     SAME = "same"
     DIFFERENT = "different"
     NOT_COMPARABLE = "not_comparable"
-    SKIPPED = "not_comparable"  # the exchange items' name for NOT_COMPARABLE (an alias)
 
 
 class Cause(enum.Enum):
@@ -80,6 +79,7 @@ _OF_OUTCOME = {
     Outcome.TIMEOUT: Cause.SUT_TOO_SLOW,
     Outcome.ABORTED: Cause.REPLAY_ABORTED,
     Outcome.UNFINISHED: Cause.REPLAY_STOPPED,
+    Outcome.NOT_REPLAYED: Cause.NOT_REPLAYED,
 }
 
 

@@ -1,5 +1,5 @@
 """Baseline strategies, one per kind: the SUTs each needs, what a session is compared with, and
-what an exchange without a comparison means (no replay: results built by hand)."""
+how a session is judged; through the streaming judge, with results built by hand (no replay)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,15 @@ from pathlib import Path
 import pytest
 
 from pytest_tcpcopy.backends.base import SutSpec
-from pytest_tcpcopy.baselines import (
-    CaptureBaseline,
-    NoBaseline,
-    RecordedBaselineStrategy,
-    SideBySideBaseline,
-    Unjudged,
-    strategy_for,
-)
-from pytest_tcpcopy.compare import ComparisonStatus, DiffConfig
+from pytest_tcpcopy.baselines import CaptureBaseline, NoBaseline, RecordedBaselineStrategy, SideBySideBaseline, strategy_for
+from pytest_tcpcopy.capture import open_capture
+from pytest_tcpcopy.compare import Cause, ComparisonStatus, DiffConfig, exchanges_from_capture
 from pytest_tcpcopy.errors import UsageError
+from pytest_tcpcopy.flows.assembler import assemble_sessions
+from pytest_tcpcopy.judging.stream import StreamingJudge
+from pytest_tcpcopy.judging.verdicts import RunVerdicts
 from pytest_tcpcopy.model import ReplayRun, index_capture
 from pytest_tcpcopy.replay.results import ExchangeTiming, Outcome, ReplayResult, SessionResult
-from pytest_tcpcopy.runner import judge
 from pytest_tcpcopy.settings import Settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jsonservice" / "traffic.pcap.gz"
@@ -62,61 +58,98 @@ def test_a_side_by_side_baseline_of_the_other_backend_says_what_to_give(baseline
 
 # -- judging with hand-built results ------------------------------------------------------------------
 
+SAME, DIFFERENT, NOT_COMPARABLE = ComparisonStatus.SAME, ComparisonStatus.DIFFERENT, ComparisonStatus.NOT_COMPARABLE
 
-def replayed(index, session: int, answered: bool, outcome: Outcome = Outcome.COMPLETE) -> SessionResult:
+
+def captured() -> dict:
+    with open_capture(EXAMPLE) as reader:
+        return {s.index: s for s in assemble_sessions(reader)}
+
+
+CAPTURED = captured()
+
+
+def replayed(session: int, answered: bool, outcome: Outcome = Outcome.COMPLETE) -> SessionResult:
     """The candidate answering ``session`` as production did (or with nothing at all)."""
-    captured = index.sessions[session]
-    result = SessionResult(session, 0, str(captured.client), "", "", outcome, "closed by sut")
-    offset = 0
-    response = captured.server_stream.data() if answered else b""
-    for exchange in index.exchanges[session]:
-        result.exchanges.append(ExchangeTiming(exchange.request.offset, 1, 0.0))
+    captured_session = CAPTURED[session]
+    result = SessionResult(session, 0, str(captured_session.client), "", "", outcome, "closed by sut")
+    response = captured_session.server_stream.data() if answered else b""
+    for exchange in exchanges_from_capture(captured_session):
+        end = "framing" if answered else None  # a response never judged over: the session ended first
+        result.exchanges.append(ExchangeTiming(exchange.request.offset, 1, 0.0, response_end=end))
     if result.exchanges:
         result.exchanges[0].response_bytes = len(response)
     if response:
-        result.response_chunks[offset] = response
+        result.response_chunks[0] = response
         result.response_bytes = len(response)
     return result
 
 
-def run_of(baseline: str, answered: dict[int, bool], **more) -> ReplayRun:
+def run_of(baseline: str, results: dict[int, SessionResult], baselines: dict[int, SessionResult] | None = None,
+           **more) -> tuple[ReplayRun, list[str]]:  # fmt: skip
+    """The run judged from the candidate's ``results`` (and a side-by-side baseline's), and what
+    its strategy said at the end."""
     current = settings(baseline, **more)
     index = index_capture(EXAMPLE, current)
-    results = [replayed(index, s, ok, Outcome.COMPLETE if ok else Outcome.SUT_RESET) for s, ok in answered.items()]
-    run = ReplayRun(index, current, ReplayResult(results, 1.0))
-    judge(run, strategy_for(current), DiffConfig())
-    return run
+    run = ReplayRun(index, current, ReplayResult([], 1.0), verdicts=RunVerdicts(per_exchange=True))
+    strategy = strategy_for(current)
+    names = ["candidate"] if baselines is None else ["candidate", "baseline"]
+    judge = StreamingJudge(run, strategy, DiffConfig(), names)
+    for result in results.values():
+        judge.on_session("candidate", result)
+    for result in (baselines or {}).values():
+        judge.on_session("baseline", result)
+    judge.finish()
+    return run, strategy.finish(run)
 
 
-def test_capture_baseline_judges_what_the_candidate_answered():
-    run = run_of("capture", {0: True, 1: False})
-    assert {c.status for (s, _), c in run.comparisons.items() if s == 0} == {ComparisonStatus.SAME}
-    assert {c.failed for (s, _), c in run.comparisons.items() if s == 1} == {True}
-    verdict = strategy_for(run.settings).unjudged(run, 2, 0, "s0002-GET /x")
-    assert verdict.outcome is Unjudged.FAILED and "not replayed" in verdict.message
+def statuses(run: ReplayRun, session: int) -> set:
+    return {run.verdicts.item(session, e.number).status for e in exchanges_from_capture(CAPTURED[session])}
 
 
-def test_without_a_baseline_nothing_is_compared_and_answered_exchanges_pass():
-    run = run_of("none", {0: True, 1: False})
-    assert run.comparisons == {} and run.without_baseline == {0, 1}
-    strategy = strategy_for(run.settings)
-    answered = run.capture.exchanges[0][0]
-    assert strategy.unjudged(run, 0, answered.number, answered.id).outcome is Unjudged.PASSED
-    unanswered = run.capture.exchanges[1][0]
-    verdict = strategy.unjudged(run, 1, unanswered.number, unanswered.id)
-    assert verdict.outcome is Unjudged.FAILED
-    assert verdict.message == f"{unanswered.id}: no response from the candidate (sut_reset: closed by sut)"
-    assert strategy.unjudged(run, 2, 0, "s0002-x").outcome is Unjudged.FAILED  # not replayed at all
+def message(run: ReplayRun, session: int) -> str:
+    return run.verdicts.item(session, 0).message
 
 
-def test_a_recorded_baseline_skips_sessions_not_recorded_then_compares_after_an_update(tmp_path):
+def test_capture_baseline_judges_what_the_candidate_answered_and_names_why_it_could_not():
+    run, _ = run_of("capture", {0: replayed(0, True), 1: replayed(1, False, Outcome.SUT_RESET),
+                             3: replayed(3, False)})  # fmt: skip
+    assert statuses(run, 0) == {SAME}
+    assert statuses(run, 1) == {NOT_COMPARABLE} and message(run, 1) == "SUT reset the connection: closed by sut"
+    assert statuses(run, 2) == {NOT_COMPARABLE}  # never reported: not replayed, never silently absent
+    assert message(run, 2) == "session not replayed: the copier reported no result for it"
+    assert statuses(run, 3) == {DIFFERENT}  # a clean replay that answered nothing differs
+    counts = run.verdicts.counts
+    assert counts[SAME] + counts[DIFFERENT] + counts[NOT_COMPARABLE] == run.capture.exchanges == 54
+
+
+def test_without_a_baseline_an_answer_is_enough_and_a_clean_silence_differs():
+    run, _ = run_of("none", {0: replayed(0, True), 1: replayed(1, False, Outcome.SUT_RESET), 3: replayed(3, False)})
+    assert statuses(run, 0) == {SAME}
+    assert statuses(run, 1) == {NOT_COMPARABLE}
+    assert statuses(run, 2) == {NOT_COMPARABLE}  # not replayed
+    assert statuses(run, 3) == {DIFFERENT}
+    [finding] = [f for f in run.verdicts.findings.findings() if f.key.status is DIFFERENT]
+    assert (finding.path, finding.change) == ("response", "changed")
+
+
+def test_a_side_by_side_baseline_that_lacks_a_session_makes_it_not_comparable():
+    run, _ = run_of("command:app v1", {0: replayed(0, True), 1: replayed(1, True)}, {0: replayed(0, True)},
+                 backend="netns")  # fmt: skip
+    assert statuses(run, 0) == {SAME}
+    assert statuses(run, 1) == {NOT_COMPARABLE}
+    assert message(run, 1) == "the baseline lacks this session: the baseline's replay reported no result for it"
+
+
+def test_a_recorded_baseline_records_as_it_judges_then_compares(tmp_path):
     record = f"dir:{tmp_path / 'rec'}"
-    first = run_of(record, {0: True, 1: True}, update_baseline=True)
-    assert first.comparisons == {} and first.without_baseline == {0, 1}
-    assert strategy_for(first.settings).unjudged(first, 0, 0, "x").outcome is Unjudged.SKIPPED
-    lines = strategy_for(first.settings).finish(first)
-    assert lines == [f"recorded baseline: 2 session file(s) written under {tmp_path / 'rec' / EXAMPLE.name}"]
-    again = run_of(record, {0: True, 1: False})
-    assert {c.status for (s, _), c in again.comparisons.items() if s == 0} == {ComparisonStatus.SAME}
-    assert {c.failed for (s, _), c in again.comparisons.items() if s == 1} == {True}
-    assert strategy_for(again.settings).finish(again) == []  # not an update run: nothing written
+    first, told = run_of(record, {0: replayed(0, True), 1: replayed(1, True)}, update_baseline=True)
+    assert statuses(first, 0) == {NOT_COMPARABLE}
+    both = len(exchanges_from_capture(CAPTURED[0])) + len(exchanges_from_capture(CAPTURED[1]))
+    assert first.verdicts.findings.causes[Cause.NO_RECORDED_BASELINE.value] == both
+    assert told == [f"recorded baseline: 2 session file(s) written under {tmp_path / 'rec' / EXAMPLE.name}"]
+    again, told = run_of(record, {0: replayed(0, True), 1: replayed(1, False)})
+    assert statuses(again, 0) == {SAME}
+    assert statuses(again, 1) == {DIFFERENT}
+    assert statuses(again, 2) == {NOT_COMPARABLE}  # not replayed (and never recorded)
+    assert told == []  # not an update run: nothing written

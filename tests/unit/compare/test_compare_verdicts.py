@@ -154,6 +154,7 @@ def test_a_dead_suts_log_tail_comes_with_its_cause_bounded_and_redacted():
         (Outcome.NOT_ESTABLISHED, Cause.SUT_REFUSED),
         (Outcome.ABORTED, Cause.REPLAY_ABORTED),
         (Outcome.UNFINISHED, Cause.REPLAY_STOPPED),
+        (Outcome.NOT_REPLAYED, Cause.NOT_REPLAYED),
     ],
 )
 def test_every_session_outcome_maps_to_a_cause(outcome, cause):

@@ -58,6 +58,7 @@ SAMPLE_VALUES = {
     "update_baseline": "true", "speed": "2", "sample": "50", "filter": "method=GET", "report": "r.json",
     "keep": "true", "backend": "netns", "amplify": "3", "ready_timeout": "5", "http_path": "/health",
     "ignore": "body.id", "noise": "true", "live": "eth0", "mirror_listen": "127.0.0.1:36525", "duration": "3",
+    "max_sessions": "64", "response_timeout": "2.5", "items": "endpoint", "full_output": "true",
 }  # fmt: skip
 
 
