@@ -106,8 +106,11 @@ def marker_overrides(node: pytest.Item) -> dict:
 
 def settings_of(node: pytest.Item, settings: Settings) -> Settings:
     """``settings`` with the test's markers applied; a bad marker is a usage error naming the test."""
+    overrides = marker_overrides(node)
+    if not overrides:
+        return settings
     try:
-        return settings.with_overrides(marker_overrides(node), f"marker on {node.nodeid}", per_test=True)
+        return settings.with_overrides(overrides, f"marker on {node.nodeid}", per_test=True)
     except TcpcopyError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -238,24 +241,29 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         state.progress = ReplayProgressLine(reporter, session.config.pluginmanager.get_plugin("capturemanager"))
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    """End a progress line that a replay in this phase of ``item`` left, before it is reported;
-    an item that does not pass shows its own text (in setup too, where pytest would show a
-    traceback), and one whose text refers to a finding says so in a user property."""
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport | None:
+    """End a progress line that a replay in this phase of ``item`` left, before it is reported.
+    An item that does not pass is reported with its own text, in setup too (where pytest would
+    show a traceback, and pay for rendering one); one whose text refers to a finding says so in
+    a user property."""
     state = item.config.stash[STATE_KEY]
     if state.progress is not None:
         state.progress.finish(item.nodeid)
-    report = yield
     excinfo = call.excinfo
-    if excinfo is not None and excinfo.errisinstance(ItemProblem):
+    if excinfo is None or not excinfo.errisinstance((ItemProblem, TcpcopyReplayError)):
+        return None
+    properties = list(item.user_properties)
+    if excinfo.errisinstance(ItemProblem):
         text = excinfo.value.text
-        report.longrepr = ItemRepr(text)
+        longrepr = ItemRepr(text)
         if text.reference is not None:
-            report.user_properties.append((REFERENCE_PROPERTY, text.reference))
-    elif excinfo is not None and excinfo.errisinstance(TcpcopyReplayError):
-        report.longrepr = str(excinfo.value)
-    return report
+            properties.append((REFERENCE_PROPERTY, text.reference))
+    else:
+        longrepr = str(excinfo.value)
+    return pytest.TestReport(item.nodeid, item.location, {k: 1 for k in item.keywords}, "failed", longrepr, call.when,
+                             duration=call.duration, start=call.start, stop=call.stop,
+                             user_properties=properties)  # fmt: skip
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

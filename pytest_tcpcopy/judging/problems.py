@@ -11,7 +11,9 @@ In order, for a ``SessionResult``:
    awaited) takes the cause of the session's outcome; from that exchange's request on;
 3. a session that did not complete: the cause of its outcome (``Cause.of_outcome``: timeout,
    reset, not established, aborted, unfinished, not replayed) with its reason, from the first
-   request left unanswered: the first one cut or never judged over, else the first not sent.
+   request left unanswered: the first whose response was not seen whole, by its framing or its
+   captured length (in a session that failed, a response ended by the SUT's close or silence may
+   be cut short), else the first not sent.
 
 A problem covers the exchanges whose request starts at or after its offset; where several do,
 the nearest before the exchange names the cause, and of equals the first listed here.
@@ -55,13 +57,16 @@ def replay_problems(result: SessionResult, death: SutDeath | None = None) -> lis
     return problems
 
 
+WHOLE = frozenset({"framing", "captured_length"})  # response ends that say a response was read whole
+
+
 def first_unanswered(result: SessionResult) -> int | None:
     """The client-stream offset of the first request a session copy left unanswered: the first
-    whose response was cut or never judged over, else the first byte not sent; None when nothing
-    was sent (the whole session)."""
+    whose response was not judged whole (``WHOLE``), else the first byte not sent; None when
+    nothing was sent (the whole session)."""
     sent_end = 0
     for timing in result.exchanges:
-        if timing.cut is not None or timing.response_end is None:
+        if timing.cut is not None or timing.response_end not in WHOLE:
             return timing.request_offset
         sent_end = max(sent_end, timing.request_offset + timing.request_bytes)
     return sent_end if result.exchanges else None
