@@ -58,8 +58,7 @@ class CapturedSessions:
         """Every selected session not taken yet, in index order of those held, then as read."""
         for index in sorted(self._held):
             yield self._held.pop(index)
-        for session in self._read():
-            yield session
+        yield from self._read()
 
     def close(self) -> None:
         self._sessions.close()
