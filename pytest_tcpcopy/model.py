@@ -165,7 +165,8 @@ class ReplayRun:
     bound at scale), and per item a compact verdict. ``aborted`` lists the first candidate
     session copies that did not complete (response bytes dropped), ``aborted_count`` all of
     them. ``load`` holds the request samples of the load figures when they were collected
-    (``load.LoadSamples``). ``label`` names who replayed it (a test's node id).
+    (``load.LoadSamples``); ``judging`` what the judging took (``judging.stream.JudgeFigures``).
+    ``label`` names who replayed it (a test's node id).
     """
 
     capture: CaptureIndex
@@ -178,6 +179,7 @@ class ReplayRun:
     aborted_count: int = 0
     load: object | None = None
     label: str | None = None
+    judging: object | None = None  # what the judging took (``judging.stream.JudgeFigures``)
 
     @property
     def sessions(self) -> dict[int, SessionResult]:

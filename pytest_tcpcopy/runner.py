@@ -145,6 +145,7 @@ class TcpcopyRunner:
                 judge.finish(stopped=replays[0].result.stopped)  # while the SUTs are still there to ask
         finally:
             judge.close()
+        run.judging = judge.figures()
         _take_results(run, replays)
         return self._done(run, strategy)
 
@@ -187,6 +188,7 @@ class TcpcopyRunner:
         for result in replayed.result.sessions:
             judge.on_session(suts[0].name, result)
         judge.finish(stopped=replayed.result.stopped)
+        run.judging = judge.figures()
         replayed.result.sessions = []
         _take_results(run, [replayed])
         return self._done(run, strategy)

@@ -23,6 +23,7 @@ the SUT died (and its log tail); those sessions are not comparable as ``SUT_DIED
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -45,6 +46,25 @@ from .verdicts import representative
 MAX_ABORTED = 200  # candidate session copies that did not complete, kept for the reports
 
 DeathProbe = Callable[[str], "SutDeath | None"]  # (SUT name) -> how it died, or None while it runs
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeFigures:
+    """What judging a replay took: sessions and exchanges judged, the seconds spent judging them
+    (reading the captured sessions again, splitting, comparing, keeping the verdicts; not the
+    waits for results), and the most captured sessions read ahead of their results (``held``)
+    and sessions waiting for the rest of their results (``pending``) at once."""
+
+    sessions: int
+    exchanges: int
+    seconds: float
+    held: int
+    pending: int
+
+    @property
+    def rate(self) -> float:
+        """Exchanges judged per second spent judging."""
+        return self.exchanges / self.seconds if self.seconds else 0.0
 
 
 @dataclass(slots=True)
@@ -77,7 +97,8 @@ class StreamingJudge:
         self._judged = 0
         self._lock = threading.Lock()
         self._captured = CapturedSessions(self.index.path, self.settings.filter.ports, self.index.selected)
-        self.peak_pending = 0  # the most sessions waiting for results at once, for the benchmarks
+        self.peak_pending = 0  # the most sessions waiting for results at once
+        self.seconds = 0.0  # spent judging (reading captured sessions, splitting, comparing, keeping)
 
     def set_death_probe(self, death: DeathProbe) -> None:
         """Ask ``death`` whether a SUT died (once the SUTs are started)."""
@@ -110,12 +131,15 @@ class StreamingJudge:
                 pending.copies.append(result)
             if len(pending.copies) == self._amplify and all(b is not None for b in pending.baselines):
                 del self._pending[result.session]
+                started = time.perf_counter()
                 self._judge(result.session, pending)
+                self.seconds += time.perf_counter() - started
 
     def finish(self, *, stopped: str | None = None) -> None:
         """The streams have ended: judge what is left (see the module comment); ``stopped`` is
         why the candidate's replay stopped early, if it did."""
         with self._lock:
+            started = time.perf_counter()
             try:
                 for index in sorted(self._pending):
                     self._judge(index, self._pending.pop(index), stopped=stopped)
@@ -123,6 +147,12 @@ class StreamingJudge:
                     self._judge_captured(session, _Pending(baselines=[None] * (len(self.suts) - 1)), stopped)
             finally:
                 self._captured.close()
+                self.seconds += time.perf_counter() - started
+
+    def figures(self) -> JudgeFigures:
+        """What the judging took (see ``JudgeFigures``)."""
+        return JudgeFigures(self._judged, self.run.verdicts.total, round(self.seconds, 3), self.peak_held,
+                            self.peak_pending)  # fmt: skip
 
     def close(self) -> None:
         """Release the capture (when the replay failed before ``finish``)."""
