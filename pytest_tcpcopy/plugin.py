@@ -128,7 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = resolve_settings(config)
     except TcpcopyError as exc:
         raise pytest.UsageError(str(exc)) from None
-    state = TcpcopyState(settings, verbose=config.get_verbosity() > 0)
+    state = TcpcopyState(settings, verbose=(config.getoption("verbose") or 0) > 0)
     if config.args_source is not pytest.Config.ArgsSource.ARGS and settings.configured:
         config.args.extend(str(path) for path in settings.pcap)  # the default traffic, as testpaths
         state.live_sources = settings.live_sources
@@ -277,7 +277,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state.report_paths = [write_report(path, state.runs, redaction=redaction) for path in state.settings.report]
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config):
     """The ``tcpcopy`` section first (findings lead). Items whose text refers to a finding are
     left out of the failures and errors sections, and past the first ``SUMMARY_REFERENCES`` out
@@ -293,7 +293,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             "item); their sections are left out (-v or --tcpcopy-full-output shows every diff)")  # fmt: skip
         config.stash[_FOLDED] = (every, {id(r) for r in references[:SUMMARY_REFERENCES]}, len(references))
     try:
-        return (yield)
+        yield
     finally:
         if references:
             for kind, reports in every.items():

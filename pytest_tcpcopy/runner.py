@@ -32,7 +32,7 @@ from .judging.verdicts import RunVerdicts
 from .load.samples import LoadSamples
 from .model import CaptureIndex, ReplayRun, index_capture
 from .replay.contract import CopierSettings
-from .replay.results import ReplayResult
+from .replay.results import ReplayResult, SessionCounts
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -88,14 +88,15 @@ class TcpcopyRunner:
     gets what is worth telling; ``indexes`` is a cache of indexed captures to share with other
     runners. What a run keeps (``judging.verdicts``): ``item_verdicts``, a compact verdict per
     exchange item; ``full_output``, every failing exchange's diff with it; ``load_figures``, the
-    request samples of ``load.LoadReport`` (always gathered when amplified).
+    request samples of ``load.LoadReport`` (always gathered when amplified); ``keep_sessions``,
+    every copier result (``run.candidate.sessions``; memory then grows with the capture).
     """
 
     def __init__(self, settings: Settings, *, diff: DiffConfig | None = None,
                  log: Callable[[str], None] = print, label: str | None = None,
                  on_run: Callable[[ReplayRun], None] | None = None, progress: ProgressCallback | None = None,
                  indexes: dict | None = None, item_verdicts: bool = False, full_output: bool = False,
-                 load_figures: bool = True) -> None:  # fmt: skip
+                 load_figures: bool = True, keep_sessions: bool = False) -> None:  # fmt: skip
         self.settings = settings
         self.label = label
         self._progress = progress
@@ -106,6 +107,7 @@ class TcpcopyRunner:
         self.item_verdicts = item_verdicts
         self.full_output = full_output
         self.load_figures = load_figures
+        self.keep_sessions = keep_sessions
 
     def index(self, capture: str | Path, settings: Settings | None = None) -> CaptureIndex:
         """``capture`` indexed with ``settings`` (default: the runner's), once per sample, filter
@@ -141,7 +143,7 @@ class TcpcopyRunner:
                     backend.start_sut(spec)
                 judge.set_death_probe(death_probe(backend.suts))
                 replays = backend.replay(index.path, copier_settings(settings, index), progress=self._progress,
-                                         on_session=judge.on_session, keep_sessions=False)  # fmt: skip
+                                         on_session=judge.on_session, keep_sessions=self.keep_sessions)  # fmt: skip
                 judge.finish(stopped=replays[0].result.stopped)  # while the SUTs are still there to ask
         finally:
             judge.close()
@@ -189,7 +191,8 @@ class TcpcopyRunner:
             judge.on_session(suts[0].name, result)
         judge.finish(stopped=replayed.result.stopped)
         run.judging = judge.figures()
-        replayed.result.sessions = []
+        if not self.keep_sessions:
+            replayed.result = replace(replayed.result, sessions=[], reported=SessionCounts.of(replayed.result.sessions))
         _take_results(run, [replayed])
         return self._done(run, strategy)
 

@@ -19,6 +19,7 @@ several amplify copies, the one that represents it) and keeps:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from ..compare import ComparisonStatus, ExchangeComparison, Finding, FindingKey, FindingsAccumulator, Redaction
@@ -137,6 +138,13 @@ class RunVerdicts:
     def endpoint_findings(self, template: str) -> list[Finding]:
         """The findings of endpoint ``template``, differences first, most frequent first."""
         return [f for f in self.findings.findings() if f.key.endpoint == template]
+
+    def examples(self) -> Iterator[tuple[Finding, ExchangeComparison]]:
+        """Every finding's examples (ids, diff and cause: ``session`` and ``number`` place each
+        in the capture), the findings in report order: what reproducers are written for."""
+        for finding in self.findings.findings():
+            for example in finding.examples:
+                yield finding, example
 
     def example_of(self, session: int, number: int, keys: tuple[FindingKey, ...]) -> ExchangeComparison | None:
         """The exchange's comparison when it is one of the examples of one of its findings."""
