@@ -17,6 +17,10 @@ Per run: wall time of the pytest process, its peak RSS (VmHWM, read by a plugin 
 the judge's figures (exchanges judged, seconds spent judging, exchanges judged per second of it;
 the captured sessions it read ahead and the sessions it waited on, at most), terminal lines,
 verdicts and findings. The SUT is nginx-light, one worker, as shared/bench/README.md describes.
+
+``--judge-only``: the judge alone, without a replay competing for the CPUs: short.pcap.gz is
+replayed once into nginx (``netns-run --json``), then its result is judged ``--repeat`` times by a
+``StreamingJudge`` in this process, session by session, as the copier would report them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -103,13 +108,50 @@ def run_pytest(work: Path, capture: Path, sut: str, *extra: str) -> dict:
     return figures
 
 
+def judge_only(repeat: int, work: Path, sut: str) -> None:
+    from pytest_tcpcopy.baselines import strategy_for
+    from pytest_tcpcopy.compare import DiffConfig
+    from pytest_tcpcopy.judging.stream import StreamingJudge
+    from pytest_tcpcopy.judging.verdicts import RunVerdicts
+    from pytest_tcpcopy.model import ReplayRun, index_capture
+    from pytest_tcpcopy.replay.results import ReplayResult, SessionResult
+    from pytest_tcpcopy.settings import Settings
+
+    short = bench_dir() / "short.pcap.gz"
+    proc = subprocess.run([sys.executable, "-m", "pytest_tcpcopy", "netns-run", str(short), "--port", "8080", "--json",
+                           "--capture-responses", "--", *shlex.split(sut)],
+                          capture_output=True, text=True, timeout=600, cwd=work)  # fmt: skip
+    if proc.returncode != 0:
+        sys.exit(f"netns-run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    documents = json.loads(proc.stdout)["sessions"]
+    settings = Settings().with_overrides({"port": 8080}, "bench")
+    start = time.perf_counter()
+    index = index_capture(short, settings, refs=False)
+    print(f"index: {time.perf_counter() - start:.2f} s")
+    for round_ in range(repeat):
+        results = [SessionResult.from_json(doc) for doc in documents]
+        run = ReplayRun(index, settings, ReplayResult([], 0.0), verdicts=RunVerdicts(per_exchange=False))
+        judge = StreamingJudge(run, strategy_for(settings), DiffConfig(), ["candidate"])
+        for result in results:
+            judge.on_session("candidate", result)
+        judge.finish()
+        figures = judge.figures()
+        print(f"[{round_ + 1}] judge only: {figures.exchanges} exchanges in {figures.seconds:.2f} s "
+              f"({figures.rate:,.0f}/s), held <= {figures.held}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scale", type=Path, default=None, help="a capture of >= 1,000,000 exchanges")
     parser.add_argument("--items", default="exchange", help="item kind of the 10,000-exchange runs")
     parser.add_argument("--only", choices=("same", "regression", "scale"), action="append", default=None)
+    parser.add_argument("--judge-only", action="store_true", help="time the judge alone (see above)")
     args = parser.parse_args()
+    if args.judge_only:
+        with tempfile.TemporaryDirectory(prefix="bench-judge-") as tmp:
+            judge_only(args.repeat, Path(tmp), site(Path(tmp), "v1", PAGE))
+        return
     short = bench_dir() / "short.pcap.gz"
     wanted = args.only or ["same", "regression", *(["scale"] if args.scale else [])]
     results: dict[str, list[dict]] = {name: [] for name in wanted}
