@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .compare import ComparisonStatus
 from .errors import TcpcopyError
 from .plugin_state import STATE_KEY
-from .report.item_text import ItemText, endpoint_text, exchange_text
+
+if TYPE_CHECKING:  # the judging pulls in deepdiff: imported once an item runs, not with pytest
+    from .report.item_text import ItemText
 
 EXCHANGE_ITEMS_WARN = 5000  # exchange items in one capture beyond which collection suggests endpoint items
 
@@ -131,6 +133,9 @@ class ExchangeItem(pytest.Item):
         self._failure: ItemText | None = None
 
     def setup(self) -> None:
+        from .compare import ComparisonStatus
+        from .report.item_text import exchange_text
+
         assert isinstance(self.parent, CaptureFile)
         run = self.parent.run()
         status = run.verdicts.item(self.session_index, self.number).status
@@ -159,6 +164,9 @@ class EndpointItem(pytest.Item):
         self._failure: ItemText | None = None
 
     def setup(self) -> None:
+        from .compare import ComparisonStatus
+        from .report.item_text import endpoint_text
+
         assert isinstance(self.parent, CaptureFile)
         run = self.parent.run()
         counts = run.verdicts.endpoint(self.endpoint)
@@ -186,6 +194,8 @@ class LiveTrafficItem(pytest.Item):
         self._failure: ItemText | None = None
 
     def setup(self) -> None:
+        from .compare import ComparisonStatus
+
         state = self.config.stash[STATE_KEY]
         run = state.replay_once(self.nodeid, lambda: replay_live(self.config, self.source, self.nodeid))
         counts = run.verdicts.counts
@@ -204,7 +214,9 @@ class LiveTrafficItem(pytest.Item):
 
 def live_text(run) -> ItemText:
     """The text of a live traffic item: its counts, then the findings with their examples."""
+    from .compare import ComparisonStatus
     from .report import findings_lines
+    from .report.item_text import ItemText
 
     verdicts = run.verdicts
     different, not_comparable = verdicts.counts[ComparisonStatus.DIFFERENT], verdicts.counts[ComparisonStatus.NOT_COMPARABLE]

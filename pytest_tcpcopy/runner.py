@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .live import PacketSource
 
 MIN_MAX_SESSIONS = 32  # the least default bound on concurrent sessions, whatever the capture's peak
-_PROBE_INTERVAL = 0.25  # seconds between looks at whether a SUT still runs
+_PROBE_INTERVAL = 0.01  # seconds between looks at whether a SUT still runs
 
 
 def candidate_spec(settings: Settings) -> SutSpec:
@@ -218,7 +218,7 @@ def _take_results(run: ReplayRun, replays: list[SutReplay]) -> None:
 
 def death_probe(suts: Sequence[Sut]) -> Callable[[str], SutDeath | None]:
     """Whether a started SUT (by name) died, and its log tail; asked at most every
-    ``_PROBE_INTERVAL`` seconds per SUT while it runs."""
+    ``_PROBE_INTERVAL`` seconds per SUT while it runs (a docker SUT is asked over its API)."""
     by_name = {sut.name: sut for sut in suts}
     asked: dict[str, float] = {}
 

@@ -4,8 +4,9 @@ problem is not comparable, with the problem's cause).
 
 In order, for a ``SessionResult``:
 
-1. the SUT died during the replay (``SutDeath``) and the session did not complete: ``SUT_DIED``,
-   with the SUT's log tail, from the first request left unanswered;
+1. the SUT died during the replay (``SutDeath``): ``SUT_DIED``, with the SUT's log tail, from the
+   first request left unanswered (a dying process's sockets may close cleanly: a session that
+   "completed" without its answers counts too);
 2. each exchange whose response was cut (``ExchangeTiming.cut``): "SUT too slow: 40 of 79 bytes
    after 5.0 s" is ``SUT_TOO_SLOW``; any other cut (the session ended while the response was
    awaited) takes the cause of the session's outcome; from that exchange's request on;
@@ -41,8 +42,8 @@ def replay_problems(result: SessionResult, death: SutDeath | None = None) -> lis
     """The problems of one session copy's replay; see the module comment."""
     problems: list[ReplayProblem] = []
     complete = result.outcome is Outcome.COMPLETE
-    unanswered = None if complete else first_unanswered(result)
-    if death is not None and not complete:
+    unanswered = first_unanswered(result)
+    if death is not None and (unanswered is not None or not complete):
         problems.append(ReplayProblem(Cause.SUT_DIED, death.how, unanswered, death.log_tail))
     outcome_cause = Cause.of_outcome(result.outcome) or Cause.REPLAY_ABORTED
     for timing in result.exchanges:
@@ -58,6 +59,14 @@ def replay_problems(result: SessionResult, death: SutDeath | None = None) -> lis
 
 
 WHOLE = frozenset({"framing", "captured_length"})  # response ends that say a response was read whole
+
+
+def suspect(result: SessionResult) -> bool:
+    """Whether a session copy may have ended because its SUT died: it did not complete, or a
+    response of it was not seen whole."""
+    return result.outcome is not Outcome.COMPLETE or any(
+        t.cut is not None or t.response_end not in WHOLE for t in result.exchanges
+    )
 
 
 def first_unanswered(result: SessionResult) -> int | None:

@@ -16,8 +16,9 @@ ahead of their results (about the replay's reordering window). ``finish`` judges
 once the streams ended: sessions a baseline never reported (``BASELINE_MISSING``), and selected
 sessions the candidate never reported (``NOT_REPLAYED``, with why the replay stopped).
 
-A dead SUT is found when a session that did not complete arrives: ``death(sut)`` says whether
-the SUT died (and its log tail); those sessions are not comparable as ``SUT_DIED``.
+A dead SUT is found when a session arrives that may have ended because of it (it did not
+complete, or a response of it was not seen whole: ``problems.suspect``): ``death(sut)`` says
+whether the SUT died (and its log tail); those sessions are not comparable as ``SUT_DIED``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from ..compare import (
 from ..flows.session import CapturedSession
 from ..model import CaptureIndex, ReplayRun, selects_exchange
 from ..replay.results import Outcome, SessionResult
-from .problems import SutDeath, replay_problems
+from .problems import SutDeath, replay_problems, suspect
 from .sessions import CapturedSessions
 from .verdicts import representative
 
@@ -208,7 +209,7 @@ class StreamingJudge:
         if isinstance(theirs, ReplayProblem):
             redaction = self.config.redaction
             return [ExchangeComparison.not_comparable(e, theirs, redaction) for e in production]
-        death = self._dead(self.suts[0]) if result.outcome is not Outcome.COMPLETE else None
+        death = self._dead(self.suts[0]) if suspect(result) else None
         mine = exchanges_from_replay(captured, result)
         return self.strategy.compare(theirs, mine, self.config, candidate_problems=replay_problems(result, death),
                                      baseline_problems=baseline_problems)  # fmt: skip
@@ -217,7 +218,7 @@ class StreamingJudge:
         first = baselines[0] if baselines else None
         if first is None:
             return []
-        death = self._dead(self.suts[1]) if first.outcome is not Outcome.COMPLETE else None
+        death = self._dead(self.suts[1]) if suspect(first) else None
         return replay_problems(first, death)
 
     def _dead(self, sut: str) -> SutDeath | None:

@@ -162,7 +162,7 @@ def test_one_regression_across_many_exchanges_is_one_finding_and_a_short_output(
     lines = result.stdout.lines
     assert len(lines) < 120, "\n".join(lines)
     result.stdout.fnmatch_lines(["*= tcpcopy =*", "page.pcap: 300 sessions, 300 exchanges: 300 different",
-                                 "*300  GET /one?s={n}  body  changed*"])  # fmt: skip
+                                 "*300  GET /one?s={n}  body*  changed*"])  # fmt: skip
     references = [line for line in lines if ": finding GET /one?s={n} body changed (300 exchanges" in line]
     assert len(references) <= 50  # the short test summary lists the first 50 of them
     assert "tcpcopy: 297 failing item(s) refer to a finding shown in full" in result.stdout.str()
@@ -174,6 +174,6 @@ def test_endpoint_items_one_per_endpoint_fail_with_their_findings(pytester, page
     changed = PAGE.replace(b"<html>", b"<HTML>")
     result = run(pytester, page_capture, nginx(tmp_path / "v2", changed), "--tcpcopy-items", "endpoint")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*FAILED *page.pcap::GET /one?s={n} - GET /one?s={n}: 300 different of 300 exchanges*"])
+    result.stdout.fnmatch_lines(["FAILED page.pcap::GET /one?s={n} - GET /one?s={n}: 300 differen*"])
     same = run(pytester, page_capture, nginx(tmp_path / "v1", PAGE), "--tcpcopy-items", "endpoint")
     same.assert_outcomes(passed=1)

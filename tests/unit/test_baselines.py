@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from pytest_tcpcopy.backends.base import SutSpec
-from pytest_tcpcopy.baselines import CaptureBaseline, NoBaseline, RecordedBaselineStrategy, SideBySideBaseline, strategy_for
+from pytest_tcpcopy.baselines import (
+    CaptureBaseline,
+    NoBaseline,
+    RecordedBaselineStrategy,
+    SideBySideBaseline,
+    strategy_for,
+)
 from pytest_tcpcopy.capture import open_capture
 from pytest_tcpcopy.compare import Cause, ComparisonStatus, DiffConfig, exchanges_from_capture
 from pytest_tcpcopy.errors import UsageError
