@@ -1,33 +1,56 @@
 """What the candidate's responses are compared with: one strategy per kind of baseline.
 
-Each strategy knows which SUTs a replay needs besides the candidate (``suts``), where the
-baseline exchanges of a session come from (``exchanges``), what an exchange with no comparison
-means (``unjudged``), and what happens after the judging (``finish``: a recorded baseline is
-updated). ``strategy_for(settings)`` picks one from ``settings.baseline``; nothing else looks at
-the kind.
+Each strategy knows which SUTs a replay needs besides the candidate (``suts``), what the user
+should know about the settings (``notes``), what one captured session is compared against
+(``exchanges``: the baseline's exchanges, or the problem that leaves nothing to compare with),
+how the candidate's exchanges are read (``candidate``), how a session is judged (``compare``),
+what it does with each judged candidate session (``record``: a recorded baseline being updated
+writes it) and after the judging (``finish``). ``strategy_for(settings)`` picks one from ``settings.baseline``; nothing
+else looks at the kind. The judge (``judging.stream``) calls them session by session, as results
+arrive.
 
 - ``capture``: production's own responses in the capture.
 - ``image:REF`` / ``command:CMD``: a baseline release replayed side by side with the candidate
   (docker / netns backend), and with ``noise`` a second instance whose disagreements with the
-  first are noise.
-- ``dir:PATH``: a recorded baseline (``recorded``), written by an update run.
-- ``none``: nothing to compare with; an exchange passes when the candidate answered it (or
-  production did not answer it either), so a replay-only run still says which requests failed.
+  first are noise. A session the baseline's replay did not report is not comparable
+  (``BASELINE_MISSING``).
+- ``dir:PATH``: a recorded baseline (``recorded``). The candidate is compared as a recording
+  would keep it (redacted, volatile headers masked); a session with no usable recording is not
+  comparable (``NO_RECORDED_BASELINE``, with the command that records it). An update run
+  (``update_baseline``) compares nothing: it records each session as it is judged, and an
+  exchange is the same when it was recorded whole, not comparable when a problem of the replay
+  cut it, different when a clean replay left it unanswered (as ``none``).
+- ``none``: nothing to compare with; an exchange is the same when the candidate answered it (or
+  production did not answer it either), not comparable when a problem of the replay left it
+  unanswered, and different when a clean replay left it unanswered.
 """
 
 from __future__ import annotations
 
-import enum
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .backends.base import SutSpec
-from .compare import Exchange, exchanges_from_replay
+from .compare import (
+    Cause,
+    ComparisonStatus,
+    DiffConfig,
+    Exchange,
+    ExchangeComparison,
+    IgnoreUsage,
+    NotComparable,
+    ReplayProblem,
+    compare_sessions,
+    diff_exchange,
+    exchanges_from_replay,
+)
+from .compare.judge import covering
 from .errors import UsageError
 from .flows.session import CapturedSession
 from .model import CaptureIndex, ReplayRun
-from .recorded import RecordedBaseline, recorded_exchanges
+from .recorded import RecordedBaseline, UpdateCounts
 from .recorded_format import ResponseFormat
 from .replay.results import SessionResult
 from .settings import Baseline, Settings
@@ -42,24 +65,6 @@ class BaselineExchanges:
     secondary: list[Exchange] | None = None
 
 
-class Unjudged(enum.Enum):
-    """What an exchange item does when its exchange got no comparison."""
-
-    PASSED = "passed"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class UnjudgedVerdict:
-    outcome: Unjudged
-    message: str = ""
-
-
-# The baselines of a session, as results by captured session index, one mapping per baseline SUT.
-BaselineResults = list[dict[int, SessionResult]]
-
-
 class BaselineStrategy:
     """What every kind of baseline answers; the defaults suit a baseline that needs no SUT."""
 
@@ -71,15 +76,6 @@ class BaselineStrategy:
         """Every SUT a replay starts: the candidate first, then the baseline's."""
         return [candidate]
 
-    def exchanges(self, session: CapturedSession, index: CaptureIndex,
-                  baselines: BaselineResults) -> BaselineExchanges | None:  # fmt: skip
-        """What ``session`` is compared against, or None when there is nothing to compare with."""
-        raise NotImplementedError
-
-    def candidate(self, session: CapturedSession, result: SessionResult) -> list[Exchange]:
-        """The candidate's exchanges of ``session`` (one copy's ``result``), as they are compared."""
-        return exchanges_from_replay(session, result)
-
     def notes(self) -> list[str]:
         """What the user should know about these settings before the replay (said once per replay)."""
         if self.settings.noise:
@@ -87,11 +83,26 @@ class BaselineStrategy:
                     "a second baseline instance, which only image: and command: baselines run"]  # fmt: skip
         return []
 
-    def unjudged(self, run: ReplayRun, session: int, number: int, name: str) -> UnjudgedVerdict:
-        """The verdict of exchange ``number`` (named ``name``) of ``session``, which got no comparison."""
-        result = run.sessions.get(session)
-        reason = f"{result.outcome.value} ({result.reason})" if result is not None else "not replayed"
-        return UnjudgedVerdict(Unjudged.FAILED, f"{name}: no response to compare ({reason})")
+    def candidate(self, session: CapturedSession, result: SessionResult) -> list[Exchange]:
+        """The candidate's exchanges of ``session`` (one copy's ``result``), as they are compared."""
+        return exchanges_from_replay(session, result)
+
+    def exchanges(self, session: CapturedSession, production: list[Exchange], baselines: Sequence[SessionResult | None],
+                  index: CaptureIndex) -> BaselineExchanges | ReplayProblem:  # fmt: skip
+        """What ``session`` is compared against (``production``: its captured exchanges;
+        ``baselines``: each baseline SUT's result of it, None where it reported none), or the
+        problem that leaves nothing to compare with."""
+        raise NotImplementedError
+
+    def compare(self, theirs: BaselineExchanges, mine: list[Exchange], config: DiffConfig, *,
+                candidate_problems: Sequence[ReplayProblem] = (), baseline_problems: Sequence[ReplayProblem] = (),
+                usage: IgnoreUsage | None = None) -> list[ExchangeComparison]:  # fmt: skip
+        """The verdict on every exchange position of one session (``compare.compare_sessions``)."""
+        return compare_sessions(theirs.primary, mine, config, theirs.secondary, candidate_problems=candidate_problems,
+                                baseline_problems=baseline_problems, usage=usage)  # fmt: skip
+
+    def record(self, index: CaptureIndex, session: CapturedSession, result: SessionResult) -> None:
+        """Told of the candidate's result (first copy) of every session judged."""
 
     def finish(self, run: ReplayRun) -> list[str]:
         """Work after the judging; returns lines worth telling the user."""
@@ -101,9 +112,9 @@ class BaselineStrategy:
 class CaptureBaseline(BaselineStrategy):
     """Production's own responses, in the capture."""
 
-    def exchanges(self, session: CapturedSession, index: CaptureIndex,
-                  baselines: BaselineResults) -> BaselineExchanges | None:  # fmt: skip
-        return BaselineExchanges(index.exchanges[session.index])
+    def exchanges(self, session: CapturedSession, production: list[Exchange], baselines: Sequence[SessionResult | None],
+                  index: CaptureIndex) -> BaselineExchanges | ReplayProblem:  # fmt: skip
+        return BaselineExchanges(production)
 
 
 class SideBySideBaseline(BaselineStrategy):
@@ -126,36 +137,40 @@ class SideBySideBaseline(BaselineStrategy):
         second = [replace(spec, name="baseline-2")] if self.settings.noise else []
         return [candidate, spec, *second]
 
-    def exchanges(self, session: CapturedSession, index: CaptureIndex,
-                  baselines: BaselineResults) -> BaselineExchanges | None:  # fmt: skip
-        first = baselines[0].get(session.index)
-        primary = exchanges_from_replay(session, first) if first is not None else []
+    def exchanges(self, session: CapturedSession, production: list[Exchange], baselines: Sequence[SessionResult | None],
+                  index: CaptureIndex) -> BaselineExchanges | ReplayProblem:  # fmt: skip
+        first = baselines[0] if baselines else None
+        if first is None:
+            return ReplayProblem(Cause.BASELINE_MISSING, "the baseline's replay reported no result for it")
         secondary = None
-        if len(baselines) > 1 and session.index in baselines[1]:
-            secondary = exchanges_from_replay(session, baselines[1][session.index])
-        return BaselineExchanges(primary, secondary)
+        if len(baselines) > 1 and baselines[1] is not None:
+            secondary = exchanges_from_replay(session, baselines[1])
+        return BaselineExchanges(exchanges_from_replay(session, first), secondary)
 
 
 class RecordedBaselineStrategy(BaselineStrategy):
-    """A recorded baseline under ``dir:PATH`` (``recorded``). An update run
-    (``update_baseline``) compares nothing: it records every replayed session, and each exchange
-    passes when it was recorded whole. Otherwise a session without a recording fails its
-    exchanges with the command that records it. The candidate is compared as a recording would
-    keep it (``recorded_format``: redacted, volatile headers masked)."""
+    """A recorded baseline under ``dir:PATH`` (see the module comment)."""
 
     def __init__(self, baseline: Baseline, settings: Settings) -> None:
         super().__init__(baseline, settings)
         self._format: ResponseFormat | None = None
+        self._counts = UpdateCounts([], [], [])
+        self._clients: dict[int, str] = {}  # captured client of every session judged, by index
+        self._missing = 0  # sessions judged without a usable recording
 
     def _recorded(self, index: CaptureIndex) -> RecordedBaseline:
         return RecordedBaseline(Path(self.baseline.ref), index.path, self.settings.diff_config())
 
-    def exchanges(self, session: CapturedSession, index: CaptureIndex,
-                  baselines: BaselineResults) -> BaselineExchanges | None:  # fmt: skip
+    def exchanges(self, session: CapturedSession, production: list[Exchange], baselines: Sequence[SessionResult | None],
+                  index: CaptureIndex) -> BaselineExchanges | ReplayProblem:  # fmt: skip
         if self.settings.update_baseline:
-            return None
-        recording = self._recorded(index).load(session, index.exchanges[session.index])
-        return None if recording.exchanges is None else BaselineExchanges(recording.exchanges)
+            return BaselineExchanges(production)
+        recording = self._recorded(index).load(session, production)
+        if recording.exchanges is None:
+            self._missing += 1
+            return ReplayProblem(Cause.NO_RECORDED_BASELINE, f"{recording.missing}; record it with the release to "
+                                                             f"compare against: {self.update_command(index.path)}")  # fmt: skip
+        return BaselineExchanges(recording.exchanges)
 
     def candidate(self, session: CapturedSession, result: SessionResult) -> list[Exchange]:
         if self._format is None:
@@ -163,35 +178,22 @@ class RecordedBaselineStrategy(BaselineStrategy):
         kept = self._format.round_trip
         return [replace(e, response=kept(e.response)) for e in exchanges_from_replay(session, result)]
 
-    def unjudged(self, run: ReplayRun, session: int, number: int, name: str) -> UnjudgedVerdict:
-        if self.settings.update_baseline:
-            return self._recorded_verdict(run, session, number, name)
-        if session in run.without_baseline:
-            index = run.capture
-            missing = self._recorded(index).load(index.sessions[session], index.exchanges[session]).missing
-            command = self.update_command(index.path)
-            return UnjudgedVerdict(Unjudged.FAILED, f"{name}: no recorded baseline: {missing}\n"
-                                                    f"record it with the release to compare against:\n  {command}")  # fmt: skip
-        return super().unjudged(run, session, number, name)
+    def compare(self, theirs: BaselineExchanges, mine: list[Exchange], config: DiffConfig, *,
+                candidate_problems: Sequence[ReplayProblem] = (), baseline_problems: Sequence[ReplayProblem] = (),
+                usage: IgnoreUsage | None = None) -> list[ExchangeComparison]:  # fmt: skip
+        if not self.settings.update_baseline:
+            return super().compare(theirs, mine, config, candidate_problems=candidate_problems,
+                                   baseline_problems=baseline_problems, usage=usage)  # fmt: skip
+        return [_answered_verdict(production, mine[i] if i < len(mine) else None, config, candidate_problems,
+                                  problems_first=True)
+                for i, production in enumerate(theirs.primary)]  # fmt: skip
 
-    def _recorded_verdict(self, run: ReplayRun, session: int, number: int, name: str) -> UnjudgedVerdict:
-        """An update run's verdict: passed when the exchange was recorded whole (or neither the
-        SUT nor production answered it)."""
-        result = run.sessions.get(session)
-        if result is None:
-            return UnjudgedVerdict(Unjudged.FAILED, f"{name}: not recorded: the session was not replayed")
-        entries = recorded_exchanges(run.capture.sessions[session], result)
-        entry = next((e for e in entries if e.exchange.number == number), None)
-        if entry is None or entry.exchange.response is None:
-            production = _find(run.capture.exchanges.get(session, []), number)
-            if production is None or production.response is None:
-                return UnjudgedVerdict(Unjudged.PASSED, "neither the SUT nor production answered it")
-            return UnjudgedVerdict(Unjudged.FAILED, f"{name}: recorded without a response "
-                                                    f"({result.outcome.value}: {result.reason or '-'})")  # fmt: skip
-        if entry.cut is not None:
-            return UnjudgedVerdict(Unjudged.FAILED, f"{name}: recorded, but its response was cut ({entry.cut}); "
-                                                    "it is not compared until it is recorded whole")  # fmt: skip
-        return UnjudgedVerdict(Unjudged.PASSED, "recorded")
+    def record(self, index: CaptureIndex, session: CapturedSession, result: SessionResult) -> None:
+        self._clients[session.index] = str(session.client)
+        if self.settings.update_baseline:
+            recorded = self._recorded(index)
+            done = self._counts.written if recorded.write(session, result) else self._counts.unchanged
+            done.append(recorded.path(session.index))
 
     def update_command(self, capture: Path) -> str:
         """The pytest command line that records ``capture`` with these settings' SUT."""
@@ -210,15 +212,18 @@ class RecordedBaselineStrategy(BaselineStrategy):
 
     def finish(self, run: ReplayRun) -> list[str]:
         recorded = self._recorded(run.capture)
+        unused = recorded.unused(run.capture.sessions, self._clients)
         if self.settings.update_baseline:
-            counts = recorded.update(run.sessions, run.capture, keep_unused=self.settings.baseline_keep_unused)
-            return [counts.render(recorded.folder)]
+            if not self.settings.baseline_keep_unused:
+                for path in unused:
+                    path.unlink()
+                self._counts.removed.extend(unused)
+            return [self._counts.render(recorded.folder)]
         lines = []
-        if run.without_baseline:
-            lines.append(f"recorded baseline {recorded.folder}: {len(run.without_baseline)} session(s) without a "
-                         f"recording; record them with the release to compare against: "
+        if self._missing:
+            lines.append(f"recorded baseline {recorded.folder}: {self._missing} session(s) without a recording; "
+                         f"record them with the release to compare against: "
                          f"{self.update_command(run.capture.path)}")  # fmt: skip
-        unused = recorded.unused(run.capture)
         if unused:
             lines.append(f"recorded baseline {recorded.folder}: {len(unused)} recording(s) of sessions the capture no "
                          "longer has; --tcpcopy-update-baseline removes them")  # fmt: skip
@@ -226,30 +231,41 @@ class RecordedBaselineStrategy(BaselineStrategy):
 
 
 class NoBaseline(BaselineStrategy):
-    """``none``: replay only. An exchange passes when the candidate answered it, or when
-    production did not answer it either; it fails when its session was not replayed or the
-    candidate left it unanswered."""
+    """``none``: replay only (see the module comment)."""
 
-    def exchanges(self, session: CapturedSession, index: CaptureIndex,
-                  baselines: BaselineResults) -> BaselineExchanges | None:  # fmt: skip
-        return None
+    def exchanges(self, session: CapturedSession, production: list[Exchange], baselines: Sequence[SessionResult | None],
+                  index: CaptureIndex) -> BaselineExchanges | ReplayProblem:  # fmt: skip
+        return BaselineExchanges(production)
 
-    def unjudged(self, run: ReplayRun, session: int, number: int, name: str) -> UnjudgedVerdict:
-        result = run.sessions.get(session)
-        if result is None:
-            return UnjudgedVerdict(Unjudged.FAILED, f"{name}: not replayed")
-        production = _find(run.capture.exchanges.get(session, []), number)
-        mine = _find(exchanges_from_replay(run.capture.sessions[session], result), number)
-        if mine is not None and mine.response is not None:
-            return UnjudgedVerdict(Unjudged.PASSED)
-        if production is None or production.response is None:
-            return UnjudgedVerdict(Unjudged.PASSED, "production did not answer it either")
-        return UnjudgedVerdict(Unjudged.FAILED, f"{name}: no response from the candidate "
-                                                f"({result.outcome.value}: {result.reason or '-'})")  # fmt: skip
+    def compare(self, theirs: BaselineExchanges, mine: list[Exchange], config: DiffConfig, *,
+                candidate_problems: Sequence[ReplayProblem] = (), baseline_problems: Sequence[ReplayProblem] = (),
+                usage: IgnoreUsage | None = None) -> list[ExchangeComparison]:  # fmt: skip
+        out = []
+        for i, production in enumerate(theirs.primary):
+            answer = mine[i] if i < len(mine) else None
+            verdict = _answered_verdict(production, answer, config, candidate_problems)
+            out.append(verdict)
+        return out
 
 
-def _find(exchanges: list[Exchange], number: int) -> Exchange | None:
-    return next((e for e in exchanges if e.number == number), None)
+def _answered_verdict(production: Exchange, answer: Exchange | None, config: DiffConfig,
+                      problems: Sequence[ReplayProblem], *, problems_first: bool = False) -> ExchangeComparison:  # fmt: skip
+    """Same when the candidate answered (or production did not either); else not comparable
+    when a problem of the replay covers the request, different when none does. With
+    ``problems_first`` (a recording), a covering problem makes it not comparable even when
+    answered: the answer may be cut."""
+    def verdict(status: ComparisonStatus, **kw) -> ExchangeComparison:
+        return ExchangeComparison(production.id, production.session, production.number, status, production.request,
+                                  production, answer, **kw)  # fmt: skip
+
+    problem = covering(problems, getattr(production.request, "offset", None))
+    if problems_first and problem is not None:
+        return verdict(ComparisonStatus.NOT_COMPARABLE, cause=NotComparable.of(problem, config.redaction))
+    if production.response is None or (answer is not None and answer.response is not None):
+        return verdict(ComparisonStatus.SAME)
+    if problem is not None:
+        return verdict(ComparisonStatus.NOT_COMPARABLE, cause=NotComparable.of(problem, config.redaction))
+    return verdict(ComparisonStatus.DIFFERENT, diff=diff_exchange(production, answer, config))
 
 
 _STRATEGIES: dict[str, type[BaselineStrategy]] = {

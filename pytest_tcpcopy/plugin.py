@@ -1,12 +1,15 @@
-"""pytest glue: maps options, markers and fixtures onto the library. Nothing else imports pytest.
+"""pytest glue: maps options, markers and fixtures onto the library. Nothing else imports pytest
+(but its parts: ``plugin_state``, the run's state; ``plugin_items``, traffic as test items).
 
 Settings (``pytest_tcpcopy.settings``) come from, highest first, a ``tcpcopy(...)`` marker, the
 command line, the ini file, the defaults. Traffic becomes test items at collection time, without
 replaying anything:
 
-- a capture file is a test file: ``CaptureFile`` collects one ``ExchangeItem`` per captured
-  exchange (``traffic.pcap.gz::s0042-GET /api/users``). The capture is replayed once, when its
-  first item runs; each item then asserts its own exchange's comparison.
+- a capture file is a test file: ``plugin_items.CaptureFile`` collects one item per captured
+  exchange (``traffic.pcap.gz::s0042-GET /api/users``), or per endpoint template with
+  ``--tcpcopy-items=endpoint``. The capture is replayed once, by the setup of its first item;
+  each item then looks up its own verdict: same passes, not comparable errors (E), different
+  fails (F).
 - which captures are collected: those given as paths (``pytest online.pcap``); and, when pytest
   runs without paths (from ``testpaths`` or the current directory), the captures named by
   ``--tcpcopy-pcap`` / ``tcpcopy_pcap`` when a SUT is configured. Paths on the command line
@@ -15,7 +18,13 @@ replaying anything:
 - live traffic (``--tcpcopy-live``, ``--tcpcopy-mirror-listen``) has no exchanges before it is
   taken: when pytest runs without paths, each source is one ``LiveTrafficItem``
   (``tcpcopy:live:eth0``) that, when it runs, replays the traffic as it arrives for
-  ``--tcpcopy-duration`` seconds and fails with the exchanges that differ.
+  ``--tcpcopy-duration`` seconds and fails with the findings of the exchanges that differ.
+
+Output stays short at any scale: the ``tcpcopy`` summary section (counts and findings) leads the
+terminal summary; a failing item whose text only refers to a finding shown in full elsewhere is
+left out of the failures and errors sections, and past the first ``SUMMARY_REFERENCES`` of them
+out of the short test summary too (they are still failures and errors, in every report and
+``--lf``). ``-v`` or ``--tcpcopy-full-output`` show every item's whole diff.
 
 xdist policy: exchange items carry ``xdist_group(<capture>)``, so with ``--dist loadgroup`` all
 items of one capture run on one worker and the capture is replayed once. Under other ``--dist``
@@ -25,25 +34,23 @@ modes each worker replays the captures its items need: correct, but repeated wor
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from .errors import TcpcopyError
+from .plugin_items import CaptureFile, ItemProblem, ItemRepr, LiveTrafficItem
+from .plugin_state import REFERENCE_PROPERTY, STATE_KEY, TcpcopyReplayError, TcpcopyState
 from .progress_line import ReplayProgressLine
 from .sanity import sanity_lines
 from .settings import SETTINGS, Baseline, Kind, Sanity, Settings
 
 if TYPE_CHECKING:  # the runner pulls in deepdiff: imported on first use, not with pytest
-    from .compare import ExchangeComparison
-    from .model import ReplayRun
-    from .replay.results import SessionResult
     from .runner import TcpcopyRunner
 
-STATE_KEY = pytest.StashKey["TcpcopyState"]()
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
+SUMMARY_REFERENCES = 50  # failing items that refer to a finding listed in the short test summary
 
 
 def is_capture_file(path: Path) -> bool:
@@ -102,8 +109,11 @@ def marker_overrides(node: pytest.Item) -> dict:
 
 def settings_of(node: pytest.Item, settings: Settings) -> Settings:
     """``settings`` with the test's markers applied; a bad marker is a usage error naming the test."""
+    overrides = marker_overrides(node)
+    if not overrides:
+        return settings
     try:
-        return settings.with_overrides(marker_overrides(node), f"marker on {node.nodeid}", per_test=True)
+        return settings.with_overrides(overrides, f"marker on {node.nodeid}", per_test=True)
     except TcpcopyError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -121,12 +131,13 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = resolve_settings(config)
     except TcpcopyError as exc:
         raise pytest.UsageError(str(exc)) from None
-    state = TcpcopyState(settings)
+    state = TcpcopyState(settings, verbose=(config.getoption("verbose") or 0) > 0)
     if config.args_source is not pytest.Config.ArgsSource.ARGS and settings.configured:
         config.args.extend(str(path) for path in settings.pcap)  # the default traffic, as testpaths
         state.live_sources = settings.live_sources
     state.traffic_paths = {_path_of(arg, config) for arg in config.args if is_capture_file(_path_of(arg, config))}
     config.stash[STATE_KEY] = state
+    config.pluginmanager.register(ShortSummary(), "tcpcopy-short-summary")
 
 
 def _path_of(arg: str, config: pytest.Config) -> Path:
@@ -138,59 +149,6 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if not (settings.pcap or settings.image or settings.command or settings.live_sources):
         return None
     return settings.describe()
-
-
-# -- state -------------------------------------------------------------------------------------
-
-
-class TcpcopyState:
-    """Plugin state for one pytest run: settings, indexed captures, and the replays done so far."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.traffic_paths: set[Path] = set()  # capture files to collect as test files
-        self.live_sources: tuple[str, ...] = ()  # live sources to collect as items
-        self.indexes: dict = {}  # captures indexed so far (shared by every runner)
-        self.runs: list[ReplayRun] = []  # every replay, in the order they finished
-        self.replays: dict[str, ReplayRun | str] = {}  # by collector node id: a replay, or why it failed
-        self.scratch: list[Path] = []  # recordings of live traffic, removed at the end unless kept
-        self.progress: ReplayProgressLine | None = None  # set when the terminal is a tty
-        self.notes: list[str] = []  # what runners said, repeated in the summary
-        self.report_paths: list[Path] = []  # the reports written
-        self.sanity: list = []  # (replay name, sanity.SanityProblem) of every replay, once the session ends
-        self.images = None  # docker.prepare.ImagePreparer: every image built or checked once per run
-        self.say = self._note  # where image builds report (the terminal, once the session starts)
-
-    def runner(self, settings: Settings | None = None, label: str | None = None) -> TcpcopyRunner:
-        from .runner import TcpcopyRunner
-
-        if self.images is None:
-            from .docker.prepare import ImagePreparer
-
-            self.images = ImagePreparer(buildargs=self.settings.build_args, pull=self.settings.pull,
-                                        log=lambda line: self.say(f"tcpcopy: {line}"))  # fmt: skip
-        return TcpcopyRunner(settings or self.settings, label=label, on_run=self.runs.append, log=self._note,
-                             progress=self.progress, indexes=self.indexes, images=self.images)  # fmt: skip
-
-    def _note(self, line: str) -> None:
-        self.notes.append(line.removeprefix("tcpcopy: "))
-
-    def replay_once(self, nodeid: str, replay) -> ReplayRun:
-        """``replay()``'s run, made once per collector ``nodeid`` (its first item), then reused;
-        when it failed, every item of that collector fails with the same message."""
-        if nodeid not in self.replays:
-            try:
-                self.replays[nodeid] = replay()
-            except TcpcopyError as exc:
-                self.replays[nodeid] = f"replay of {nodeid} failed: {exc}"
-        found = self.replays[nodeid]
-        if isinstance(found, str):
-            raise TcpcopyReplayError(found)
-        return found
-
-
-class TcpcopyReplayError(Exception):
-    """The replay an item depends on could not run; every item of that traffic fails with it."""
 
 
 # -- collection --------------------------------------------------------------------------------
@@ -212,210 +170,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     live = [LiveTrafficItem.from_parent(session, name=f"tcpcopy:{source}", nodeid=f"tcpcopy:{source}", source=source)
             for source in config.stash[STATE_KEY].live_sources]  # fmt: skip
     items[:0] = live
-
-
-class CollectionProblem(Exception):
-    """Why a capture could not be collected (shown as the collection error, without a traceback)."""
-
-
-class CaptureFile(pytest.File):
-    """The exchanges of one capture, as test items; reading the capture replays nothing."""
-
-    def collect(self):
-        state = self.config.stash[STATE_KEY]
-        settings = state.settings
-        if not settings.configured:
-            raise CollectionProblem(
-                f"{self.path.name}: no SUT to replay it into: set --tcpcopy-image (docker backend) or "
-                "--tcpcopy-command (netns backend), and --tcpcopy-port"
-            )
-        try:
-            index = state.runner().index(self.path)
-        except TcpcopyError as exc:
-            raise CollectionProblem(str(exc)) from None
-        seen: dict[str, int] = {}
-        xdist = self.config.pluginmanager.hasplugin("xdist")
-        for exchange in index.items():
-            name = exchange.id
-            seen[name] = seen.get(name, 0) + 1
-            if seen[name] > 1:
-                name = f"{name} [{seen[name]}]"  # the same request again in one session
-            item = ExchangeItem.from_parent(self, name=name, session_index=exchange.session, number=exchange.number)
-            if xdist:
-                item.add_marker(pytest.mark.xdist_group(self.path.name))
-            yield item
-
-    def repr_failure(self, excinfo):
-        if excinfo.errisinstance(CollectionProblem):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo)
-
-    def run(self) -> ReplayRun:
-        """This capture's replay: made by the first item that needs it."""
-        state = self.config.stash[STATE_KEY]
-        return state.replay_once(self.nodeid, lambda: state.runner(label=self.nodeid).replay(self.path))
-
-
-class ExchangeMismatch(Exception):
-    """An exchange of the candidate differs from the baseline, or has no response to compare."""
-
-    def __init__(self, comparison: ExchangeComparison | None, message: str, session: SessionResult | None,
-                 sut_logs: str | None, copies: list[int] | tuple = (), amplify: int = 1) -> None:  # fmt: skip
-        super().__init__(message)
-        self.comparison = comparison
-        self.message = message
-        self.session = session
-        self.sut_logs = sut_logs
-        self.copies = copies  # the amplify copies that differed (empty when not amplified)
-        self.amplify = amplify
-
-
-class ExchangeItem(pytest.Item):
-    """One captured exchange, judged from its capture's replay."""
-
-    def __init__(self, *, session_index: int, number: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.session_index, self.number = session_index, number  # captured session, exchange number in it
-
-    def runtest(self) -> None:
-        assert isinstance(self.parent, CaptureFile)
-        check_exchange(self.parent.run(), self.session_index, self.number, self.name)
-
-    def repr_failure(self, excinfo, style=None):
-        if excinfo.errisinstance(ExchangeMismatch):
-            return render_mismatch(excinfo.value)
-        if excinfo.errisinstance(TcpcopyReplayError):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
-
-    def reportinfo(self):
-        return self.path, None, ""
-
-
-def check_exchange(run: ReplayRun, session: int, number: int, name: str) -> None:
-    """Pass, skip or fail as ``run`` judged exchange ``number`` of ``session``."""
-    from .baselines import Unjudged, strategy_for
-    from .compare import ComparisonStatus
-
-    comparison = run.comparison(session, number)
-    result = run.sessions.get(session)
-    if comparison is None:
-        verdict = strategy_for(run.settings).unjudged(run, session, number, name)
-        if verdict.outcome is Unjudged.SKIPPED:
-            pytest.skip(verdict.message)
-        if verdict.outcome is Unjudged.FAILED:
-            raise ExchangeMismatch(None, verdict.message, result, run.sut_logs)
-        return
-    if comparison.status is ComparisonStatus.SKIPPED:
-        pytest.skip(f"not comparable: {comparison.reason}")
-    if comparison.failed:
-        copies = run.differing_copies.get((session, number), []) if run.settings.amplify > 1 else ()
-        raise ExchangeMismatch(comparison, comparison.id, result, run.sut_logs, copies, run.settings.amplify)
-
-
-def render_mismatch(mismatch: ExchangeMismatch) -> str:
-    """The failure text of an exchange item: the diff, then what happened to the session."""
-    comparison = mismatch.comparison
-    lines = [comparison.render() if comparison is not None else mismatch.message]
-    if mismatch.copies:
-        listed = ", ".join(map(str, mismatch.copies))
-        lines.append(f"differs in {len(mismatch.copies)} of {mismatch.amplify} amplified copies ({listed}); "
-                     f"shown: copy {mismatch.copies[0]}")  # fmt: skip
-    session = mismatch.session
-    if session is not None and session.outcome.value != "complete":
-        lines.append(f"session {session.session} replay outcome: {session.outcome.value} ({session.reason})")
-    if mismatch.sut_logs:
-        lines += ["--- SUT logs (tail) ---", mismatch.sut_logs[-3000:]]
-    return "\n".join(lines)
-
-
-class LiveTrafficItem(pytest.Item):
-    """Live traffic from one source, replayed into the SUT as it arrives when the item runs, and
-    judged as a whole: its exchanges are known only once the window has closed, so one item
-    stands for all of them and fails with those that differ."""
-
-    MAX_SHOWN = 20  # differing exchanges shown in the failure
-
-    def __init__(self, *, source: str, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.source = source
-
-    def runtest(self) -> None:
-        state = self.config.stash[STATE_KEY]
-        run = state.replay_once(self.nodeid, lambda: replay_live(self.config, self.source, self.nodeid))
-        problems = []
-        for exchange in run.capture.items():
-            try:
-                check_exchange(run, exchange.session, exchange.number, exchange.id)
-            except ExchangeMismatch as mismatch:
-                problems.append(mismatch)
-            except pytest.skip.Exception:
-                continue
-        if problems:
-            raise LiveMismatch(problems, len(run.capture.items()), run.capture.path)
-
-    def repr_failure(self, excinfo, style=None):
-        if excinfo.errisinstance(LiveMismatch):
-            failure = excinfo.value
-            lines = [f"{len(failure.mismatches)} of {failure.total} exchanges of the live traffic differ "
-                     f"(recorded in {failure.recording}):"]  # fmt: skip
-            for mismatch in failure.mismatches[: self.MAX_SHOWN]:
-                lines += render_mismatch(mismatch).splitlines()
-            if len(failure.mismatches) > self.MAX_SHOWN:
-                lines.append(f"... and {len(failure.mismatches) - self.MAX_SHOWN} more")
-            return "\n".join(lines)
-        if excinfo.errisinstance(TcpcopyReplayError):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
-
-    def reportinfo(self):
-        return self.name, None, f"live traffic {self.source}"
-
-
-class LiveMismatch(Exception):
-    def __init__(self, mismatches: list[ExchangeMismatch], total: int, recording: Path) -> None:
-        super().__init__(f"{len(mismatches)} of {total} exchanges differ")
-        self.mismatches = mismatches
-        self.total = total
-        self.recording = recording
-
-
-def replay_live(config: pytest.Config, source: str, label: str) -> ReplayRun:
-    """Take ``settings.duration`` seconds of live traffic from ``source`` (``live:IFACE`` or
-    ``mirror:ADDR:PORT``), replaying it into the SUT as it arrives; the recording it is judged
-    from goes to a scratch folder, removed at the end unless ``--tcpcopy-keep``, and is kept in
-    ``--tcpcopy-record-to`` when given (``Settings.recording_for``)."""
-    from .endpoint import Endpoint
-    from .live import LiveSource, MirrorSource
-
-    state = config.stash[STATE_KEY]
-    settings = state.settings
-    kind, _, where = source.partition(":")
-    if kind == "live":
-        ports = settings.filter.ports or ((settings.port,) if settings.port else ())
-        make = lambda: LiveSource(where, ports, settings.duration)  # noqa: E731
-    else:
-        make = lambda: MirrorSource(Endpoint.parse(where), settings.duration)  # noqa: E731
-    folder = Path(tempfile.mkdtemp(prefix="tcpcopy-live-"))
-    state.scratch.append(folder)
-    recording = folder / f"{kind}.pcap"
-    try:
-        return state.runner(label=label).replay_live(make, recording)
-    finally:
-        target = settings.recording_for(kind)
-        if target is not None and recording.exists():
-            keep_recording(state, recording, target)
-
-
-def keep_recording(state: TcpcopyState, recording: Path, target: Path) -> None:
-    from .live import save_recording
-
-    try:
-        saved = save_recording(recording, target)
-    except (TcpcopyError, OSError) as exc:
-        state.notes.append(f"the live traffic could not be kept in {target}: {exc}")
-        return
-    state.notes.append(f"live traffic kept in {saved.path} ({saved.packets} packets, {saved.kind})")
 
 
 # -- fixtures ------------------------------------------------------------------------------------
@@ -521,11 +275,28 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> None:
-    """End a progress line that a replay in this phase of ``item`` left, before it is reported."""
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport | None:
+    """End a progress line that a replay in this phase of ``item`` left, before it is reported.
+    An item that does not pass is reported with its own text, in setup too (where pytest would
+    show a traceback, and pay for rendering one); one whose text refers to a finding says so in
+    a user property."""
     state = item.config.stash[STATE_KEY]
     if state.progress is not None:
         state.progress.finish(item.nodeid)
+    excinfo = call.excinfo
+    if excinfo is None or not excinfo.errisinstance((ItemProblem, TcpcopyReplayError)):
+        return None
+    properties = list(item.user_properties)
+    if excinfo.errisinstance(ItemProblem):
+        text = excinfo.value.text
+        longrepr = ItemRepr(text)
+        if text.reference is not None:
+            properties.append((REFERENCE_PROPERTY, text.reference))
+    else:
+        longrepr = str(excinfo.value)
+    return pytest.TestReport(item.nodeid, item.location, {k: 1 for k in item.keywords}, "failed", longrepr, call.when,
+                             duration=call.duration, start=call.start, stop=call.stop,
+                             user_properties=properties)  # fmt: skip
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -536,11 +307,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     settings = state.settings
     if state.runs and settings.sanity is not Sanity.OFF:
         from .report.terminal import run_name
-        from .runner import sanity_of
 
         several = len(state.runs) > 1
         state.sanity = [(run_name(run, several=several), problem)
-                        for run in state.runs for problem in sanity_of(run).problems()]  # fmt: skip
+                        for run in state.runs for problem in run.sanity.problems()]  # fmt: skip
         failing = settings.sanity is Sanity.FAIL and any(problem.fails for _, problem in state.sanity)
         if failing and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -552,10 +322,61 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state.report_paths = [write_report(path, state.runs, redaction=redaction) for path in settings.report]
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """One short section, only when a replay ran and there is something to say; sanity problems
-    last, loud."""
-    state = config.stash[STATE_KEY]
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config):
+    """The ``tcpcopy`` section first (findings lead). Items whose text refers to a finding are
+    left out of the failures and errors sections, and past the first ``SUMMARY_REFERENCES`` out
+    of the short test summary (``ShortSummary``); pytest's counts still count them."""
+    _tcpcopy_section(terminalreporter, config.stash[STATE_KEY])
+    stats = terminalreporter.stats
+    every = {kind: list(stats.get(kind, ())) for kind in ("failed", "error")}
+    references = [r for reports in every.values() for r in reports if _refers(r)]
+    if references:
+        _fold(stats, every, set())
+        terminalreporter.write_line(
+            f"tcpcopy: {len(references)} failing item(s) refer to a finding shown in full (above, or with another "
+            "item); their sections are left out (-v or --tcpcopy-full-output shows every diff)")  # fmt: skip
+        config.stash[_FOLDED] = (every, {id(r) for r in references[:SUMMARY_REFERENCES]}, len(references))
+    try:
+        yield
+    finally:
+        if references:
+            for kind, reports in every.items():
+                stats[kind] = reports
+
+
+_FOLDED = pytest.StashKey[tuple]()
+
+
+class ShortSummary:
+    """Runs after the failures sections, before pytest's short test summary: lists the first
+    ``SUMMARY_REFERENCES`` of the items that refer to a finding there, and counts the rest."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter, config: pytest.Config) -> None:
+        folded = config.stash.get(_FOLDED, None)
+        if folded is None:
+            return
+        every, shown, count = folded
+        _fold(terminalreporter.stats, every, shown)
+        if count > len(shown):
+            terminalreporter.write_line(f"tcpcopy: the short test summary lists {len(shown)} of the {count} items "
+                                        "that refer to a finding")  # fmt: skip
+
+
+def _refers(report) -> bool:
+    return any(name == REFERENCE_PROPERTY for name, _ in getattr(report, "user_properties", ()))
+
+
+def _fold(stats: dict, every: dict, shown: set[int]) -> None:
+    """Leave the reports that refer to a finding out of ``stats``, but those in ``shown``."""
+    for kind, reports in every.items():
+        if reports:
+            stats[kind] = [r for r in reports if not _refers(r) or id(r) in shown]
+
+
+def _tcpcopy_section(terminalreporter, state: TcpcopyState) -> None:
+    """One short section, only when a replay ran and there is something to say."""
     if not state.runs:
         return
     from .load import LoadReport
@@ -564,7 +385,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
     lines = summary_lines(state.runs, state.settings.redaction()) + list(dict.fromkeys(state.notes))
     for run in state.runs:
-        if run.settings.amplify > 1:
+        if run.settings.amplify > 1 and run.load is not None:
             if len(state.runs) > 1:
                 lines.append(f"{run_name(run, several=True)}:")
             lines += LoadReport.from_run(run).render().splitlines()

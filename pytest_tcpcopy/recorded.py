@@ -32,22 +32,23 @@ exchange by exchange, each response decoded and readable (``recorded_format``)::
   ``response_end``) is left as it is, so a re-record that changes nothing touches no file and a
   review diff shows the changed answers only.
 
-``update`` writes the sessions a run replayed (of its sample and filter), says how many files it
-wrote, left unchanged and removed; it removes the files of sessions the capture no longer has
-(an index past its sessions, or recorded for another client) unless told to keep them, and
-never the files of sessions the run did not replay.
+An update run ``write``s each session a run replays (of its sample and filter) as it is judged,
+leaving a file that holds the same answers untouched, then removes the files of sessions the
+capture no longer has (``unused``: an index past its sessions, or recorded for another client)
+unless told to keep them, and never the files of sessions the run did not replay; it says how
+many files it wrote, left unchanged and removed (``UpdateCounts``).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from .compare import DiffConfig, Exchange, RawMessage, exchanges_from_replay
 from .flows.session import CapturedSession
-from .model import CaptureIndex
 from .recorded_format import ResponseFormat
 from .replay.results import ExchangeTiming, Outcome, SessionResult
 
@@ -173,30 +174,21 @@ class RecordedBaseline:
             "exchanges": exchanges,
         }
 
-    def update(self, results: dict[int, SessionResult], index: CaptureIndex, *,
-               keep_unused: bool = False) -> UpdateCounts:  # fmt: skip
-        """Record the selected sessions ``results`` holds; remove the recordings of sessions
-        the capture no longer has unless ``keep_unused``."""
-        written, unchanged = [], []
+    def write(self, session: CapturedSession, result: SessionResult) -> bool:
+        """Record ``result``, a replay of ``session``; False when the file already held the same
+        answers (it is left untouched)."""
+        doc = self.document(session, result)
+        path = self.path(session.index)
+        if _settled(_read(path)) == _settled(doc):
+            return False
         self.folder.mkdir(parents=True, exist_ok=True)
-        for session, result in sorted(results.items()):
-            if session not in index.selected:
-                continue
-            doc = self.document(index.sessions[session], result)
-            path = self.path(session)
-            if _settled(_read(path)) == _settled(doc):
-                unchanged.append(path)
-                continue
-            path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-            written.append(path)
-        removed = [] if keep_unused else self.unused(index)
-        for path in removed:
-            path.unlink()
-        return UpdateCounts(written, unchanged, removed)
+        path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return True
 
-    def unused(self, index: CaptureIndex) -> list[Path]:
-        """Recordings of sessions the capture does not have: an index past its sessions, or a
-        file recorded for another client at that index."""
+    def unused(self, sessions: int, clients: Mapping[int, str]) -> list[Path]:
+        """Recordings of sessions a capture of ``sessions`` sessions does not have: an index past
+        them, or a file recorded for another client than ``clients`` (by session index) names.
+        A session ``clients`` does not name (not replayed) keeps its file."""
         if not self.folder.is_dir():
             return []
         out = []
@@ -204,9 +196,9 @@ class RecordedBaseline:
             match = _FILE.fullmatch(path.name)
             if match is None:
                 continue
-            session = index.sessions.get(int(match.group(1)))
-            client = None if session is None else _client_of(path)
-            if session is None or (client is not None and client != str(session.client)):
+            session = int(match.group(1))
+            client = clients.get(session)
+            if session >= sessions or (client is not None and _client_of(path) not in (None, client)):
                 out.append(path)
         return out
 

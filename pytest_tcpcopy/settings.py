@@ -139,6 +139,16 @@ def _backend(value: Any) -> str:
     return text
 
 
+ITEM_KINDS = ("exchange", "endpoint")  # what a capture's test items stand for
+
+
+def _items(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ITEM_KINDS:
+        raise ValueError(f"expected one of {', '.join(ITEM_KINDS)}")
+    return text
+
+
 def _endpoint(value: Any) -> str | None:
     if value in (None, ""):
         return None
@@ -341,6 +351,17 @@ class Settings:
         metavar="ADDR:PORT", per_test=False)  # fmt: skip
     duration: float = setting(10.0, "seconds of live or mirrored traffic to take (default 10)", parse_seconds,
                               metavar="SECONDS", per_test=False)  # fmt: skip
+    max_sessions: int | None = setting(
+        None, "bound on concurrently replayed sessions (default: the capture's peak of concurrent sessions x "
+        "amplify, at least 32)", parse_positive_int, metavar="N")  # fmt: skip
+    response_timeout: float = setting(
+        5.0, "seconds an awaited response may make no progress before it is cut: the exchange is not comparable, "
+        "'SUT too slow' (default 5)", parse_seconds, metavar="SECONDS")  # fmt: skip
+    items: str = setting("exchange", "test items per capture: one per exchange (default) or one per endpoint "
+                         "template (large captures)", _items, metavar="exchange|endpoint")  # fmt: skip
+    full_output: bool = setting(False, "show every failing exchange's full diff (default: the first few per "
+                                "finding, the others refer to their finding; -v does the same)", _bool,
+                                kind=Kind.FLAG)  # fmt: skip
     # -- what is compared, and what is secret
     ignore: tuple[str, ...] = setting(
         (), "a place not to compare, dotted as failures show it: body.timestamp, headers.x-request-id, "
@@ -465,6 +486,10 @@ class Settings:
             parts.append(f"amplify: x{self.amplify}")
         if str(self.filter) != "all":
             parts.append(f"filter: {self.filter}")
+        if self.max_sessions is not None:
+            parts.append(f"max sessions: {self.max_sessions}")
+        if self.items != "exchange":
+            parts.append(f"items: per {self.items}")
         return "tcpcopy: " + ", ".join(parts)
 
 

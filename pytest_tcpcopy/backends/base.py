@@ -108,9 +108,12 @@ class Backend(Protocol):
         progress: ProgressCallback | None = None,
         on_session: SessionCallback | None = None,
         timeout: float | None = None,
+        keep_sessions: bool = True,
     ) -> list[SutReplay]:
         """Replay ``capture`` into every started SUT at once; one result per SUT, in start order.
-        ``timeout`` (default: the settings' ``max_duration`` plus a minute) bounds the wait."""
+        ``timeout`` (default: the settings' ``max_duration`` plus a minute) bounds the wait.
+        Without ``keep_sessions`` the results hold no sessions (``on_session`` had them; the
+        totals are the copiers'), so a replay of any size costs no memory here."""
         ...
 
 

@@ -323,13 +323,15 @@ class DockerBackend:
         progress: ProgressCallback | None = None,
         on_session: SessionCallback | None = None,
         timeout: float | None = None,
+        keep_sessions: bool = True,
     ) -> list[SutReplay]:
         """Replay ``capture`` into every SUT started so far, concurrently, one copier container each.
 
         ``progress(sut_name, report)`` gets each copier's progress reports and ``on_session(sut_name,
-        result)`` each finished session copy, as they come, from other threads. Returns one result per
-        SUT, in start order; a SUT that died during the replay is noted in its result's notes, its
-        logs kept with it.
+        result)`` each finished session copy, as they come, from other threads; without
+        ``keep_sessions`` (and with ``on_session``) the results hold none of the sessions (their
+        totals are the copiers'). Returns one result per SUT, in start order; a SUT that died
+        during the replay is noted in its result's notes, its logs kept with it.
         """
         if not self.suts:
             raise UsageError("replay() needs at least one SUT from start_sut()")
@@ -354,7 +356,8 @@ class DockerBackend:
             followers = []
             decoders = []
             for sut, copier in zip(suts, copiers):
-                decoder = ResultDecoder(f"the copier for SUT {sut.name!r}", _tagged(on_session, sut.name))
+                decoder = ResultDecoder(f"the copier for SUT {sut.name!r}", _tagged(on_session, sut.name),
+                                        keep_sessions=keep_sessions or on_session is None)  # fmt: skip
                 decoders.append(decoder)
                 if progress is not None:
                     followers.append(_LogFollower(copier, stdout=False, line=_progress_of(progress, sut.name)))
@@ -482,6 +485,7 @@ class _LogFollower:
         self._stdout = stdout
         self._line = line
         self._failed: list[Exception] = []
+        self._handled = 0  # lines handled so far
         self._thread = threading.Thread(target=self._follow, daemon=True)
         self._thread.start()
 
@@ -499,6 +503,7 @@ class _LogFollower:
             return  # the copier is gone: its exit status says why
 
     def _handle(self, text: str) -> None:
+        self._handled += 1
         if self._failed:
             return
         try:
@@ -507,8 +512,13 @@ class _LogFollower:
             self._failed.append(exc)
 
     def finish(self) -> None:
-        """Wait for the stream to end (the copier has exited) and raise what ``line`` raised."""
-        self._thread.join(timeout=5.0)
+        """Wait for the stream to end (the copier has exited) and raise what ``line`` raised:
+        for as long as lines are still being handled (a judge behind the copier), then at most
+        five seconds more."""
+        handled = -1
+        while self._thread.is_alive() and self._handled != handled:
+            handled = self._handled
+            self._thread.join(timeout=5.0)
         if self._failed:
             raise self._failed[0]
 

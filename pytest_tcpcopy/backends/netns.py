@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import BinaryIO
@@ -169,15 +170,18 @@ class NetnsBackend:
         progress: ProgressCallback | None = None,
         on_session: SessionCallback | None = None,
         timeout: float | None = None,
+        keep_sessions: bool = True,
     ) -> list[SutReplay]:
         """Replay ``capture`` into every SUT started so far, concurrently; one result per SUT in
         start order. ``progress`` and ``on_session`` get the copiers' reports as they come, from
-        other threads. A SUT that died during the replay is noted in its result, with its logs."""
+        other threads; without ``keep_sessions`` the results hold none of the sessions (their
+        totals are the copiers'). A SUT that died during the replay is noted in its result, with
+        its logs."""
         if not self.suts:
             raise UsageError("replay() needs at least one SUT from start_sut()")
         copiers = [_Copier(sut, CopierCommand(sut.target, (sut.intercept_at,), _for(sut, settings),
                                               capture=os.fspath(capture), progress=progress is not None),
-                           progress, on_session) for sut in self.suts]  # fmt: skip
+                           progress, on_session, keep_sessions=keep_sessions) for sut in self.suts]  # fmt: skip
         return _finish_all(copiers, replay_timeout(settings, timeout))
 
     def replay_live(self, settings: CopierSettings, *, mirror_listen: str | None = None, live: str | None = None,
@@ -249,16 +253,31 @@ def _for(sut: NetnsSut, settings: CopierSettings) -> CopierSettings:
 
 class _Copier:
     """One copier process in ``sut``'s client namespace, its stdout decoded as the result stream
-    and its stderr's progress lines handed on, each by a thread of its own, as they come."""
+    and its stderr's progress lines handed on, each by a thread of its own, as they come.
+
+    The copier writes its result stream into an unlinked file, which a thread follows: a slow
+    ``on_session`` (a judge) then never blocks the copier's writes, which would stall its replay.
+    """
+
+    _POLL = 0.02  # seconds between looks at a result file that has nothing new yet
 
     def __init__(self, sut: NetnsSut, command: CopierCommand, progress: ProgressCallback | None,
-                 on_session: SessionCallback | None, stdin: int | None = None) -> None:  # fmt: skip
+                 on_session: SessionCallback | None, stdin: int | None = None, *,
+                 keep_sessions: bool = True) -> None:  # fmt: skip
         self.sut = sut
         argv = [sys.executable, "-m", "pytest_tcpcopy", "replay", *command.to_argv()]
-        self.proc = sut.rig.run_in("client", argv, cpus=sut.rig.copier_cpus, stdin=stdin, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)  # fmt: skip
+        fd, path = tempfile.mkstemp(prefix="tcpcopy-results-")
+        os.close(fd)
+        try:
+            self.results = open(path, "rb")  # noqa: SIM115 - closed by finish()
+            with open(path, "ab") as out:  # appending: the reader's position never moves the writes
+                self.proc = sut.rig.run_in("client", argv, cpus=sut.rig.copier_cpus, stdin=stdin, stdout=out,
+                                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+        finally:
+            os.unlink(path)
         self.decoder = ResultDecoder(f"the copier for SUT {sut.name!r}",
-                                     None if on_session is None else lambda r: on_session(sut.name, r))  # fmt: skip
+                                     None if on_session is None else lambda r: on_session(sut.name, r),
+                                     keep_sessions=keep_sessions)  # fmt: skip
         self.progress = progress
         self.errors: list[str] = []  # stderr lines that are not progress reports
         self.failed: list[Exception] = []  # raised by a callback or the decoder; re-raised by finish()
@@ -268,13 +287,27 @@ class _Copier:
             reader.start()
 
     def _read_results(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if not self.failed:
-                try:
-                    self.decoder.feed(line)
-                except Exception as exc:  # re-raised in the caller's thread
-                    self.failed.append(exc)
+        pending = b""
+        while True:
+            exited = self.proc.poll() is not None  # before the read: what it wrote last is read too
+            chunk = self.results.read(1 << 16)
+            if not chunk:
+                if exited:
+                    break
+                time.sleep(self._POLL)
+                continue
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                self._feed(line)
+        if pending:
+            self._feed(pending)
+
+    def _feed(self, line: bytes) -> None:
+        if not self.failed:
+            try:
+                self.decoder.feed(line.decode(errors="replace"))
+            except Exception as exc:  # re-raised in the caller's thread
+                self.failed.append(exc)
 
     def _read_stderr(self) -> None:
         assert self.proc.stderr is not None
@@ -299,6 +332,7 @@ class _Copier:
         finally:
             for reader in self.readers:
                 reader.join()
+            self.results.close()
         process = self.sut.process
         died = None if process.alive else died_note(self.sut.name, process.exit_description())
         if self.proc.returncode != 0:

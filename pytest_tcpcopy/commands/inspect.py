@@ -1,16 +1,22 @@
 """``pytest-tcpcopy inspect CAPTURE``: the TCP sessions of a capture, as a table or as JSON.
 
-The capture is streamed once through the flow assembler without keeping stream bytes, so any
-size of file is summarised in memory proportional to its live sessions plus one row per session.
+The capture is streamed once through the flow assembler without keeping stream bytes, and each
+session's row is written as soon as it and every session opened before it are known: memory
+follows the assembler's live sessions and the rows held back for index order, never the
+capture. The totals are added up row by row.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import warnings
 from collections import Counter
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from typing import TextIO
 
 from ..capture import CaptureStats, CaptureTruncatedWarning, open_capture
 from ..flows import CapturedSession, CloseKind, FlowAssembler
@@ -53,57 +59,106 @@ class SessionRow:
         )
 
 
-@dataclass(frozen=True, slots=True)
+class Totals:
+    """The totals line of a summary, added up row by row."""
+
+    def __init__(self) -> None:
+        self.sessions = self.packets = self.client_bytes = self.server_bytes = self.handshakes = 0
+        self.retransmitted = self.out_of_order = self.gaps = 0
+        self.closes: Counter = Counter()
+
+    def add(self, row: SessionRow) -> None:
+        self.sessions += 1
+        self.packets += row.packets
+        self.client_bytes += row.client_bytes
+        self.server_bytes += row.server_bytes
+        self.handshakes += row.handshake
+        self.retransmitted += row.retransmitted
+        self.out_of_order += row.out_of_order
+        self.gaps += row.gaps
+        self.closes[row.close] += 1
+
+    def to_json(self, ignored: int) -> dict[str, int]:
+        return {
+            "sessions": self.sessions,
+            "packets": self.packets,
+            "client_bytes": self.client_bytes,
+            "server_bytes": self.server_bytes,
+            "handshakes": self.handshakes,
+            **{f"close_{kind.value}": self.closes[kind.value] for kind in CloseKind},
+            "retransmitted": self.retransmitted,
+            "out_of_order": self.out_of_order,
+            "gaps": self.gaps,
+            "ignored_packets": ignored,
+        }
+
+
+@dataclass(slots=True)
 class CaptureSummary:
+    """What ``summarize`` read: the capture, its rows as they are handed out, the totals and
+    notes once every row was (``rows`` is a one-pass iterator)."""
+
     capture: str
-    sessions: list[SessionRow]  # by index
-    ignored_packets: int  # TCP packets on no configured server port
-    notes: list[str]
-
-    def totals(self) -> dict[str, int]:
-        rows = self.sessions
-        closes = Counter(r.close for r in rows)
-        return {
-            "sessions": len(rows),
-            "packets": sum(r.packets for r in rows),
-            "client_bytes": sum(r.client_bytes for r in rows),
-            "server_bytes": sum(r.server_bytes for r in rows),
-            "handshakes": sum(r.handshake for r in rows),
-            **{f"close_{kind.value}": closes[kind.value] for kind in CloseKind},
-            "retransmitted": sum(r.retransmitted for r in rows),
-            "out_of_order": sum(r.out_of_order for r in rows),
-            "gaps": sum(r.gaps for r in rows),
-            "ignored_packets": self.ignored_packets,
-        }
-
-    def to_json(self) -> dict:
-        return {
-            "capture": self.capture,
-            "sessions": [asdict(r) for r in self.sessions],
-            "totals": self.totals(),
-            "notes": self.notes,
-        }
+    rows: Iterator[SessionRow]
+    totals: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def summarize(path: str, server_ports: list[int]) -> CaptureSummary:
-    """Read the capture once and summarise its sessions; raises CaptureError for bad input."""
+    """Read the capture once, handing out its sessions' rows in index order as they are known;
+    ``totals`` and ``notes`` are filled in once the rows are exhausted. Raises CaptureError for
+    bad input (at once for a missing or non-capture file)."""
+    reader = open_capture(path)
+    summary = CaptureSummary(path, iter(()))
+    summary.rows = _rows(reader, server_ports, summary)
+    return summary
+
+
+def _rows(reader, server_ports: list[int], summary: CaptureSummary) -> Iterator[SessionRow]:
+    """The rows in index order: a session that ends early waits for those opened before it
+    (held: the capture's reordering window, not the capture)."""
     assembler = FlowAssembler(server_ports, keep_streams=False)
     feed = assembler.feed
-    rows: list[SessionRow] = []
     ignored = 0
+    held: dict[int, SessionRow] = {}
+    following = 0  # the next index to hand out
+    totals = Totals()
     with warnings.catch_warnings():
         # A truncated tail is reported as a note instead.
         warnings.simplefilter("ignore", CaptureTruncatedWarning)
-        with open_capture(path) as reader:
+        with reader:
             for pkt in reader:
                 if feed(pkt) is None:
                     ignored += 1
                 if assembler.has_finished():
-                    rows.extend(SessionRow.of(s) for s in assembler.pop_finished())
-            rows.extend(SessionRow.of(s) for s in assembler.finish())
-    rows.sort(key=lambda r: r.index)
-    notes = _notes(reader.stats, ignored, server_ports)
-    return CaptureSummary(path, rows, ignored, notes)
+                    for session in assembler.pop_finished():
+                        held[session.index] = SessionRow.of(session)
+                    while following in held:
+                        row = held.pop(following)
+                        totals.add(row)
+                        yield row
+                        following += 1
+            rest = assembler.finish()
+            rest.sort(key=_index)
+            waiting = sorted(held.values(), key=_index, reverse=True)
+            held.clear()
+            for i, session in enumerate(rest):
+                rest[i] = None  # each session dropped as its row is handed out
+                while waiting and waiting[-1].index < session.index:
+                    totals.add(waiting[-1])
+                    yield waiting.pop()
+                row = SessionRow.of(session)
+                totals.add(row)
+                yield row
+            while waiting:
+                totals.add(waiting[-1])
+                yield waiting.pop()
+    summary.totals = totals.to_json(ignored)
+    summary.notes = _notes(reader.stats, ignored, server_ports)
+
+
+def _index(item: CapturedSession | SessionRow) -> int:
+    return item.index
 
 
 def _notes(stats: CaptureStats, ignored: int, server_ports: list[int]) -> list[str]:
@@ -148,39 +203,41 @@ _COLUMNS = (
 )
 
 
-def render_table(summary: CaptureSummary) -> str:
-    """An aligned table, one line per session, then a totals line and the notes."""
-    lines = [[header for header, _, _ in _COLUMNS]]
-    for row in summary.sessions:
-        lines.append([_cell(row, field) for _, field, _ in _COLUMNS])
-    t = summary.totals()
-    lines.append(
-        [
-            "total",
-            f"{t['sessions']} sessions",
-            "",
-            str(t["packets"]),
-            str(t["client_bytes"]),
-            str(t["server_bytes"]),
-            f"{t['handshakes']}/{t['sessions']}",
-            "",
-            str(t["retransmitted"]),
-            str(t["out_of_order"]),
-            "",
-        ]
-    )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(_COLUMNS))]
-    out = [f"capture: {summary.capture}"]
-    for line in lines:
-        cells = (
-            cell.rjust(w) if right else cell.ljust(w)
-            for cell, w, (_, _, right) in zip(line, widths, _COLUMNS)
-        )
-        out.append("  ".join(cells).rstrip())
+WIDTHS_FROM = 10_000  # rows whose cells set the table's column widths; later rows use them
+
+
+def render_table(summary: CaptureSummary, out: TextIO) -> None:
+    """An aligned table, one line per session, then a totals line and the notes, written to
+    ``out`` as the rows come (the columns are as wide as the first ``WIDTHS_FROM`` rows need)."""
+    out.write(f"capture: {summary.capture}\n")
+    first = list(islice(summary.rows, WIDTHS_FROM))
+    cells = [[_cell(row, name) for _, name, _ in _COLUMNS] for row in first]
+    widths = [max([len(header)] + [len(line[i]) for line in cells]) for i, (header, _, _) in enumerate(_COLUMNS)]
+    def line(values: list[str]) -> None:
+        parts = (cell.rjust(w) if right else cell.ljust(w) for cell, w, (_, _, right) in zip(values, widths, _COLUMNS))
+        out.write("  ".join(parts).rstrip() + "\n")
+
+    widths[1] = max(widths[1], len(f"{len(first)} sessions"))  # the totals line's
+    line([header for header, _, _ in _COLUMNS])
+    for values in cells:
+        line(values)
+    for row in summary.rows:
+        line([_cell(row, name) for _, name, _ in _COLUMNS])
+    t = summary.totals
+    line(["total", f"{t['sessions']} sessions", "", str(t["packets"]), str(t["client_bytes"]), str(t["server_bytes"]),
+          f"{t['handshakes']}/{t['sessions']}", "", str(t["retransmitted"]), str(t["out_of_order"]), ""])  # fmt: skip
     closes = ", ".join(f"{kind.value} {t['close_' + kind.value]}" for kind in CloseKind)
-    out.append(f"closed: {closes}; gaps: {t['gaps']}")
-    out.extend(f"note: {note}" for note in summary.notes)
-    return "\n".join(out)
+    out.write(f"closed: {closes}; gaps: {t['gaps']}\n")
+    out.writelines(f"note: {note}\n" for note in summary.notes)
+
+
+def write_json(summary: CaptureSummary, out: TextIO) -> None:
+    """One JSON object (``capture``, ``sessions``, ``totals``, ``notes``), written to ``out`` as
+    the rows come."""
+    out.write(f'{{\n  "capture": {json.dumps(summary.capture)},\n  "sessions": [')
+    for n, row in enumerate(summary.rows):
+        out.write(("," if n else "") + "\n    " + json.dumps(asdict(row)))
+    out.write(f'\n  ],\n  "totals": {json.dumps(summary.totals)},\n  "notes": {json.dumps(summary.notes)}\n}}\n')
 
 
 def _cell(row: SessionRow, field: str) -> str:
@@ -200,9 +257,9 @@ def _port(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     summary = summarize(args.capture, args.port)
     if args.json:
-        print(json.dumps(summary.to_json(), indent=2))
+        write_json(summary, sys.stdout)
     else:
-        print(render_table(summary))
+        render_table(summary, sys.stdout)
     return 0
 
 

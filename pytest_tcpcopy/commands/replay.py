@@ -22,10 +22,11 @@ from ..replay.contract import (
     add_report_arguments,
     parse_endpoint,
     result_lines,
+    session_line,
 )
 from ..replay.copier import ReplayOptions, replay_capture, replay_source
 from ..replay.engine import ReplayEngine
-from ..replay.results import ReplayResult
+from ..replay.results import ReplayResult, SessionCounts, SessionResult
 from ..tcp.translator import TranslatorConfig
 
 
@@ -119,6 +120,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     command = CopierCommand.from_namespace(args)
     settings = command.settings
+    streamed = SessionCounts() if command.output is not Output.JSON else None  # JSON: one document of all
     options = ReplayOptions(
         target=parse_endpoint(command.target),
         intercepts=command.intercepts,
@@ -129,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         translator=translator_config(settings),
         max_duration=settings.max_duration,
         only_sessions=settings.sessions,
+        on_session=None if streamed is None else session_writer(streamed, command.output),
     )
     progress = progress_printer() if command.progress else None
     source = live_source(command)
@@ -140,8 +143,21 @@ def run(args: argparse.Namespace) -> int:
             result = replay_source(source, options, progress=progress)
         finally:
             source.close()
+    result.reported = streamed
     print_result(result, command.output)
     return 0
+
+
+def session_writer(counts: SessionCounts, output: Output, out=None) -> Callable[[SessionResult], None]:
+    """The copier's hand-out of each session copy as it ends: counted into ``counts`` and, for
+    the result stream, written as its line at once (the host judges it while the replay goes on)."""
+
+    def write(session: SessionResult) -> None:
+        counts.add(session)
+        if output is Output.JSON_LINES:
+            (out or sys.stdout).write(session_line(session) + "\n")
+
+    return write
 
 
 def live_source(command: CopierCommand) -> PacketSource | None:
@@ -157,7 +173,8 @@ def live_source(command: CopierCommand) -> PacketSource | None:
 
 
 def print_result(result: ReplayResult, output: Output, out=None) -> None:
-    """Print ``result`` as the result stream, one JSON document, or a short summary."""
+    """Print ``result`` as the result stream (the session copies it still holds, then the
+    totals line), one JSON document, or a short summary."""
     out = out or sys.stdout
     if output is Output.JSON_LINES:
         out.write("".join(line + "\n" for line in result_lines(result)))

@@ -178,10 +178,45 @@ def _changes(
         if usage is not None and usage.take_sample():
             usage.observe((normalize_response(b_resp, config),), header_names(b_resp) + header_names(c_resp))
         return []
+    key = _memo_key(b_resp, c_resp)
+    memo = _DIFFS.get(key) if key is not None else None
+    if memo is not None and memo[0] is config:
+        return list(memo[1])
     old, new = normalize_response(b_resp, config), normalize_response(c_resp, config)
     if usage is not None:
         usage.observe((old, new), header_names(b_resp) + header_names(c_resp))
-    return _tree_changes(old, new, config)
+    changes = _tree_changes(old, new, config)
+    if key is not None:
+        if len(_DIFFS) >= _MAX_DIFFS:
+            _DIFFS.clear()
+        _DIFFS[key] = (config, tuple(changes))
+    return changes
+
+
+# The changes of response pairs already diffed, by what their normal forms are made of: one
+# regression across many exchanges is diffed once (the pairs differ only in volatile headers).
+_DIFFS: dict[tuple, tuple[DiffConfig, tuple[Change, ...]]] = {}
+_MAX_DIFFS = 256
+_MAX_MEMO_BODY = 64 * 1024
+
+
+def _memo_key(a: object, b: object) -> tuple | None:
+    """What two responses' normal forms depend on, config aside; None when not worth keeping."""
+    if isinstance(a, RawMessage) and isinstance(b, RawMessage):
+        if len(a.data) + len(b.data) > _MAX_MEMO_BODY:
+            return None
+        return ("raw", a.data, b.data)
+    if not (isinstance(a, HttpResponse) and isinstance(b, HttpResponse)):
+        return None
+    if len(a.body) + len(b.body) > _MAX_MEMO_BODY:
+        return None
+    return ("http", _response_key(a), _response_key(b))
+
+
+def _response_key(r: HttpResponse) -> tuple:
+    """Every part of an HTTP response its normal form reads (headers whole: volatile ones too, so
+    the key is never shared by responses that normalise apart; a few more misses, never a wrong hit)."""
+    return (r.version, r.status, r.reason, tuple(i.status for i in r.interim), r.headers, r.trailers, r.body)
 
 
 def _tree_changes(old: dict, new: dict, config: DiffConfig) -> list[Change]:

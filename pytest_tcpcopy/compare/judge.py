@@ -78,7 +78,7 @@ def _judge(
     def not_comparable(problem: ReplayProblem, on_baseline: bool = False) -> ExchangeComparison:
         return verdict(ComparisonStatus.NOT_COMPARABLE, cause=NotComparable.of(problem, config.redaction, on_baseline))
 
-    base_problem = _covering(baseline_problems, offset)
+    base_problem = covering(baseline_problems, offset)
     if base_problem is not None and (base is None or base.malformed):
         return not_comparable(base_problem, on_baseline=True)
     if base is not None and base.malformed:
@@ -91,16 +91,17 @@ def _judge(
         return verdict(ComparisonStatus.SAME, noise=split.noise)
     if base_problem is not None:
         return not_comparable(base_problem, on_baseline=True)
-    cand_problem = _covering(candidate_problems, offset)
+    cand_problem = covering(candidate_problems, offset)
     if cand_problem is not None:
         return not_comparable(cand_problem)
     return verdict(ComparisonStatus.DIFFERENT, diff=split.real, noise=split.noise)
 
 
-def _covering(problems: Sequence[ReplayProblem], offset: int | None) -> ReplayProblem | None:
+def covering(problems: Sequence[ReplayProblem], offset: int | None) -> ReplayProblem | None:
     """The problem nearest before the exchange at ``offset`` (the one that hit its own request,
-    or the last one before it); a problem of the whole session only when no other hits it."""
-    covering = [p for p in problems if p.covers(offset)]
-    if not covering:
+    or the last one before it; of equals, the first); a problem of the whole session only when
+    no other hits it."""
+    hit = [p for p in problems if p.covers(offset)]
+    if not hit:
         return None
-    return max(covering, key=lambda p: -1 if p.request_offset is None else p.request_offset)
+    return max(hit, key=lambda p: -1 if p.request_offset is None else p.request_offset)

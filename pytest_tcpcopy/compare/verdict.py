@@ -34,7 +34,6 @@ class ComparisonStatus(enum.Enum):
     SAME = "same"
     DIFFERENT = "different"
     NOT_COMPARABLE = "not_comparable"
-    SKIPPED = "not_comparable"  # the exchange items' name for NOT_COMPARABLE (an alias)
 
 
 class Cause(enum.Enum):
@@ -71,7 +70,7 @@ _TITLES = {
     Cause.NOT_REPLAYED: "session not replayed",
     Cause.BASELINE_UNCLEAN: "baseline exchange not clean",
     Cause.BASELINE_MISSING: "the baseline lacks this session",
-    Cause.NO_RECORDED_BASELINE: "no recorded baseline yet",
+    Cause.NO_RECORDED_BASELINE: "no recorded baseline",
 }
 _OF_OUTCOME = {
     Outcome.COMPLETE: None,
@@ -80,6 +79,7 @@ _OF_OUTCOME = {
     Outcome.TIMEOUT: Cause.SUT_TOO_SLOW,
     Outcome.ABORTED: Cause.REPLAY_ABORTED,
     Outcome.UNFINISHED: Cause.REPLAY_STOPPED,
+    Outcome.NOT_REPLAYED: Cause.NOT_REPLAYED,
 }
 
 

@@ -1,7 +1,8 @@
 """The load figures of one replay: offered and achieved rates, latency percentiles, errors.
 
-``LoadReport`` is built from the copier's result and the indexed capture (or from a
-``ReplayRun``, which holds both). Definitions:
+``LoadReport`` is built from the request samples a judged replay gathered (``LoadSamples``, in
+``ReplayRun.load``) and the indexed capture, or from a copier result that holds its sessions and
+the captured exchanges. Definitions:
 
 - **offered rate**: what the capture's schedule asks of the SUT. The selected sessions span
   ``window`` seconds of capture time (first packet of the earliest to last packet of the latest);
@@ -33,11 +34,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..compare.exchange import Exchange
 from ..errors import UsageError
 from ..model import CaptureIndex, ReplayRun
 from ..replay.results import ReplayResult
 from .latency import EndpointLoad
-from .samples import RequestMap, RequestSample, session_samples
+from .samples import LoadSamples, RequestSample
 from .slo import SloCheck, check_slo
 from .table import format_table, ms, percent
 
@@ -73,50 +75,53 @@ class LoadReport:
 
     @classmethod
     def from_run(cls, run: ReplayRun) -> LoadReport:
-        return cls.build(run.candidate, run.capture, amplify=run.settings.amplify, speed=run.settings.speed)
+        """The figures of ``run``, from the samples its judge gathered (``run.load``)."""
+        if not isinstance(run.load, LoadSamples):
+            raise UsageError(f"the replay of {run.capture.path.name} gathered no load figures: replay it with "
+                             "load figures on (the tcpcopy fixture's runner, or amplify > 1)")  # fmt: skip
+        return cls.of(run.load, run.capture, amplify=run.settings.amplify, speed=run.settings.speed,
+                      elapsed=run.candidate.elapsed, delayed_starts=run.candidate.delayed_starts)  # fmt: skip
 
     @classmethod
-    def build(cls, result: ReplayResult, capture: CaptureIndex, *, amplify: int, speed: float | None) -> LoadReport:
-        """The figures of ``result`` (the copier's) replaying ``capture``'s selected sessions
-        ``amplify`` times at ``speed`` (None: max)."""
-        maps = {s: RequestMap(capture.exchanges[s]) for s in capture.selected}
-        samples: list[RequestSample] = []
-        sent: dict[str, int] = {}
-        outcomes: dict[str, int] = {}
-        resends = 0
+    def build(cls, result: ReplayResult, exchanges: Mapping[int, list[Exchange]], capture: CaptureIndex, *,
+              amplify: int, speed: float | None) -> LoadReport:  # fmt: skip
+        """The figures of ``result`` (the copier's, every session held) replaying ``capture``'s
+        selected sessions, whose captured exchanges ``exchanges`` holds, ``amplify`` times at
+        ``speed`` (None: max)."""
+        samples = LoadSamples()
         for session in result.sessions:
-            index = session.session
-            if index not in capture.exchanges:
-                raise UsageError(f"replay result of session {index}, which {capture.path.name} does not hold")
-            if index not in maps:
-                maps[index] = RequestMap(capture.exchanges[index])
-            found = session_samples(session, maps[index])
-            samples.extend(found.samples)
-            resends += found.resends
-            for endpoint, count in found.sent.items():
-                sent[endpoint] = sent.get(endpoint, 0) + count
-            outcomes[session.outcome.value] = outcomes.get(session.outcome.value, 0) + 1
-        missing = len(capture.selected) * amplify - len(result.sessions)
+            if session.session not in exchanges:
+                raise UsageError(f"replay result of session {session.session}, which {capture.path.name} does not hold")
+            samples.add(session, exchanges[session.session])
+        return cls.of(samples, capture, amplify=amplify, speed=speed, elapsed=result.elapsed,
+                      delayed_starts=result.delayed_starts)  # fmt: skip
+
+    @classmethod
+    def of(cls, samples: LoadSamples, capture: CaptureIndex, *, amplify: int, speed: float | None, elapsed: float,
+           delayed_starts: int = 0) -> LoadReport:  # fmt: skip
+        """The figures of the gathered ``samples`` of a replay of ``capture``'s selected sessions."""
+        outcomes = dict(samples.outcomes)
+        missing = len(capture.selected) * amplify - samples.copies
         if missing > 0:
             outcomes[NOT_STARTED] = missing
-        selected = [capture.sessions[s] for s in capture.selected]
-        window = max((s.last_ts for s in selected), default=0.0) - min((s.first_ts for s in selected), default=0.0)
-        by_endpoint: dict[str, list[RequestSample]] = {endpoint: [] for endpoint in sent}
-        for sample in samples:
+        window = capture.window[1] - capture.window[0] if capture.window else 0.0
+        by_endpoint: dict[str, list[RequestSample]] = {endpoint: [] for endpoint in samples.sent}
+        for sample in samples.samples:
             by_endpoint[sample.endpoint].append(sample)
+        sent = samples.sent
         return cls(
             capture=capture.path.name,
             sessions=len(capture.selected),
             amplify=amplify,
             speed=speed,
             window=window,
-            scheduled=sum(len(maps[s]) for s in capture.selected),
-            elapsed=result.elapsed,
+            scheduled=capture.requests,
+            elapsed=elapsed,
             outcomes=outcomes,
-            resends=resends,
-            overall=EndpointLoad.of("all", sum(sent.values()), samples),
+            resends=samples.resends,
+            overall=EndpointLoad.of("all", sum(sent.values()), samples.samples),
             endpoints=tuple(EndpointLoad.of(e, sent[e], by_endpoint[e]) for e in sorted(sent)),
-            delayed_starts=result.delayed_starts,
+            delayed_starts=delayed_starts,
         )
 
     # -- counts ---------------------------------------------------------------------------------

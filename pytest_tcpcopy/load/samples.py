@@ -179,3 +179,26 @@ def session_samples(result: SessionResult, requests: RequestMap) -> SessionSampl
         if k in carried  # else every request it carried was sent again in a later sample
     )
     return SessionSamples(samples, per_endpoint, resends)
+
+
+class LoadSamples:
+    """What the load figures are made of, gathered session copy by session copy (as a replay is
+    judged): every request sample, the captured requests sent per endpoint, resends, and the
+    session copies per outcome. Grows with the requests replayed."""
+
+    def __init__(self) -> None:
+        self.samples: list[RequestSample] = []
+        self.sent: dict[str, int] = {}
+        self.outcomes: dict[str, int] = {}
+        self.resends = 0
+        self.copies = 0
+
+    def add(self, result: SessionResult, exchanges: list[Exchange]) -> None:
+        """One session copy's result, with the captured exchanges of its session."""
+        found = session_samples(result, RequestMap(exchanges))
+        self.samples.extend(found.samples)
+        self.resends += found.resends
+        for endpoint, count in found.sent.items():
+            self.sent[endpoint] = self.sent.get(endpoint, 0) + count
+        self.outcomes[result.outcome.value] = self.outcomes.get(result.outcome.value, 0) + 1
+        self.copies += 1

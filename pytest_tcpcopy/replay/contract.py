@@ -8,11 +8,12 @@ Everything that crosses a process boundary is declared here, once, in both direc
   ``from_namespace``), so the host and the copier cannot disagree on a flag;
 - **the intercept's command line** (``intercept_argv``) and its ``ready`` line (``event_of``);
 - **the progress line** the copier writes to stderr (``Progress``);
-- **the result stream** the copier writes to stdout with ``--json-lines``: one line per finished
-  session copy (``{"event": "session", ...}``, a ``SessionResult.to_json()`` document), then one
-  totals line (``{"event": "totals", "totals": {...}, "notes": [...], "stopped": ...}``). ``ResultDecoder`` decodes
-  it line by line into typed ``SessionResult``s as they come, then the ``ReplayResult``; JSON never
-  travels further up than this module.
+- **the result stream** the copier writes to stdout with ``--json-lines``: one line per session
+  copy, written as the copy ends (``{"event": "session", ...}``, a ``SessionResult.to_json()``
+  document; in the order they end), then one totals line (``{"event": "totals", "totals":
+  {...}, "notes": [...], "stopped": ...}``). ``ResultDecoder`` decodes it line by line into
+  typed ``SessionResult``s as they come, then the ``ReplayResult``; JSON never travels further
+  up than this module.
 
 It imports no part of the copier engine, so the host can import it cheaply.
 """
@@ -29,7 +30,7 @@ from typing import Any
 from ..channel.protocol import DEFAULT_PORT
 from ..endpoint import Endpoint
 from ..errors import EnvironmentProblem, UsageError
-from .results import ReplayResult, SessionResult
+from .results import ReplayResult, SessionCounts, SessionResult
 
 # -- values: one parser per kind, raising ValueError with what was expected -----------------------
 
@@ -390,14 +391,32 @@ def totals_line(result: ReplayResult) -> str:
 class ResultDecoder:
     """Decodes the copier's result stream line by line. ``feed`` returns each finished session
     copy as it arrives (and hands it to ``on_session``); ``finish`` returns the whole result, or
-    raises EnvironmentProblem when the stream ended before its totals line (the copier died)."""
+    raises EnvironmentProblem when the stream ended before its totals line (the copier died).
 
-    def __init__(self, source: str = "the copier", on_session: Callable[[SessionResult], None] | None = None) -> None:
+    With ``keep_sessions=False`` the sessions are handed on and not kept: the result then holds
+    none, and its totals are the copier's (``ReplayResult.reported``), so a stream of any length
+    is decoded in constant memory.
+    """
+
+    def __init__(self, source: str = "the copier", on_session: Callable[[SessionResult], None] | None = None,
+                 *, keep_sessions: bool = True) -> None:  # fmt: skip
         self._source = source
         self._on_session = on_session
+        self._keep = keep_sessions
         self._sessions: list[SessionResult] = []
+        self._seen = 0
         self._end: dict | None = None
         self._lines = 0
+
+    @property
+    def sessions_seen(self) -> int:
+        """Session copies decoded so far."""
+        return self._seen
+
+    @property
+    def ended(self) -> bool:
+        """True once the totals line was read."""
+        return self._end is not None
 
     def feed(self, line: str) -> SessionResult | None:
         self._lines += 1
@@ -409,7 +428,9 @@ class ResultDecoder:
         try:
             if event["event"] == "session":
                 session = SessionResult.from_json(event)
-                self._sessions.append(session)
+                self._seen += 1
+                if self._keep:
+                    self._sessions.append(session)
                 if self._on_session is not None:
                     self._on_session(session)
                 return session
@@ -428,10 +449,12 @@ class ResultDecoder:
     def finish(self) -> ReplayResult:
         if self._end is None:
             raise EnvironmentProblem(f"{self._source} ended its result stream without a totals line "
-                                     f"({len(self._sessions)} sessions reported)")  # fmt: skip
-        return ReplayResult.from_json({"sessions": [], "totals": self._end["totals"], "notes": self._end["notes"],
-                                        "stopped": self._end.get("stopped")},
-                                      sessions=self._sessions)  # fmt: skip
+                                     f"({self._seen} sessions reported)")  # fmt: skip
+        doc = {"sessions": [], "totals": self._end["totals"], "notes": self._end["notes"],
+               "stopped": self._end.get("stopped")}  # fmt: skip
+        if self._keep:
+            return ReplayResult.from_json(doc, sessions=self._sessions)
+        return ReplayResult.from_json(doc, sessions=[], reported=SessionCounts.from_json(self._end["totals"]))
 
 
 def decode_result(text: str, source: str = "the copier") -> ReplayResult:

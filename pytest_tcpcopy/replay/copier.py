@@ -36,7 +36,7 @@ from ..tcp.pacing import CapturePacer
 from ..tcp.translator import TranslatorConfig
 from .engine import ReplayEngine
 from .rawsend import RawSender
-from .results import ReplayResult
+from .results import ReplayResult, SessionResult
 
 _FEED_BATCH = 256  # captured packets fed per loop turn, so SUT records are read in between
 _MAX_WAITING = 20_000  # sessions buffered beyond max_active before reading the capture pauses
@@ -63,6 +63,9 @@ class ReplayOptions:
     translator: TranslatorConfig = field(default_factory=TranslatorConfig)
     max_duration: float = 3600.0  # a replay always stops by itself
     only_sessions: Collection[int] | None = None  # captured session indexes to replay; None: all
+    # Handed each session copy as it ends, which the result then no longer holds; None: the
+    # result holds every copy.
+    on_session: Callable[[SessionResult], None] | None = None
 
 
 def replay_capture(
@@ -148,6 +151,7 @@ class _Loop:
     def __init__(self, engine, sender, intercept, options, notes, progress) -> None:
         self.engine, self.sender, self.intercept = engine, sender, intercept
         self.notes, self.progress = notes, progress
+        self.on_session = options.on_session
         self.selector = selectors.DefaultSelector()
         for fd in intercept.filenos():
             self.selector.register(fd, selectors.EVENT_READ, _FROM_SUT)
@@ -161,6 +165,9 @@ class _Loop:
         engine = self.engine
         engine.on_timer(now)
         _send(engine, self.sender, self.intercept)
+        if self.on_session is not None:
+            for result in engine.take_finished():
+                self.on_session(result)
         if engine.finished:
             return False
         if now >= self.stop_at:

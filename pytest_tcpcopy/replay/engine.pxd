@@ -22,7 +22,7 @@ cdef class ReplayEngine:
     cdef dict _copies, _by_client, _waiting, _dirty, _schedules, _due
     cdef list _timers, _out, _registrations, _done
     cdef set _ended_early
-    cdef long long _amplify, _max_active, _active, _sessions_seen
+    cdef long long _amplify, _max_active, _active, _sessions_seen, _taken
     cdef bint _capture_done
     cdef double _now
 

@@ -185,6 +185,7 @@ class ReplayEngine:
         self._out: list[bytes] = []
         self._registrations: list[tuple[Endpoint, Endpoint]] = []
         self._done: list[SessionResult] = []
+        self._taken = 0  # results handed out by take_finished()
         self._epoch: float | None = None
         self._capture_done = False
         self._dirty: dict[int, _Copy] = {}  # id -> copy fed since the last drain, in feed order
@@ -322,10 +323,17 @@ class ReplayEngine:
         call are about to free: the number only errs high, which is what a bound needs)."""
         return len(self._waiting)
 
+    def take_finished(self) -> list[SessionResult]:
+        """The session copies that ended since the last call; they are no longer held, nor in
+        ``result()`` (a shell that streams results hands them on as they end)."""
+        done, self._done = self._done, []
+        self._taken += len(done)
+        return done
+
     @property
     def sessions_done(self) -> int:
         """Session copies that ended."""
-        return len(self._done)
+        return self._taken + len(self._done)
 
     @property
     def sessions_total(self) -> int | None:
@@ -347,7 +355,8 @@ class ReplayEngine:
         return self._stopped
 
     def result(self, now: float, notes: list[str] | None = None) -> ReplayResult:
-        """Results so far; sessions still running are reported as UNFINISHED."""
+        """Results so far (those not taken by ``take_finished``); sessions still running are
+        reported as UNFINISHED."""
         if self._dirty:
             self._drain_dirty()
         sessions = list(self._done)

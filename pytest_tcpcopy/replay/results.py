@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import base64
 import enum
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from ..endpoint import Endpoint
 
@@ -175,7 +175,52 @@ class SessionResult:
 
 
 @dataclass(slots=True)
+class SessionCounts:
+    """The counts ``ReplayResult.totals()`` reports, kept as session copies go by: a copier that
+    writes each session as it ends, and a host that judges each as it arrives, keep these
+    instead of the sessions."""
+
+    sessions: int = 0
+    established: int = 0
+    completed: int = 0
+    not_replayed: int = 0
+    requests_sent: int = 0
+    request_bytes: int = 0
+    response_bytes: int = 0
+    aborted: dict[str, int] = field(default_factory=dict)  # "outcome: reason" -> copies not complete
+
+    def add(self, s: SessionResult) -> None:
+        self.sessions += 1
+        self.established += s.established_at is not None
+        self.requests_sent += s.requests_sent
+        self.request_bytes += s.request_bytes
+        self.response_bytes += s.response_bytes
+        if s.outcome is Outcome.COMPLETE:
+            self.completed += 1
+            return
+        self.not_replayed += s.outcome is Outcome.NOT_REPLAYED
+        key = s.outcome.value + (f": {s.reason}" if s.reason else "")
+        self.aborted[key] = self.aborted.get(key, 0) + 1
+
+    @classmethod
+    def of(cls, sessions: list[SessionResult], earlier: SessionCounts | None = None) -> SessionCounts:
+        """The counts of ``sessions``, added to ``earlier``'s."""
+        counts = cls() if earlier is None else replace(earlier, aborted=dict(earlier.aborted))
+        for s in sessions:
+            counts.add(s)
+        return counts
+
+    @classmethod
+    def from_json(cls, totals: dict) -> SessionCounts:
+        """The counts of a ``totals()`` document."""
+        return cls(**{f.name: totals[f.name] for f in fields(cls) if f.name in totals})
+
+
+@dataclass(slots=True)
 class ReplayResult:
+    """``sessions`` holds the session copies still held; ``reported`` counts those that were
+    handed on as they ended and are held no more (None: every copy is in ``sessions``)."""
+
     sessions: list[SessionResult]
     elapsed: float
     notes: list[str] = field(default_factory=list)
@@ -184,22 +229,19 @@ class ReplayResult:
     cpu: tuple[float, float] | None = None
     stopped: str | None = None  # why the replay ended before every session did; None: it did not
     stopped_by_failure: bool = False  # the stop was a failure (a lost intercept), not the time limit
+    reported: SessionCounts | None = None
 
     def totals(self) -> dict:
-        aborted: dict[str, int] = {}
-        for s in self.sessions:
-            if s.outcome is not Outcome.COMPLETE:
-                key = s.outcome.value + (f": {s.reason}" if s.reason else "")
-                aborted[key] = aborted.get(key, 0) + 1
+        counts = SessionCounts.of(self.sessions, self.reported)
         return {
-            "sessions": len(self.sessions),
-            "established": sum(s.established for s in self.sessions),
-            "completed": sum(s.outcome is Outcome.COMPLETE for s in self.sessions),
-            "not_replayed": sum(s.outcome is Outcome.NOT_REPLAYED for s in self.sessions),
-            "requests_sent": sum(s.requests_sent for s in self.sessions),
-            "request_bytes": sum(s.request_bytes for s in self.sessions),
-            "response_bytes": sum(s.response_bytes for s in self.sessions),
-            "aborted": aborted,
+            "sessions": counts.sessions,
+            "established": counts.established,
+            "completed": counts.completed,
+            "not_replayed": counts.not_replayed,
+            "requests_sent": counts.requests_sent,
+            "request_bytes": counts.request_bytes,
+            "response_bytes": counts.response_bytes,
+            "aborted": counts.aborted,
             "delayed_starts": self.delayed_starts,
             "elapsed": round(self.elapsed, 3),
             "cpu_user": None if self.cpu is None else round(self.cpu[0], 3),
@@ -207,8 +249,10 @@ class ReplayResult:
         }
 
     @classmethod
-    def from_json(cls, doc: dict, sessions: list[SessionResult] | None = None) -> ReplayResult:
-        """The result ``to_json`` wrote; ``sessions`` when they were decoded already (a stream)."""
+    def from_json(cls, doc: dict, sessions: list[SessionResult] | None = None, *,
+                  reported: SessionCounts | None = None) -> ReplayResult:  # fmt: skip
+        """The result ``to_json`` wrote; ``sessions`` when they were decoded already (a stream),
+        ``reported`` the counts of those handed on and not held."""
         totals = doc.get("totals", {})
         cpu_user, cpu_system = totals.get("cpu_user"), totals.get("cpu_system")
         stopped = doc.get("stopped") or {}
@@ -220,6 +264,7 @@ class ReplayResult:
             cpu=None if cpu_user is None or cpu_system is None else (cpu_user, cpu_system),
             stopped=stopped.get("reason"),
             stopped_by_failure=bool(stopped.get("failure", False)),
+            reported=reported,
         )
 
     def to_json(self) -> dict:

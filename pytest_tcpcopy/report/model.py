@@ -3,9 +3,10 @@
 Every report (JSON, HTML) is drawn from this one model, so they agree. It holds the findings of
 every run (``compare.findings``: endpoint x path x change, with counts, value pairs and example
 exchanges; not comparable causes likewise), and per run: the settings line, totals (the three
-verdicts counted apart), the aborted sessions, and every exchange worth a look (different, not
-comparable, or with noise) with its request, both responses, the changes and the noise, the
-cause when not comparable, and how its session's replay ended. Secrets are redacted on the way
+verdicts counted apart), the first aborted sessions, and the exchanges worth a look (different,
+not comparable, or with noise) that the run kept whole (every one in a small run; at scale the
+first of each verdict, the findings standing for the rest), with its request, both responses,
+the changes and the noise, the cause when not comparable, and how its session's replay ended. Secrets are redacted on the way
 in (``messages``), and sizes are bounded: bodies by ``messages.MAX_BODY_CHARS``, detailed
 exchanges per run by ``MAX_DETAILED``, changes per exchange by ``MAX_CHANGES``, values by
 ``MAX_VALUE_CHARS`` (a long changed value is shown around its first difference, with offsets).
@@ -17,7 +18,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 
-from ..compare import ComparisonStatus, ExchangeComparison, ExchangeDiff, FindingsAccumulator, Redaction
+from ..compare import Cause, ComparisonStatus, ExchangeComparison, ExchangeDiff, FindingsAccumulator, Redaction
 from ..compare.endpoints import endpoint_template
 from ..compare.window import window
 from ..model import ReplayRun
@@ -31,7 +32,8 @@ MAX_CHANGES = 200  # changes (and noise entries) listed per exchange
 MAX_ABORTED = 200  # aborted sessions listed per run
 MAX_VALUE_CHARS = 2000  # a change's old/new value, as JSON text, beyond which it is cut
 MAX_LOG_CHARS = 8000  # tail of the SUT's logs kept
-STATUSES = tuple(s.value for s in ComparisonStatus)
+_STATUSES = tuple(ComparisonStatus)
+STATUSES = tuple(s.value for s in _STATUSES)
 _COUNTS = ("sessions", "exchanges", *STATUSES, "noise", "aborted_sessions")
 _FAILURES_FIRST = {ComparisonStatus.DIFFERENT: 0, ComparisonStatus.NOT_COMPARABLE: 1, ComparisonStatus.SAME: 2}
 
@@ -60,11 +62,8 @@ def build_report(runs: Iterable[ReplayRun], redaction: Redaction | None = None) 
 
 
 def run_findings(run: ReplayRun, redaction: Redaction) -> FindingsAccumulator:
-    """The findings of one run, its comparisons added in capture order."""
-    findings = FindingsAccumulator(redaction)
-    for _, comparison in sorted(run.comparisons.items()):
-        findings.add(comparison)
-    return findings
+    """The findings of one run (gathered by its judge, every exchange's verdict in them)."""
+    return run.verdicts.findings
 
 
 def findings_model(findings: FindingsAccumulator, redaction: Redaction) -> list[dict]:
@@ -91,42 +90,47 @@ def _scrubbed(text: str | None, redaction: Redaction) -> str | None:
 
 
 def run_model(run: ReplayRun, redaction: Redaction) -> dict:
-    """One run: capture, settings line, totals, aborted sessions, notes, SUT log tail, exchanges."""
-    outcomes = run.sessions
+    """One run: capture, settings line, totals, aborted sessions, notes, SUT log tail, and the
+    notable exchanges the run kept (``exchanges_omitted`` counts the notable ones it did not)."""
+    outcomes = run.verdicts.outcomes
     exchanges = []
     for position, ((session, number), comparison) in enumerate(_notable(run)):
         detailed = position < MAX_DETAILED
         exchanges.append(exchange_model(session, number, comparison, outcomes.get(session), redaction, detailed))
     logs = run.sut_logs
+    totals = run_totals(run)
+    notable = totals["different"] + totals["not_comparable"]
+    shown = sum(1 for e in exchanges if e["status"] != ComparisonStatus.SAME.value)
+    aborted = run.aborted[:MAX_ABORTED]
     return {
         "capture": str(run.capture.path),
         "settings": redaction.scrub(run.settings.describe()),
-        "totals": run_totals(run),
-        "aborted": [_aborted(s, redaction) for s in run.aborted[:MAX_ABORTED]],
-        "aborted_omitted": max(0, len(run.aborted) - MAX_ABORTED),
+        "totals": totals,
+        "aborted": [_aborted(s, redaction) for s in aborted],
+        "aborted_omitted": max(0, run.aborted_count - len(aborted)),
         "notes": [redaction.scrub(str(note)) for note in run.candidate.notes],
         "sut_logs": redaction.scrub(logs[-MAX_LOG_CHARS:]) if logs else None,
         "exchanges": exchanges,
+        "exchanges_omitted": max(0, notable - shown),
     }
 
 
 def run_totals(run: ReplayRun) -> dict:
     """Counts of one run: sessions selected, exchanges judged, each verdict (same, different,
-    not_comparable), the causes of not comparable ones, noise, aborted session copies, and the
-    aborted sessions' ``"outcome: reason"`` counts."""
-    statuses = Counter(c.status.value for c in run.comparisons.values())
-    causes = Counter(c.cause.message for c in run.comparisons.values() if c.cause is not None)
-    reasons = Counter(_reason(s) for s in run.aborted)
-    totals = {
+    not_comparable), the causes of not comparable ones (by title), noise, aborted session
+    copies, and the aborted sessions' ``"outcome: reason"`` counts (the copier's)."""
+    verdicts = run.verdicts
+    causes = Counter({Cause(cause).title: n for cause, n in verdicts.findings.causes.items()})
+    reasons = Counter(run.candidate.totals()["aborted"])
+    return {
         "sessions": len(run.capture.selected),
-        "exchanges": len(run.comparisons),
-        **{status: statuses[status] for status in STATUSES},
+        "exchanges": verdicts.total,
+        **{status.value: verdicts.counts[status] for status in _STATUSES},
         "causes": _by_count(causes),
-        "noise": len(run.noisy),
-        "aborted_sessions": len(run.aborted),
+        "noise": verdicts.noisy,
+        "aborted_sessions": sum(reasons.values()),
         "aborted_reasons": _by_count(reasons),
     }
-    return totals
 
 
 def sum_totals(totals: Iterable[dict]) -> dict:
@@ -152,11 +156,12 @@ def exchange_model(
     session: int,
     number: int,
     comparison: ExchangeComparison,
-    outcome: SessionResult | None,
+    outcome: tuple[str, str] | None,
     redaction: Redaction,
     detailed: bool = True,
 ) -> dict:
     """One judged exchange; without ``detailed``, its request and responses are left out.
+    ``outcome`` is how its session's replay ended, (outcome, reason), when it did not complete.
     ``reason`` is the message of a not comparable verdict's cause, ``cause`` its name,
     ``log_tail`` the SUT's log tail given with it."""
     base, cand = comparison.baseline, comparison.candidate
@@ -175,7 +180,7 @@ def exchange_model(
         "reason": redaction.scrub_text(cause.message) if cause else None,
         "cause": cause.cause.value if cause else None,
         "log_tail": redaction.scrub_text(cause.log_tail) if cause and cause.log_tail else None,
-        "replay": {"outcome": outcome.outcome.value, "reason": outcome.reason} if outcome else None,
+        "replay": {"outcome": outcome[0], "reason": redaction.scrub(outcome[1])} if outcome else None,
         "detailed": detailed,
         "request": message_model(request, redaction) if detailed else None,
         "baseline": _side(base, redaction) if detailed else None,
@@ -261,7 +266,3 @@ def _aborted(session: SessionResult, redaction: Redaction) -> dict:
         "reason": redaction.scrub(session.reason),
         "requests_sent": session.requests_sent,
     }
-
-
-def _reason(session: SessionResult) -> str:
-    return session.outcome.value + (f": {session.reason}" if session.reason else "")

@@ -61,6 +61,20 @@ def findings_lines(findings: FindingsAccumulator, redaction: Redaction | None = 
         return []
     different = sum(1 for f in rows if f.path is not None)
     lines = [f"findings ({different} different, {len(rows) - different} not comparable):"]
+    lines += findings_table(rows, redaction)
+    if findings.overflow:
+        lines.append(f"  ... and {findings.overflow} exchange(s) in findings past the first {findings.max_findings}")
+    for finding in rows[:DETAILED_FINDINGS]:
+        lines += detail_lines(finding, redaction)
+    return lines
+
+
+def findings_table(rows: list[Finding], redaction: Redaction) -> list[str]:
+    """An aligned table of the first ``MAX_ROWS`` findings (exchanges, endpoint, path, change,
+    the most frequent value pair), and a line counting the rest."""
+    if not rows:
+        return []
+    lines = []
     table = [("exchanges", "endpoint", "path", "change", "values")]
     table += [_row(f, redaction) for f in rows[:MAX_ROWS]]
     widths = [max(len(r[i]) for r in table) for i in range(4)]
@@ -70,10 +84,6 @@ def findings_lines(findings: FindingsAccumulator, redaction: Redaction | None = 
     if len(rows) > MAX_ROWS:
         rest = rows[MAX_ROWS:]
         lines.append(f"  ... and {len(rest)} more finding(s) ({sum(f.count for f in rest)} exchanges)")
-    if findings.overflow:
-        lines.append(f"  ... and {findings.overflow} exchange(s) in findings past the first {findings.max_findings}")
-    for finding in rows[:DETAILED_FINDINGS]:
-        lines += _detail(finding, redaction)
     return lines
 
 
@@ -98,7 +108,8 @@ def _row(finding: Finding, redaction: Redaction) -> tuple[str, str, str, str, st
     return str(finding.count), endpoint, _cut(finding.path, _WIDTHS["path"]), finding.change, values
 
 
-def _detail(finding: Finding, redaction: Redaction) -> list[str]:
+def detail_lines(finding: Finding, redaction: Redaction) -> list[str]:
+    """A finding headed by its key and count, with the diffs of its first examples."""
     ids = ", ".join(c.exchange_id for c in finding.examples)
     what = "exchanges" if finding.count != 1 else "exchange"
     lines = [f"{redaction.scrub_text(finding.key.render())}: {finding.count} {what}, e.g. {ids}"]

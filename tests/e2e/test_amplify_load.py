@@ -80,7 +80,7 @@ def amplified(tmp_path_factory):
          "speed": 1, "command": [sys.executable, str(sut), str(EXAMPLE), str(log)]},
         "test_amplify_load",
     )  # fmt: skip
-    run = TcpcopyRunner(settings, log=lambda _: None).replay()
+    run = TcpcopyRunner(settings, log=lambda _: None, keep_sessions=True).replay()
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     return run, LoadReport.from_run(run), entries
 

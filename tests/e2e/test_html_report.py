@@ -72,7 +72,7 @@ def test_report_of_a_real_replay_loads_and_shows_the_regression(replay_run, tmp_
     page = write_html_report(tmp_path / "report.html", [replay_run])
     dom, console = chromium(page, tmp_path, "--dump-dom")
     assert console == []
-    assert f"{len(differences)} of {len(replay_run.comparisons)} exchanges differ" in dom
+    assert f"{len(differences)} of {replay_run.verdicts.total} exchanges differ" in dom
     for comparison in differences:
         assert f">{comparison.id}</code>" in dom  # on its card, or listed on the identical card drawn for it
     finding = f'<td class="num">{len(differences)}</td><td><span class="badge different">different</span></td>'
@@ -97,7 +97,7 @@ def test_report_of_a_real_replay_loads_and_shows_the_regression(replay_run, tmp_
 def test_json_report_of_a_real_replay_matches_the_run(replay_run, tmp_path):
     doc = json.loads(write_json_report(tmp_path / "report.json", [replay_run]).read_text())
     totals = doc["runs"][0]["totals"]
-    assert totals["exchanges"] == len(replay_run.comparisons)
+    assert totals["exchanges"] == replay_run.verdicts.total == len(replay_run.comparisons)  # all kept: a small run
     assert totals["different"] == len(replay_run.differences)
     changed = {x["id"] for x in doc["runs"][0]["exchanges"] if x["changes"]}
     assert changed == {c.id for c in replay_run.differences}
@@ -112,7 +112,7 @@ def run_of(sessions: dict[int, tuple], outcomes: dict[int, str] | None = None,
            problems: dict[int, list[ReplayProblem]] | None = None) -> ReplayRun:  # fmt: skip
     outcomes, problems = outcomes or {}, problems or {}
     settings = Settings().with_overrides({"pcap": "hostile.pcap", "port": 80, "command": "sut"}, "test")
-    index = CaptureIndex(Path("hostile.pcap"), {}, {}, frozenset(sessions), {s: frozenset() for s in sessions})
+    index = CaptureIndex(Path("hostile.pcap"), len(sessions), frozenset(sessions), 0, {})
     results = [SessionResult.from_json({"session": s, "copy": 0, "captured_client": "10.0.0.1:1", "reason": "x",
                                         "outcome": outcomes.get(s, "complete"), "requests_sent": 1})
                for s in sessions]  # fmt: skip
@@ -120,8 +120,11 @@ def run_of(sessions: dict[int, tuple], outcomes: dict[int, str] | None = None,
     for s, sides in sessions.items():
         second = sides[2] if len(sides) > 2 else None
         judged = compare_sessions(sides[0], sides[1], DiffConfig(), second, candidate_problems=problems.get(s, ()))
+        outcome = outcomes.get(s, "complete")
         for comparison in judged:
-            run.comparisons[(s, comparison.number)] = comparison
+            run.verdicts.add(comparison, outcome=None if outcome == "complete" else (outcome, "x"))
+    for result in results:
+        run.add_aborted(result, 200)
     return run
 
 

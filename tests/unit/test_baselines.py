@@ -1,5 +1,5 @@
 """Baseline strategies, one per kind: the SUTs each needs, what a session is compared with, and
-what an exchange without a comparison means (no replay: results built by hand)."""
+how a session is judged; through the streaming judge, with results built by hand (no replay)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ from pytest_tcpcopy.baselines import (
     NoBaseline,
     RecordedBaselineStrategy,
     SideBySideBaseline,
-    Unjudged,
     strategy_for,
 )
-from pytest_tcpcopy.compare import ComparisonStatus, DiffConfig
+from pytest_tcpcopy.capture import open_capture
+from pytest_tcpcopy.compare import Cause, ComparisonStatus, DiffConfig, exchanges_from_capture
 from pytest_tcpcopy.errors import UsageError
+from pytest_tcpcopy.flows.assembler import assemble_sessions
+from pytest_tcpcopy.judging.stream import StreamingJudge
+from pytest_tcpcopy.judging.verdicts import RunVerdicts
 from pytest_tcpcopy.model import ReplayRun, index_capture
 from pytest_tcpcopy.replay.results import ExchangeTiming, Outcome, ReplayResult, SessionResult
-from pytest_tcpcopy.runner import judge
 from pytest_tcpcopy.settings import Settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jsonservice" / "traffic.pcap.gz"
@@ -63,131 +65,154 @@ def test_a_side_by_side_baseline_of_the_other_backend_says_what_to_give(baseline
 
 # -- judging with hand-built results ------------------------------------------------------------------
 
+SAME, DIFFERENT, NOT_COMPARABLE = ComparisonStatus.SAME, ComparisonStatus.DIFFERENT, ComparisonStatus.NOT_COMPARABLE
 
-def replayed(index, session: int, answered: bool, outcome: Outcome = Outcome.COMPLETE) -> SessionResult:
+
+def captured() -> dict:
+    with open_capture(EXAMPLE) as reader:
+        return {s.index: s for s in assemble_sessions(reader)}
+
+
+CAPTURED = captured()
+
+
+def replayed(session: int, answered: bool, outcome: Outcome = Outcome.COMPLETE) -> SessionResult:
     """The candidate answering ``session`` as production did (or with nothing at all)."""
-    captured = index.sessions[session]
-    result = SessionResult(session, 0, str(captured.client), "", "", outcome, "closed by sut")
-    offset = 0
-    response = captured.server_stream.data() if answered else b""
-    for exchange in index.exchanges[session]:
-        result.exchanges.append(ExchangeTiming(exchange.request.offset, 1, 0.0))
+    captured_session = CAPTURED[session]
+    result = SessionResult(session, 0, str(captured_session.client), "", "", outcome, "closed by sut")
+    response = captured_session.server_stream.data() if answered else b""
+    for exchange in exchanges_from_capture(captured_session):
+        end = "framing" if answered else None  # a response never judged over: the session ended first
+        result.exchanges.append(ExchangeTiming(exchange.request.offset, 1, 0.0, response_end=end))
     if result.exchanges:
         result.exchanges[0].response_bytes = len(response)
     if response:
-        result.response_chunks[offset] = response
+        result.response_chunks[0] = response
         result.response_bytes = len(response)
     return result
 
 
-def run_of(baseline: str, answered: dict[int, bool], **more) -> ReplayRun:
+def run_of(baseline: str, results: dict[int, SessionResult], baselines: dict[int, SessionResult] | None = None,
+           **more) -> tuple[ReplayRun, list[str]]:  # fmt: skip
+    """The run judged from the candidate's ``results`` (and a side-by-side baseline's), and what
+    its strategy said at the end."""
     current = settings(baseline, **more)
     index = index_capture(EXAMPLE, current)
-    results = [replayed(index, s, ok, Outcome.COMPLETE if ok else Outcome.SUT_RESET) for s, ok in answered.items()]
-    run = ReplayRun(index, current, ReplayResult(results, 1.0))
-    judge(run, strategy_for(current), DiffConfig())
-    return run
+    run = ReplayRun(index, current, ReplayResult([], 1.0), verdicts=RunVerdicts(per_exchange=True))
+    strategy = strategy_for(current)
+    names = ["candidate"] if baselines is None else ["candidate", "baseline"]
+    judge = StreamingJudge(run, strategy, DiffConfig(), names)
+    for result in results.values():
+        judge.on_session("candidate", result)
+    for result in (baselines or {}).values():
+        judge.on_session("baseline", result)
+    judge.finish()
+    return run, strategy.finish(run)
 
 
-def test_capture_baseline_judges_what_the_candidate_answered():
-    run = run_of("capture", {0: True, 1: False})
-    assert {c.status for (s, _), c in run.comparisons.items() if s == 0} == {ComparisonStatus.SAME}
-    assert {c.failed for (s, _), c in run.comparisons.items() if s == 1} == {True}
-    verdict = strategy_for(run.settings).unjudged(run, 2, 0, "s0002-GET /x")
-    assert verdict.outcome is Unjudged.FAILED and "not replayed" in verdict.message
+def statuses(run: ReplayRun, session: int) -> set:
+    return {run.verdicts.item(session, e.number).status for e in exchanges_from_capture(CAPTURED[session])}
 
 
-def test_without_a_baseline_nothing_is_compared_and_answered_exchanges_pass():
-    run = run_of("none", {0: True, 1: False})
-    assert run.comparisons == {} and run.without_baseline == {0, 1}
-    strategy = strategy_for(run.settings)
-    answered = run.capture.exchanges[0][0]
-    assert strategy.unjudged(run, 0, answered.number, answered.id).outcome is Unjudged.PASSED
-    unanswered = run.capture.exchanges[1][0]
-    verdict = strategy.unjudged(run, 1, unanswered.number, unanswered.id)
-    assert verdict.outcome is Unjudged.FAILED
-    assert verdict.message == f"{unanswered.id}: no response from the candidate (sut_reset: closed by sut)"
-    assert strategy.unjudged(run, 2, 0, "s0002-x").outcome is Unjudged.FAILED  # not replayed at all
+def message(run: ReplayRun, session: int) -> str:
+    return run.verdicts.item(session, 0).message
+
+
+def test_capture_baseline_judges_what_the_candidate_answered_and_names_why_it_could_not():
+    run, _ = run_of("capture", {0: replayed(0, True), 1: replayed(1, False, Outcome.SUT_RESET),
+                             3: replayed(3, False)})  # fmt: skip
+    assert statuses(run, 0) == {SAME}
+    assert statuses(run, 1) == {NOT_COMPARABLE} and message(run, 1) == "SUT reset the connection: closed by sut"
+    assert statuses(run, 2) == {NOT_COMPARABLE}  # never reported: not replayed, never silently absent
+    assert message(run, 2) == "session not replayed: the copier reported no result for it"
+    assert statuses(run, 3) == {DIFFERENT}  # a clean replay that answered nothing differs
+    counts = run.verdicts.counts
+    assert counts[SAME] + counts[DIFFERENT] + counts[NOT_COMPARABLE] == run.capture.exchanges == 54
+
+
+def test_without_a_baseline_an_answer_is_enough_and_a_clean_silence_differs():
+    run, _ = run_of("none", {0: replayed(0, True), 1: replayed(1, False, Outcome.SUT_RESET), 3: replayed(3, False)})
+    assert statuses(run, 0) == {SAME}
+    assert statuses(run, 1) == {NOT_COMPARABLE}
+    assert statuses(run, 2) == {NOT_COMPARABLE}  # not replayed
+    assert statuses(run, 3) == {DIFFERENT}
+    [finding] = [f for f in run.verdicts.findings.findings() if f.key.status is DIFFERENT]
+    assert (finding.path, finding.change) == ("response", "changed")
+
+
+def test_a_side_by_side_baseline_that_lacks_a_session_makes_it_not_comparable():
+    run, _ = run_of("command:app v1", {0: replayed(0, True), 1: replayed(1, True)}, {0: replayed(0, True)},
+                 backend="netns")  # fmt: skip
+    assert statuses(run, 0) == {SAME}
+    assert statuses(run, 1) == {NOT_COMPARABLE}
+    assert message(run, 1) == "the baseline lacks this session: the baseline's replay reported no result for it"
 
 
 def test_a_recorded_baseline_update_run_records_passes_and_says_what_it_wrote(tmp_path):
     record = f"dir:{tmp_path / 'rec'}"
     folder = tmp_path / "rec" / EXAMPLE.name
-    first, said = finished(record, {0: True, 1: True}, update_baseline=True)
-    assert first.comparisons == {} and first.without_baseline == {0, 1}  # an update run compares nothing
-    assert strategy_for(first.settings).unjudged(first, 0, 0, "x").outcome is Unjudged.PASSED
-    assert said == [f"recorded baseline {folder}: 2 written, 0 unchanged, 0 removed"]
-    assert finished(record, {0: True, 1: True}, update_baseline=True)[1] == [
-        f"recorded baseline {folder}: 0 written, 2 unchanged, 0 removed"]  # fmt: skip
-    again = run_of(record, {0: True, 1: False})
-    assert {c.status for (s, _), c in again.comparisons.items() if s == 0} == {ComparisonStatus.SAME}
-    assert {c.failed for (s, _), c in again.comparisons.items() if s == 1} == {True}
-    assert strategy_for(again.settings).finish(again) == []  # not an update run: nothing written
+    first, told = run_of(record, {0: replayed(0, True), 1: replayed(1, True)}, update_baseline=True)
+    assert statuses(first, 0) == statuses(first, 1) == {SAME}  # recorded whole: an update run compares nothing
+    assert told == [f"recorded baseline {folder}: 2 written, 0 unchanged, 0 removed"]
+    _, told = run_of(record, {0: replayed(0, True), 1: replayed(1, True)}, update_baseline=True)
+    assert told == [f"recorded baseline {folder}: 0 written, 2 unchanged, 0 removed"]
+    again, told = run_of(record, {0: replayed(0, True), 1: replayed(1, False)})
+    assert statuses(again, 0) == {SAME}
+    assert statuses(again, 1) == {DIFFERENT}
+    assert statuses(again, 2) == {NOT_COMPARABLE}  # not replayed (and never recorded)
+    assert told == []  # not an update run: nothing written
 
 
-def test_a_missing_recording_fails_with_the_command_that_records_it(tmp_path):
+def test_a_missing_recording_is_not_comparable_and_names_the_command_that_records_it(tmp_path):
     record = f"dir:{tmp_path / 'rec'}"
-    finished(record, {0: True}, update_baseline=True)
-    run = run_of(record, {0: True, 2: True}, image="svc:1")
-    assert run.without_baseline == {2}
-    verdict = strategy_for(run.settings).unjudged(run, 2, 0, "s0002-GET /x")
-    assert verdict.outcome is Unjudged.FAILED
+    run_of(record, {0: replayed(0, True)}, update_baseline=True)
+    run, told = run_of(record, {0: replayed(0, True), 2: replayed(2, True)}, image="svc:1")
     command = (f"pytest {EXAMPLE} --tcpcopy-image svc:1 --tcpcopy-port 8080 --tcpcopy-baseline dir:{tmp_path / 'rec'} "
                "--tcpcopy-update-baseline")  # fmt: skip
-    assert verdict.message.splitlines() == [
-        f"s0002-GET /x: no recorded baseline: no recording of this session ({tmp_path / 'rec' / EXAMPLE.name / 's0002.json'})",
-        "record it with the release to compare against:", f"  {command}"]  # fmt: skip
-    assert strategy_for(run.settings).finish(run) == [
-        f"recorded baseline {tmp_path / 'rec' / EXAMPLE.name}: 1 session(s) without a recording; record them with the "
-        f"release to compare against: {command}"]  # fmt: skip
+    assert statuses(run, 0) == {SAME} and statuses(run, 2) == {NOT_COMPARABLE}
+    assert message(run, 2) == (f"no recorded baseline: no recording of this session "
+                               f"({tmp_path / 'rec' / EXAMPLE.name / 's0002.json'}); record it with the release to "
+                               f"compare against: {command}")  # fmt: skip
+    assert told == [f"recorded baseline {tmp_path / 'rec' / EXAMPLE.name}: 1 session(s) without a recording; record "
+                    f"them with the release to compare against: {command}"]  # fmt: skip
 
 
 def test_an_update_removes_recordings_of_sessions_the_capture_no_longer_has(tmp_path):
     record = f"dir:{tmp_path / 'rec'}"
     folder = tmp_path / "rec" / EXAMPLE.name
-    finished(record, {0: True, 1: True, 2: True}, update_baseline=True)
+    run_of(record, {0: replayed(0, True), 1: replayed(1, True), 2: replayed(2, True)}, update_baseline=True)
     gone = folder / "s9999.json"
     gone.write_text((folder / "s0002.json").read_text())  # a session index the capture does not have
     moved = folder / "s0002.json"  # the capture's session 2 now has another client: the capture changed
     moved.write_text(moved.read_text().replace('"client": "', '"client": "10.9.9.9:1', 1))
     notes = folder / "README"
     notes.write_text("not a recording: never touched")
-    compared, said = finished(record, {0: True, 2: True})
-    assert compared.without_baseline == {2}
-    assert "was recorded for another session" in strategy_for(compared.settings).unjudged(compared, 2, 0, "x").message
-    assert said[-1] == (f"recorded baseline {folder}: 2 recording(s) of sessions the capture no longer has; "
+    compared, told = run_of(record, {0: replayed(0, True), 2: replayed(2, True)})
+    assert statuses(compared, 2) == {NOT_COMPARABLE} and "was recorded for another session" in message(compared, 2)
+    assert told[-1] == (f"recorded baseline {folder}: 2 recording(s) of sessions the capture no longer has; "
                         "--tcpcopy-update-baseline removes them")  # fmt: skip
-    assert finished(record, {0: True}, update_baseline=True, baseline_keep_unused=True)[1][0].endswith(
-        "0 written, 1 unchanged, 0 removed")  # fmt: skip
+    _, told = run_of(record, {0: replayed(0, True)}, update_baseline=True, baseline_keep_unused=True)
+    assert told == [f"recorded baseline {folder}: 0 written, 1 unchanged, 0 removed"]
     assert gone.exists() and moved.exists()
-    # Sessions 1 and 2 did not run: 1 stays, 2 goes (the capture's session 2 is another session).
-    assert finished(record, {0: True}, update_baseline=True)[1][0].endswith("0 written, 1 unchanged, 2 removed")
-    assert sorted(p.name for p in folder.iterdir()) == ["README", "s0000.json", "s0001.json"]
+    # Session 2 replayed under its new client: its old file goes with the one past the capture.
+    _, told = run_of(record, {0: replayed(0, True), 2: replayed(2, True)}, update_baseline=True)
+    assert told == [f"recorded baseline {folder}: 1 written, 1 unchanged, 1 removed"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README", "s0000.json", "s0001.json", "s0002.json"]
+    # Sessions 1 and 2 did not run: they keep their files.
+    assert run_of(record, {0: replayed(0, True)}, update_baseline=True)[1] == [
+        f"recorded baseline {folder}: 0 written, 1 unchanged, 0 removed"]  # fmt: skip
 
 
 def test_a_cut_response_is_recorded_as_such_and_never_compared(tmp_path):
     record = f"dir:{tmp_path / 'rec'}"
-    current = settings(record, update_baseline=True)
-    index = index_capture(EXAMPLE, current)
-    result = replayed(index, 0, True)
+    result = replayed(0, True)
     result.exchanges[0].cut = "SUT too slow: 10 of 120 bytes after 5.0 s"
-    run = ReplayRun(index, current, ReplayResult([result], 1.0))
-    judge(run, strategy_for(current), DiffConfig())
-    strategy_for(current).finish(run)
-    verdict = strategy_for(current).unjudged(run, 0, 0, "s0000-GET /health")
-    assert verdict.outcome is Unjudged.FAILED
-    assert verdict.message == ("s0000-GET /health: recorded, but its response was cut (SUT too slow: 10 of 120 bytes "
-                               "after 5.0 s); it is not compared until it is recorded whole")  # fmt: skip
+    run, _ = run_of(record, {0: result}, update_baseline=True)
+    assert run.verdicts.item(0, 0).status is NOT_COMPARABLE  # not recorded whole: an error, never a pass
+    assert run.verdicts.item(0, 0).message == "SUT too slow: 10 of 120 bytes after 5.0 s"
     doc = json.loads((tmp_path / "rec" / EXAMPLE.name / "s0000.json").read_text())
     first = doc["exchanges"][0]
     assert (first["complete"], first["cut"]) == (False, "SUT too slow: 10 of 120 bytes after 5.0 s")
-    comparison = run_of(record, {0: True}).comparisons[(0, 0)]
-    assert comparison.status is ComparisonStatus.NOT_COMPARABLE
-    assert comparison.reason == ("baseline exchange not clean: recorded response cut: SUT too slow: 10 of 120 bytes "
-                                 "after 5.0 s")  # fmt: skip
-
-
-def finished(baseline: str, answered: dict[int, bool], **more) -> tuple[ReplayRun, list[str]]:
-    """A judged run and what its strategy said when it finished (an update run records then)."""
-    run = run_of(baseline, answered, **more)
-    return run, strategy_for(run.settings).finish(run)
+    compared, _ = run_of(record, {0: replayed(0, True)})
+    assert compared.verdicts.item(0, 0).status is NOT_COMPARABLE
+    assert "recorded response cut: SUT too slow: 10 of 120 bytes after 5.0 s" in compared.verdicts.item(0, 0).message

@@ -173,3 +173,28 @@ def test_the_copier_prints_each_output(output):
         assert text.startswith('{"sessions": [') and text.count("\n") == 1
     else:
         assert text.startswith("sessions 3  established 0  completed 1") and "note: a note" in text
+
+
+def test_a_decoder_that_keeps_no_sessions_hands_them_on_and_reports_the_copiers_totals():
+    seen = []
+    decoder = ResultDecoder(on_session=seen.append, keep_sessions=False)
+    decoded = decoder.feed_all(result_lines(result()))
+    assert len(seen) == 3 and decoder.sessions_seen == 3
+    assert decoded.sessions == [] and decoded.totals() == result().totals()
+
+
+def test_the_copier_writes_each_session_as_it_ends_and_totals_them_all():
+    from pytest_tcpcopy.commands.replay import session_writer
+    from pytest_tcpcopy.replay.results import SessionCounts
+
+    whole = result()
+    out = io.StringIO()
+    counts = SessionCounts()
+    write = session_writer(counts, Output.JSON_LINES, out)
+    first, *rest = whole.sessions
+    write(first)  # handed out as it ended: written at once, and no longer held
+    assert out.getvalue().count("\n") == 1 and '"event": "session"' in out.getvalue()
+    remaining = ReplayResult(rest, whole.elapsed, whole.notes, whole.delayed_starts, whole.cpu, reported=counts)
+    print_result(remaining, Output.JSON_LINES, out)
+    decoded = decode_result(out.getvalue())
+    assert len(decoded.sessions) == 3 and decoded.totals() == whole.totals()

@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_tcpcopy.compare import Exchange, HttpRequest
-from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
-from pytest_tcpcopy.flows.session import CapturedSession
 from pytest_tcpcopy.load import LoadReport, SloViolation
 from pytest_tcpcopy.model import CaptureIndex
 from pytest_tcpcopy.replay.results import ReplayResult
@@ -28,18 +26,10 @@ def timing(offset: int, scheduled: float | None, sent: float, last: float | None
 
 def capture() -> CaptureIndex:
     """Session 0: GET /a then GET /b; session 1: GET /a. Two seconds of capture."""
+    return CaptureIndex(Path("slow.pcap"), 2, frozenset({0, 1}), 3, {}, requests=3, window=(100.0, 102.0))
 
-    def session(index: int, first: float, last: float) -> CapturedSession:
-        return CapturedSession(index, Endpoint(bytes([10, 0, 0, index + 1]), 40000),
-                               Endpoint(bytes([10, 0, 0, 99]), 80), first, last)  # fmt: skip
 
-    return CaptureIndex(
-        Path("slow.pcap"),
-        {0: session(0, 100.0, 101.0), 1: session(1, 100.5, 102.0)},
-        {0: [http(0, 0, "/a", 0), http(0, 1, "/b", 50)], 1: [http(1, 0, "/a", 0)]},
-        frozenset({0, 1}),
-        {0: frozenset({0, 1}), 1: frozenset({0})},
-    )
+EXCHANGES = {0: [http(0, 0, "/a", 0), http(0, 1, "/b", 50)], 1: [http(1, 0, "/a", 0)]}
 
 
 def document(delayed: int = 0) -> dict:
@@ -54,7 +44,7 @@ def document(delayed: int = 0) -> dict:
 
 
 def report(delayed: int = 0, speed: float | None = 1.0) -> LoadReport:
-    return LoadReport.build(ReplayResult.from_json(document(delayed)), capture(), amplify=1, speed=speed)
+    return LoadReport.build(ReplayResult.from_json(document(delayed)), EXCHANGES, capture(), amplify=1, speed=speed)
 
 
 def test_corrected_latency_counts_the_wait_the_service_latency_hides():
@@ -94,7 +84,7 @@ def test_an_unpaced_document_has_no_schedule_figures():
     for session in doc["sessions"]:
         for t in session["exchanges"]:
             del t["scheduled_at"]  # documents from before schedules existed
-    unpaced = LoadReport.build(ReplayResult.from_json(doc), capture(), amplify=1, speed=None)
+    unpaced = LoadReport.build(ReplayResult.from_json(doc), EXCHANGES, capture(), amplify=1, speed=None)
     assert unpaced.overall.corrected.count == 0 and unpaced.overall.lag.p50 is None
     assert "from schedule" not in unpaced.render()
 

@@ -11,9 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_tcpcopy.compare import Exchange, HttpRequest, RawMessage
-from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
-from pytest_tcpcopy.flows.session import CapturedSession
 from pytest_tcpcopy.load import LoadReport, RequestMap, SloViolation, nearest_rank, session_samples
 from pytest_tcpcopy.model import CaptureIndex, index_capture
 from pytest_tcpcopy.replay.results import ReplayResult, SessionResult
@@ -144,19 +142,12 @@ def test_bytes_before_the_first_request_belong_to_it():
 # -- the report: counts, errors and rates -----------------------------------------------------------
 
 
-def session(index: int, first: float, last: float) -> CapturedSession:
-    return CapturedSession(
-        index, Endpoint(bytes([10, 0, 0, index + 1]), 40000), Endpoint(bytes([10, 0, 0, 99]), 80), first, last
-    )
-
-
 def shop_capture() -> CaptureIndex:
     """Session 0 (SHOP, 3 requests) and session 1 (one GET /health), spanning 2 s of capture."""
-    sessions = {0: session(0, 100.0, 101.0), 1: session(1, 100.5, 102.0)}
-    exchanges = {0: SHOP, 1: [http(1, 0, "GET", "/health", 0)]}
-    return CaptureIndex(
-        Path("shop.pcap"), sessions, exchanges, frozenset({0, 1}), {0: frozenset({0, 1, 2}), 1: frozenset({0})}
-    )
+    return CaptureIndex(Path("shop.pcap"), 2, frozenset({0, 1}), 4, {}, requests=4, window=(100.0, 102.0))
+
+
+SHOP_EXCHANGES = {0: SHOP, 1: [http(1, 0, "GET", "/health", 0)]}
 
 
 def shop_document() -> ReplayResult:
@@ -177,7 +168,7 @@ def shop_document() -> ReplayResult:
 
 
 def test_report_counts_errors_by_outcome_and_copies_never_started():
-    report = LoadReport.build(shop_document(), shop_capture(), amplify=3, speed=1.0)
+    report = LoadReport.build(shop_document(), SHOP_EXCHANGES, shop_capture(), amplify=3, speed=1.0)
     assert (report.copies, report.completed, report.errors) == (6, 2, 4)
     assert (report.resets, report.timeouts, report.not_established) == (1, 1, 1)
     assert report.outcomes["not_started"] == 1 and report.error_rate == pytest.approx(4 / 6)
@@ -187,7 +178,7 @@ def test_report_counts_errors_by_outcome_and_copies_never_started():
 
 
 def test_report_percentiles_overall_and_per_endpoint():
-    report = LoadReport.build(shop_document(), shop_capture(), amplify=3, speed=None)
+    report = LoadReport.build(shop_document(), SHOP_EXCHANGES, shop_capture(), amplify=3, speed=None)
     health = report.endpoint("GET /health")
     # /health ttfb: 10 ms x3 (copies 0-2 of session 0) and 1 ms (session 1).
     assert (health.ttfb.count, health.ttfb.p50, health.ttfb.max) == (4, pytest.approx(0.010), pytest.approx(0.010))
@@ -201,12 +192,12 @@ def test_report_percentiles_overall_and_per_endpoint():
 
 def test_offered_follows_the_capture_schedule_and_achieved_the_elapsed_time():
     capture, document = shop_capture(), shop_document()
-    paced = LoadReport.build(document, capture, amplify=3, speed=2.0)
+    paced = LoadReport.build(document, SHOP_EXCHANGES, capture, amplify=3, speed=2.0)
     # 4 captured requests and 2 sessions over a 2 s window, x3 copies, twice as fast: 1 s.
     assert paced.window == 2.0 and paced.scheduled == 4
     assert (paced.offered.requests, paced.offered.sessions) == (12.0, 6.0)
     assert (paced.achieved.requests, paced.achieved.sessions) == (4.0, 1.0)  # 8 answered, 2 complete in 2 s
-    fastest = LoadReport.build(document, capture, amplify=3, speed=None)
+    fastest = LoadReport.build(document, SHOP_EXCHANGES, capture, amplify=3, speed=None)
     assert fastest.offered is None and fastest.achieved == paced.achieved
     assert "as fast as possible" in fastest.render() and "12.0/s" in paced.render()
 
@@ -214,7 +205,7 @@ def test_offered_follows_the_capture_schedule_and_achieved_the_elapsed_time():
 def test_offered_rate_of_the_example_capture():
     capture = index_capture(EXAMPLE, Settings())
     document = ReplayResult([], 0.0)
-    report = LoadReport.build(document, capture, amplify=5, speed=1.0)
+    report = LoadReport.build(document, SHOP_EXCHANGES, capture, amplify=5, speed=1.0)
     assert (report.sessions, report.scheduled) == (30, 54)
     assert report.offered.requests == pytest.approx(5 * 54 / report.window)
     assert 1.0 < report.window < 1.5  # the example's clients ran for about 1.2 s
@@ -224,11 +215,11 @@ def test_offered_rate_of_the_example_capture():
 def test_a_document_of_another_capture_is_refused():
     document = ReplayResult([result(7, 0, [])], 1.0)
     with pytest.raises(UsageError, match="session 7, which shop.pcap does not hold"):
-        LoadReport.build(document, shop_capture(), amplify=1, speed=None)
+        LoadReport.build(document, SHOP_EXCHANGES, shop_capture(), amplify=1, speed=None)
 
 
 def test_render_and_json():
-    report = LoadReport.build(shop_document(), shop_capture(), amplify=3, speed=1.0)
+    report = LoadReport.build(shop_document(), SHOP_EXCHANGES, shop_capture(), amplify=3, speed=1.0)
     text = report.render()
     assert text.splitlines()[0] == "load: shop.pcap, 2 sessions x3 = 6 copies, speed x1, 2.000 s"
     assert "errors: 4 of 6 copies (66.67%): 1 sut reset, 1 timeout, 1 not established, 1 not started" in text
@@ -256,7 +247,7 @@ def test_render_and_json():
 
 
 def shop_report() -> LoadReport:
-    return LoadReport.build(shop_document(), shop_capture(), amplify=3, speed=1.0)
+    return LoadReport.build(shop_document(), SHOP_EXCHANGES, shop_capture(), amplify=3, speed=1.0)
 
 
 def test_slo_met():
@@ -292,7 +283,7 @@ def test_slo_per_endpoint_judges_every_endpoint_and_ttfb_on_request():
 
 def test_slo_without_measurements_is_not_met():
     document = ReplayResult([result(1, 0, [timing(0, 90, 0.5)], "timeout")], 1.0)
-    report = LoadReport.build(document, shop_capture(), amplify=1, speed=None)
+    report = LoadReport.build(document, SHOP_EXCHANGES, shop_capture(), amplify=1, speed=None)
     check = report.check_slo(p99_ms=1000)
     assert not check.passed and check.rows[0].measured is None
     assert check.render().splitlines()[1:] == [

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from pytest_tcpcopy.baselines import strategy_for
-from pytest_tcpcopy.compare import ComparisonStatus, DiffConfig, HttpResponse, RawMessage, compare_sessions
+from pytest_tcpcopy.compare import (
+    ComparisonStatus,
+    DiffConfig,
+    HttpResponse,
+    RawMessage,
+    compare_sessions,
+    exchanges_from_capture,
+)
 from pytest_tcpcopy.compare.normalize import normalize_response
 from pytest_tcpcopy.model import CaptureIndex
 from pytest_tcpcopy.recorded import RecordedBaseline
@@ -121,43 +128,44 @@ def test_user_secret_names_and_patterns_reach_the_files():
 # -- whole sessions, with the planted secrets ---------------------------------------------------------
 
 
-def planted_index(side: str) -> tuple[CaptureIndex, dict]:
-    """The planted sessions as a capture index, and their ``side``'s answers as replay results."""
-    sessions, exchanges, results = {}, {}, {}
-    from pytest_tcpcopy.compare import exchanges_from_capture
-
+def planted_sessions(side: str) -> tuple[dict, dict]:
+    """The planted captured sessions by index, and their ``side``'s answers as replay results."""
+    sessions, results = {}, {}
     for number, (client, server) in planted_streams("baseline").items():
         session = captured([(C, client), (S, server)])
         session.index = number
         sessions[number] = session
-        exchanges[number] = exchanges_from_capture(session)
         results[number] = replay_result(session, [planted_streams(side)[number][1]])
-    wanted = {s: frozenset(e.number for e in exchanges[s]) for s in sessions}
-    return CaptureIndex(Path("planted.pcap"), sessions, exchanges, frozenset(sessions), wanted), results
+    return sessions, results
 
 
 def test_no_planted_secret_reaches_a_recorded_baseline(tmp_path):
-    index, results = planted_index("baseline")
-    recorded = RecordedBaseline(tmp_path, index.path, CONFIG)
-    counts = recorded.update(results, index)
-    assert len(counts.written) == 2
+    sessions, results = planted_sessions("baseline")
+    recorded = RecordedBaseline(tmp_path, Path("planted.pcap"), CONFIG)
+    assert [recorded.write(sessions[n], results[n]) for n in sorted(sessions)] == [True, True]
     files = "".join(path.read_text() for path in sorted(recorded.folder.iterdir()))
     assert_no_secrets(files, "recorded baseline files")
     assert all(value in files for value in ("premium", "PLAN-A"))  # the responses were written, secrets and all
     assert "[redacted]" in files
+    assert [recorded.write(sessions[n], results[n]) for n in sorted(sessions)] == [False, False]  # unchanged
 
 
 def test_a_recorded_baseline_compares_what_it_kept_and_never_the_secrets(tmp_path):
     """The candidate differs from the recording at every secret and at the plan: only the plan
     differs once both are compared as a recording keeps them, and no rendering shows a secret."""
-    index, baseline = planted_index("baseline")
-    RecordedBaseline(tmp_path, index.path, CONFIG).update(baseline, index)
-    _, candidate = planted_index("candidate")
+    sessions, baseline = planted_sessions("baseline")
+    capture = Path("planted.pcap")
+    recorded = RecordedBaseline(tmp_path, capture, CONFIG)
+    for number, session in sessions.items():
+        recorded.write(session, baseline[number])
+    _, candidate = planted_sessions("candidate")
     strategy = strategy_for(Settings().with_overrides({"baseline": f"dir:{tmp_path}", "port": 80}, "test"))
+    index = CaptureIndex(capture, len(sessions), frozenset(sessions), 0, {})
     comparisons = []
-    for number, session in index.sessions.items():
-        recorded = strategy.exchanges(session, index, []).primary
-        comparisons += compare_sessions(recorded, strategy.candidate(session, candidate[number]), CONFIG)
+    for number, session in sessions.items():
+        production = exchanges_from_capture(session)
+        theirs = strategy.exchanges(session, production, [], index)
+        comparisons += compare_sessions(theirs.primary, strategy.candidate(session, candidate[number]), CONFIG)
     rendered = "\n".join(c.render() for c in comparisons) + json.dumps([c.to_json() for c in comparisons])
     assert_no_secrets(rendered, "comparisons against a recorded baseline")
     assert [c.status for c in comparisons] == [ComparisonStatus.DIFFERENT] * 5

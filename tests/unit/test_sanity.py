@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 
 from pytest_tcpcopy.baselines import strategy_for
-from pytest_tcpcopy.compare import DiffConfig
+from pytest_tcpcopy.capture import open_capture
+from pytest_tcpcopy.compare import DiffConfig, exchanges_from_capture
+from pytest_tcpcopy.flows.assembler import assemble_sessions
+from pytest_tcpcopy.flows.session import CapturedSession
+from pytest_tcpcopy.judging.stream import StreamingJudge
 from pytest_tcpcopy.model import ReplayRun, index_capture
 from pytest_tcpcopy.replay.results import ExchangeTiming, Outcome, ReplayResult, SessionResult
-from pytest_tcpcopy.runner import judge, sanity_of
 from pytest_tcpcopy.sanity import DISAGREE_SHARE, MIN_EXCHANGES, SAME_ERROR_SHARE, SanityCounters, sanity_lines
 from pytest_tcpcopy.settings import Settings
 
@@ -83,15 +86,22 @@ def test_the_summary_lines_are_loud_only_when_the_run_fails():
 # -- what a judged run feeds ------------------------------------------------------------------------
 
 
-def answered_404(index, session: int) -> SessionResult:
+def captured() -> dict:
+    with open_capture(EXAMPLE) as reader:
+        return {s.index: s for s in assemble_sessions(reader)}
+
+
+def answered_404(session: CapturedSession) -> SessionResult:
     """A SUT that answers every request of ``session`` with 404."""
-    captured = index.sessions[session]
-    result = SessionResult(session, 0, str(captured.client), "", "", Outcome.COMPLETE, "closed by sut")
+    result = SessionResult(session.index, 0, str(session.client), "", "", Outcome.COMPLETE, "closed by sut")
     response = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
-    for exchange in index.exchanges[session]:
-        result.exchanges.append(ExchangeTiming(exchange.request.offset, 1, 0.0, response_bytes=len(response)))
-    result.response_chunks[0] = response * len(index.exchanges[session])
-    result.response_bytes = len(result.response_chunks[0])
+    exchanges = exchanges_from_capture(session)
+    for exchange in exchanges:
+        result.exchanges.append(ExchangeTiming(exchange.request.offset, 1, 0.0, response_bytes=len(response),
+                                               response_end="framing"))  # fmt: skip
+    if exchanges:
+        result.response_chunks[0] = response * len(exchanges)
+        result.response_bytes = len(result.response_chunks[0])
     return result
 
 
@@ -102,11 +112,16 @@ def test_a_judged_run_feeds_the_counters(baseline, expected):
     responses the candidate simply differs (every item fails), so nothing more is said."""
     settings = Settings().with_overrides({"baseline": baseline, "port": 8080}, "test")
     index = index_capture(EXAMPLE, settings)
-    results = [answered_404(index, s) for s in sorted(index.selected)]
-    run = ReplayRun(index, settings, ReplayResult(results, 1.0), [ReplayResult(list(results), 1.0)])
-    judge(run, strategy_for(settings), DiffConfig())
-    found = sanity_of(run)
-    assert sum(found.statuses.values()) == len(run.comparisons) == 54
+    sessions = captured()
+    run = ReplayRun(index, settings, ReplayResult([], 1.0), sanity=SanityCounters(8080, index.server_ports))
+    names = ["candidate", "baseline"] if baseline != "capture" else ["candidate"]
+    judge = StreamingJudge(run, strategy_for(settings), DiffConfig(), names)
+    for s in sorted(index.selected):
+        for name in names:
+            judge.on_session(name, answered_404(sessions[s]))
+    judge.finish()
+    found = run.sanity
+    assert sum(found.statuses.values()) == run.verdicts.total == 54
     assert checks(found) == expected
     if expected:
         assert found.problems()[0].message.startswith("54 of 54 exchanges got the same error status from the "

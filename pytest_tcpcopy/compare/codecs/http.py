@@ -156,14 +156,29 @@ def _skip_empty_lines(data: bytes, pos: int) -> int:
             return pos
 
 
+# Header blocks already parsed, by their bytes: the requests of one client and the responses of
+# one server repeat theirs (a Date changes once a second), so most blocks are parsed once.
+_FIELDS: dict[bytes, Headers] = {}
+_MAX_FIELDS = 4096
+
+
 def _read_head(data: bytes, pos: int) -> tuple[str, Headers, int]:
     """The start line, the header fields and the offset just past the empty line."""
     match = _HEAD_END.search(data, pos)
     if match is None:
         raise _Short
-    lines = data[pos : match.start()].decode("latin-1").split("\n")
-    start_line = lines[0].rstrip("\r")
-    return start_line, _parse_fields(lines[1:]), match.end()
+    end = match.start()
+    newline = data.find(b"\n", pos, end)
+    if newline < 0:
+        return data[pos:end].decode("latin-1").rstrip("\r"), (), match.end()
+    block = data[newline + 1 : end]
+    fields = _FIELDS.get(block)
+    if fields is None:
+        fields = _parse_fields(block.decode("latin-1").split("\n"))
+        if len(_FIELDS) >= _MAX_FIELDS:
+            _FIELDS.clear()
+        _FIELDS[block] = fields
+    return data[pos:newline].decode("latin-1").rstrip("\r"), fields, match.end()
 
 
 def _parse_fields(lines: list[str]) -> Headers:

@@ -117,7 +117,7 @@ def test_a_comparison_names_its_exchange_when_neither_side_has_it():
     assert (comparison.id, comparison.session, comparison.number) == ("s0000-GET /b", 0, 1)
     assert isinstance(comparison.request, HttpRequest) and comparison.request.target == "/b"
     assert comparison.render() == (
-        "s0000-GET /b: not comparable: no recorded baseline yet: run with --tcpcopy-update-baseline"
+        "s0000-GET /b: not comparable: no recorded baseline: run with --tcpcopy-update-baseline"
     )
     assert comparison.to_json()["exchange"] == "s0000-GET /b" and repr(comparison).startswith("<ExchangeComparison")
 
@@ -154,6 +154,7 @@ def test_a_dead_suts_log_tail_comes_with_its_cause_bounded_and_redacted():
         (Outcome.NOT_ESTABLISHED, Cause.SUT_REFUSED),
         (Outcome.ABORTED, Cause.REPLAY_ABORTED),
         (Outcome.UNFINISHED, Cause.REPLAY_STOPPED),
+        (Outcome.NOT_REPLAYED, Cause.NOT_REPLAYED),
     ],
 )
 def test_every_session_outcome_maps_to_a_cause(outcome, cause):

@@ -63,6 +63,7 @@ SAMPLE_VALUES = {
     "ignore": "body.items[*].id", "ignore_value": "[0-9a-f]{8}", "float_tolerance": "0.01", "ignore_order": "true",
     "redact": "re:tenant-[0-9]+", "build_arg": "BASE_IMAGE=debian:12", "pull": "true", "sut_cap_add": "sys_ptrace",
     "sut_new_privileges": "true", "record_to": "live.pcapng.gz", "baseline_keep_unused": "true", "sanity": "warn",
+    "max_sessions": "64", "response_timeout": "2.5", "items": "endpoint", "full_output": "true",
 }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from pytest_tcpcopy.compare import (
     ReplayProblem,
     compare_sessions,
 )
+from pytest_tcpcopy.judging.verdicts import RunVerdicts
 from pytest_tcpcopy.model import CaptureIndex, ReplayRun
 from pytest_tcpcopy.replay.results import Outcome, ReplayResult, SessionResult
 from pytest_tcpcopy.settings import Settings
@@ -52,18 +53,22 @@ def make_run(
     ``problems`` gives a session's problems instead."""
     outcomes = outcomes or {}
     settings = Settings().with_overrides({"pcap": capture, "port": 8080, "command": "app --release v2"}, "tests")
-    index = CaptureIndex(Path(capture), {}, {}, frozenset(pairs), {s: frozenset() for s in pairs})
+    index = CaptureIndex(Path(capture), len(pairs), frozenset(pairs), 0, {})
     sessions = [session_result(s, *outcomes.get(s, ("complete", "closed by client"))) for s in sorted(pairs)]
-    run = ReplayRun(index, settings, ReplayResult(sessions, 1.0, list(notes)))
-    for s, sides in pairs.items():
+    redaction = (config or DiffConfig()).redaction
+    run = ReplayRun(index, settings, ReplayResult(sessions, 1.0, list(notes)), verdicts=RunVerdicts(redaction))
+    for s, sides in sorted(pairs.items()):
         base, cand, *second = sides
         cut = []
-        if s in outcomes and outcomes[s][0] != "complete":
-            cut.append(ReplayProblem(Cause.of_outcome(Outcome(outcomes[s][0])), outcomes[s][1]))
+        outcome = outcomes.get(s)
+        if outcome is not None and outcome[0] != "complete":
+            cut.append(ReplayProblem(Cause.of_outcome(Outcome(outcome[0])), outcome[1]))
         comparisons = compare_sessions(base, cand, config or DiffConfig(), second[0] if second else None,
                                        candidate_problems=(problems or {}).get(s, cut))  # fmt: skip
         for comparison in comparisons:
-            run.comparisons[(s, comparison.number)] = comparison
+            run.verdicts.add(comparison, outcome=outcome if outcome and outcome[0] != "complete" else None)
+    for result in sessions:
+        run.add_aborted(result, 200)
     return run
 
 

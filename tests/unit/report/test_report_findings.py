@@ -13,6 +13,7 @@ from reportkit import exchange, make_run, regression_run, request, response, use
 from test_report_html import Page
 
 from pytest_tcpcopy.compare import Cause, DiffConfig, ReplayProblem
+from pytest_tcpcopy.judging.verdicts import RunVerdicts
 from pytest_tcpcopy.report import build_report, model, render_html, summary_lines
 from pytest_tcpcopy.report.terminal import finding_reference, findings_lines
 
@@ -25,11 +26,10 @@ def big_regression(n: int):
     run = make_run({1: ([exchange(1, 0, request("/api/users/1"), response(user("premium")))],
                         [exchange(1, 0, request("/api/users/1"), response(user("free")))])})  # fmt: skip
     [template] = run.comparisons.values()
-    run.comparisons.clear()
+    run.verdicts = RunVerdicts(DiffConfig().redaction)
     for s in range(n):
         ident = f"s{s:04d}-GET /api/users/{s}"
-        run.comparisons[(s, 0)] = replace(template, exchange_id=ident, session=s,
-                                          diff=replace(template.diff, exchange_id=ident))  # fmt: skip
+        run.verdicts.add(replace(template, exchange_id=ident, session=s, diff=replace(template.diff, exchange_id=ident)))
     run.capture = replace(run.capture, selected=frozenset(range(n)))
     return run
 

@@ -26,7 +26,7 @@ def test_totals_count_verdicts_apart_with_causes_noise_and_aborted_sessions():
     totals = report["runs"][0]["totals"]
     assert totals == {
         "sessions": 3, "exchanges": 3, "same": 1, "different": 1, "not_comparable": 1,
-        "causes": {"SUT too slow: no response within 5 s": 1},
+        "causes": {"SUT too slow": 1},
         "noise": 0, "aborted_sessions": 1, "aborted_reasons": {"timeout: no response within 5 s": 1},
     }  # fmt: skip
     assert report["totals"] == totals
@@ -42,7 +42,7 @@ def test_totals_of_several_runs_add_up_and_merge_reasons():
     assert [r["totals"]["different"] for r in report["runs"]] == [1, 1]
     assert report["totals"]["exchanges"] == 6
     assert report["totals"]["aborted_reasons"] == {"timeout: no response within 5 s": 2}
-    assert report["totals"]["causes"] == {"SUT too slow: no response within 5 s": 2}
+    assert report["totals"]["causes"] == {"SUT too slow": 2}
 
 
 def test_only_notable_exchanges_appear_failures_first():
@@ -65,7 +65,7 @@ def test_only_notable_exchanges_appear_failures_first():
     assert noisy["noise"] == [{"path": "body.t", "kind": "changed", "old": 1, "new": 3}]
 
 
-def test_a_differing_exchange_shows_request_both_responses_changes_and_replay_outcome():
+def test_a_differing_exchange_shows_request_both_responses_and_changes():
     x = build_report([regression_run()])["runs"][0]["exchanges"][0]
     assert (x["id"], x["session"], x["number"], x["status"], x["failed"]) == (
         "s0001-GET /api/users/2",
@@ -83,7 +83,7 @@ def test_a_differing_exchange_shows_request_both_responses_changes_and_replay_ou
     assert x["baseline"]["body"]["text"] == json.dumps(json.loads(user("premium")), indent=2)
     assert '"plan": "free"' in x["candidate"]["body"]["text"]
     assert x["changes"] == [{"path": "body.plan", "kind": "changed", "old": "premium", "new": "free"}]
-    assert x["replay"] == {"outcome": "complete", "reason": "closed by client"}
+    assert x["replay"] is None  # its session completed
 
 
 def test_an_exchange_cut_by_the_replay_is_not_comparable_with_its_cause():

@@ -134,3 +134,14 @@ def test_a_stopped_replay_reports_every_session_of_the_capture():
     assert doc["totals"]["sessions"] == 10 and doc["totals"]["not_replayed"] == 8
     assert doc["stopped"] == {"reason": "intercept at 10.0.0.2:36524 closed the channel", "failure": False}
     assert rig.engine.sessions_total == 10
+
+
+def test_finished_sessions_are_handed_out_as_they_end_and_no_longer_held():
+    rig = Rig()
+    rig.feed(session(0))
+    rig.engine.capture_done(rig.now)
+    rig.run_out()
+    (done,) = rig.engine.take_finished()
+    assert done.session == 0 and done.outcome is Outcome.COMPLETE
+    assert rig.engine.take_finished() == [] and rig.engine.sessions_done == 1
+    assert rig.engine.result(rig.now).sessions == []
