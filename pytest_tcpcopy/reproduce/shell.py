@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..compare import REDACTED, Redaction
+from ..errors import UsageError
 from ..settings import Settings
 from .redaction import RedactedHeader, RedactedRequest
 
@@ -189,9 +190,10 @@ def raw_lines(files: Sequence[str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RerunTarget:
-    """How the run that found the difference ran its SUT, for the lines that re-run a session:
-    the ``backend`` (docker or netns) with its ``image`` or ``command``, the SUT's ``port``,
-    the ``baseline`` (as ``--tcpcopy-baseline`` takes it) and the capture's server ports
+    """How the run that found the difference ran and judged its SUT, for the lines that re-run a
+    session: the ``backend`` (docker or netns) with its ``image`` or ``command``, the SUT's
+    ``port`` and readiness path (``http_path``), the ``baseline`` (as ``--tcpcopy-baseline``
+    takes it), the diff paths it ignored (``ignore``) and the capture's server ports
     (``capture_ports``: they number the sessions, so a slice is read with the same)."""
 
     port: int
@@ -200,14 +202,16 @@ class RerunTarget:
     command: tuple[str, ...] = ()
     baseline: str = "capture"
     capture_ports: tuple[int, ...] = ()
+    ignore: tuple[str, ...] = ()
+    http_path: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RerunTarget:
-        """The target a plugin run's settings describe (its port must be set)."""
+        """The target a plugin run's settings describe; UsageError without the SUT's port."""
         if settings.port is None:
-            raise ValueError("a re-run target needs the SUT's port")
+            raise UsageError("reproducers need the SUT's port: set --tcpcopy-port / tcpcopy_port")
         return cls(settings.port, settings.backend, settings.image, settings.command, str(settings.baseline),
-                   settings.filter.ports)  # fmt: skip
+                   settings.filter.ports, settings.ignore, settings.http_path)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +248,10 @@ def rerun_lines(
     options += ["--tcpcopy-port", str(target.port), "--tcpcopy-baseline", baseline]
     if target.capture_ports:
         options += ["--tcpcopy-filter", "port=" + ",".join(map(str, target.capture_ports))]
+    for path in target.ignore:
+        options += ["--tcpcopy-ignore", path]
+    if target.http_path:
+        options += ["--tcpcopy-http-path", target.http_path]
     tail = _scrubbed(options, redaction)
     pytest = f"pytest {shlex.quote(f'{capture}::{item}')} {tail}"
     whole = f"pytest {shlex.quote(capture)} {tail}"
@@ -258,6 +266,8 @@ def rerun_lines(
         rig = ["pytest-tcpcopy", "docker-run", capture, "--image", target.image or "IMAGE", "--port", str(target.port)]
         if baseline.startswith("image:"):
             rig += ["--baseline-image", baseline.removeprefix("image:")]
+        if target.http_path:
+            rig += ["--http-path", target.http_path]
         rig += extra
     return RerunLines(pytest, whole, _scrubbed(rig, redaction), tuple(notes))
 
