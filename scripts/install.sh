@@ -46,8 +46,10 @@ packages="docker.io debootstrap"
 if [ "$tests" = 1 ]; then
     # tcpdump, tshark (editcap), nginx, redis, wrk, ab, ethtool, chromium: the tests' real
     # servers, clients and tools; iproute2 and iptables: the netns backend; the compiler and
-    # libnetfilter-queue-dev: NetfilterQueue, built from source by pip.
+    # libnetfilter-queue-dev: NetfilterQueue, built from source by pip; curl and socat: what
+    # reproducers' request scripts run.
     packages="$packages tcpdump tshark nginx-light redis-server wrk apache2-utils iproute2 iptables ethtool procps"
+    packages="$packages curl socat"
     packages="$packages libnetfilter-queue-dev gcc libc6-dev chromium"
 fi
 if [ "$PYTHON" = python3 ] && ! command -v python3 >/dev/null 2>&1; then
