@@ -67,13 +67,13 @@ def test_record_update_change_fail_update(pytester):
     def pytest_run(release: str, *more: str):
         return pytester.runpytest("traffic.pcap", "--tcpcopy-command", release, "-p", "no:cacheprovider", *more)
 
-    # Nothing recorded yet: every exchange fails, saying how to record it.
+    # Nothing recorded yet: every exchange is not comparable (an error), saying how to record it.
     missing = pytest_run(V1)
-    missing.assert_outcomes(failed=54)
-    missing.stdout.fnmatch_lines(["*s0001-GET /api/users/2: no recorded baseline: no recording of this session*",
-                                  "record it with the release to compare against:",
-                                  "  pytest *traffic.pcap --tcpcopy-backend netns --tcpcopy-command * --tcpcopy-port 8080"
-                                  " --tcpcopy-baseline dir:*recorded --tcpcopy-update-baseline"])  # fmt: skip
+    missing.assert_outcomes(errors=54)
+    missing.stdout.fnmatch_lines(["*s0001-GET /api/users/2: not comparable: no recorded baseline: no recording of this "
+                                  "session*; record it with the release to compare against: pytest *traffic.pcap "
+                                  "--tcpcopy-backend netns --tcpcopy-command * --tcpcopy-port 8080 --tcpcopy-baseline "
+                                  "dir:*recorded --tcpcopy-update-baseline"])  # fmt: skip
 
     # Record the baseline with the release in production: passes, and says what it wrote.
     pytest_run(V1, "--tcpcopy-update-baseline").assert_outcomes(passed=54)
