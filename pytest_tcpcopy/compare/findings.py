@@ -6,8 +6,9 @@ of change (changed, added, removed), for ``DIFFERENT`` verdicts; endpoint templa
 ``NOT_COMPARABLE`` ones. An exchange with several changes joins several findings, each once.
 
 ``FindingsAccumulator`` takes comparisons one by one (``add``) as they are judged and keeps, per
-finding, the count of exchanges, the first ``max_examples`` comparisons (stripped of their
-exchanges: ids, diff and cause only), at most ``max_values`` distinct value pairs with their
+finding, the count of exchanges, the ``max_examples`` comparisons first in the capture (by session
+and exchange number, whatever order they are judged in; stripped of their exchanges: ids, diff
+and cause only), at most ``max_values`` distinct value pairs with their
 counts (values as short text), and a suggested ignore path when every pair seen looks volatile.
 Memory grows with the number of findings, never with the number of exchanges; past
 ``max_findings`` distinct findings, further ones are only counted (``overflow``).
@@ -15,6 +16,7 @@ Memory grows with the number of findings, never with the number of exchanges; pa
 
 from __future__ import annotations
 
+from bisect import insort
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
@@ -172,8 +174,11 @@ class FindingsAccumulator:
 
     def _count(self, finding: Finding, comparison: ExchangeComparison) -> None:
         finding.count += 1
-        if len(finding.examples) < self.max_examples:
-            finding.examples.append(replace(comparison, request=None, baseline=None, candidate=None))
+        examples = finding.examples
+        place = (comparison.session, comparison.number)
+        if len(examples) < self.max_examples or place < _place(examples[-1]):
+            insort(examples, replace(comparison, request=None, baseline=None, candidate=None), key=_place)
+            del examples[self.max_examples:]
 
     def _value(self, finding: Finding, change: Change) -> None:
         pair = _REDACTED_PAIR if change.redacted else _pair_text(change)
@@ -204,3 +209,9 @@ def _pair_text(change: Change) -> tuple[str | None, str | None]:
 
 def _cut(text: str | None) -> str | None:
     return text if text is None or len(text) <= SHORT else f"{text[: SHORT - 1]}… ({len(text)} characters)"
+
+
+def _place(comparison: ExchangeComparison) -> tuple[int, int]:
+    """Where an example sits in the capture: examples are the first ones there, whatever order
+    the sessions were judged in."""
+    return comparison.session, comparison.number

@@ -202,6 +202,15 @@ def test_examples_and_value_pairs_are_bounded():
     assert all(c.baseline is None and c.candidate is None and c.request is None for c in finding.examples)
 
 
+def test_examples_are_the_first_in_the_capture_whatever_order_sessions_are_judged_in():
+    pairs = [pair(s, f"/p/{s}", {"v": 1}, {"v": 2}) for s in (7, 3, 9, 0, 5, 1)]  # the order sessions end in
+    findings = FindingsAccumulator(max_examples=3)
+    for comparison in judge(*pairs):
+        findings.add(comparison)
+    [finding] = findings.findings()
+    assert [c.session for c in finding.examples] == [0, 1, 3]
+
+
 def test_long_values_in_findings_are_kept_short_around_their_difference():
     old, new = "x" * 500 + "premium" + "y" * 500, "x" * 500 + "free" + "y" * 500
     findings = FindingsAccumulator()
