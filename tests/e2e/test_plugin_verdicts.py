@@ -1,6 +1,8 @@
-"""The plugin's verdicts end to end on the netns backend, with real servers: a SUT too slow for the
-response timeout and a SUT that dies are errors (not comparable, with the cause), never failures;
-one regression across hundreds of exchanges is one finding and a short output; endpoint items."""
+"""The plugin's verdicts end to end on the netns backend, with real servers: a slower release that
+answers the same, and a thousand sessions at full speed on a loaded host, are the same; a SUT too
+slow for the response timeout and a SUT that dies are errors (not comparable, with the cause),
+never failures; one regression across hundreds of exchanges is one finding and a short output;
+endpoint items."""
 
 from __future__ import annotations
 
@@ -126,6 +128,47 @@ def run(pytester, capture_file: Path, sut: str, *args: str):
     if not local.exists():
         shutil.copy(capture_file, local)
     return pytester.runpytest(local.name, "--tcpcopy-command", sut, "-p", "no:cacheprovider", *args)
+
+
+@pytest.fixture(scope="module")
+def load_capture(tmp_path_factory) -> Path:
+    """1,000 sessions of the mixed client against the slow service at full speed, 8 at a time."""
+    folder = tmp_path_factory.mktemp("load")
+    return capture(folder / "load.pcap", [sys.executable, SLOW_SERVICE, str(PORT)],
+                   lambda host, port: [MIXED_CLIENT, host, port, "1000", "8"])
+
+
+def busy_loop(seconds: float) -> subprocess.Popen:
+    """A process that keeps one CPU busy for ``seconds`` (bounded: it stops by itself)."""
+    return subprocess.Popen([sys.executable, "-c", f"import time\nend = time.monotonic() + {seconds}\n"
+                                                   "while time.monotonic() < end: pass"])  # fmt: skip
+
+
+@pytest.mark.parametrize("baseline", ["capture", "fast release beside it"])
+def test_a_slower_release_that_answers_the_same_is_the_same(pytester, mixed_capture, baseline):
+    """Stalls between head and body, a slow first byte and slow chunks: every exchange is the
+    same, against production's responses and against the fast release replayed beside it."""
+    slow = f"env STALL_MS=300 FIRST_BYTE_MS=100 CHUNK_STALL_MS=50 {sys.executable} {SLOW_SERVICE} {PORT}"
+    more = () if baseline == "capture" else ("--tcpcopy-baseline", f"command:{sys.executable} {SLOW_SERVICE} {PORT}")
+    result = run(pytester, mixed_capture, slow, *more)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) > 24 and set(outcomes) <= {"passed", "warnings"}, result.stdout.str()[-3000:]
+
+
+def test_a_thousand_sessions_at_full_speed_on_a_loaded_host_are_the_same(pytester, load_capture):
+    """--speed max (the default) on a host whose CPUs are busy: the bound on concurrent sessions
+    keeps the replay near production's concurrency, and nothing is judged different."""
+    loops = [busy_loop(300) for _ in range(os.cpu_count() or 1)]
+    try:
+        result = run(pytester, load_capture, f"{sys.executable} {SLOW_SERVICE} {PORT}", "--tcpcopy-items", "endpoint",
+                     "--tcpcopy-report", "load.json")  # fmt: skip
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+    totals = json.loads((pytester.path / "load.json").read_text())["totals"]
+    assert totals["sessions"] == 1000 and (totals["different"], totals["not_comparable"]) == (0, 0), totals
+    assert set(result.parseoutcomes()) <= {"passed", "warnings"}, result.stdout.str()[-3000:]
 
 
 def test_a_sut_that_stalls_past_the_response_timeout_is_not_comparable_never_different(pytester, mixed_capture):
