@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from replay_support import RECORDING_SERVER, make_capture
 
 from pytest_tcpcopy.backends.base import SutSpec
-from pytest_tcpcopy.backends.docker import DockerBackend
-from pytest_tcpcopy.docker.images import IMAGE_LABEL, default_base_image, ensure_agent_image
+from pytest_tcpcopy.backends.docker.backend import DockerBackend
+from pytest_tcpcopy.backends.docker.images import IMAGE_LABEL, default_base_image, ensure_agent_image
 from pytest_tcpcopy.replay.contract import CopierSettings
 
 PORT = 8080

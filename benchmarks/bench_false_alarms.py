@@ -44,7 +44,7 @@ LOAD_SECONDS = 600  # a busy loop never outlives this, whatever happens to this 
 
 def record(out: Path, sessions: int, parallel: int) -> Path:
     """``sessions`` of the mixed client against the fast service, captured on the client's side."""
-    from pytest_tcpcopy.netns import NetnsRig
+    from pytest_tcpcopy.backends.netns import NetnsRig
 
     with NetnsRig("tcpcp-fabench") as rig:
         rig.start_sut([sys.executable, str(SLOW_SERVICE), str(PORT)], PORT)

@@ -34,8 +34,8 @@ from pathlib import Path
 
 from pytest_tcpcopy import speedups
 from pytest_tcpcopy.backends.base import SutSpec
-from pytest_tcpcopy.backends.netns import NetnsBackend, NetnsSut
-from pytest_tcpcopy.netns.steering import auto_steer
+from pytest_tcpcopy.backends.netns.backend import NetnsBackend, NetnsSut
+from pytest_tcpcopy.backends.netns.steering import auto_steer
 from pytest_tcpcopy.replay.contract import CopierCommand, CopierSettings, Output, parse_speed
 
 NGINX_CONF = """

@@ -49,7 +49,7 @@ class TcpcopyState:
         from .runner import TcpcopyRunner
 
         if self.images is None:
-            from .docker.prepare import ImagePreparer
+            from .backends.docker.prepare import ImagePreparer
 
             self.images = ImagePreparer(buildargs=self.settings.build_args, pull=self.settings.pull,
                                         log=lambda line: self.say(f"tcpcopy: {line}"))  # fmt: skip

@@ -28,7 +28,7 @@ from .backends import open_backend
 from .backends.base import LOG_TAIL, ProgressCallback, Sut, SutReplay, SutSpec
 from .baselines import BaselineStrategy, strategy_for
 from .compare import DiffConfig, IgnoreUsage
-from .docker.prepare import ImagePreparer
+from .backends.docker.prepare import ImagePreparer
 from .errors import UsageError
 from .judging.problems import SutDeath
 from .judging.stream import StreamingJudge

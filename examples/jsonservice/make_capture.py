@@ -27,7 +27,7 @@ from client import SESSIONS  # this directory is on sys.path when run as a scrip
 from pytest_tcpcopy.capture import open_capture
 from pytest_tcpcopy.errors import EnvironmentProblem
 from pytest_tcpcopy.flows import assemble_sessions
-from pytest_tcpcopy.netns import NetnsRig
+from pytest_tcpcopy.backends.netns import NetnsRig
 
 HERE = Path(__file__).resolve().parent
 APP = HERE / "app.py"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..docker import images
+from ..backends.docker import images
 
 
 def register(subparsers) -> None:
@@ -34,7 +34,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..docker.runs import docker_client
+    from ..backends.docker.runs import docker_client
 
     client = docker_client()
     if images.image_exists(client, args.tag) and not args.force:

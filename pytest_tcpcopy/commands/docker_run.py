@@ -17,7 +17,7 @@ import sys
 
 from ..backends.base import SutSpec
 from ..capture.check import check_capture
-from ..docker.prepare import ImagePreparer
+from ..backends.docker.prepare import ImagePreparer
 from ..errors import UsageError
 from ..replay.contract import CopierSettings
 from ..settings import Settings, add_argument
@@ -48,7 +48,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..backends.docker import DockerBackend  # the Docker SDK only when the command runs
+    from ..backends.docker.backend import DockerBackend  # the Docker SDK only when the command runs
 
     settings = CopierSettings.from_namespace(args)
     refs = [("candidate", args.image)] + ([("baseline", args.baseline_image)] if args.baseline_image else [])

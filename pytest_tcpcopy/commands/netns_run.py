@@ -14,7 +14,7 @@ import json
 import sys
 
 from ..backends.base import SutSpec
-from ..backends.netns import NetnsBackend
+from ..backends.netns.backend import NetnsBackend
 from ..capture.check import check_capture
 from ..errors import UsageError
 from ..replay.contract import CopierSettings

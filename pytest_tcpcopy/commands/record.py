@@ -132,7 +132,7 @@ def _container(ref: str) -> tuple[str, int, list[int]]:
     """The running container ``ref``'s name, main process id and exposed TCP ports."""
     import docker.errors
 
-    from ..docker.runs import docker_client
+    from ..backends.docker.runs import docker_client
 
     try:
         container = docker_client().containers.get(ref)

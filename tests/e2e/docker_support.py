@@ -17,8 +17,8 @@ from conftest import require
 from replay_support import RECORDING_SERVER
 
 import docker
-from pytest_tcpcopy.docker.images import IMAGE_LABEL, default_base_image, ensure_agent_image
-from pytest_tcpcopy.docker.labels import PID_LABEL, RUN_LABEL
+from pytest_tcpcopy.backends.docker.images import IMAGE_LABEL, default_base_image, ensure_agent_image
+from pytest_tcpcopy.backends.docker.labels import PID_LABEL, RUN_LABEL
 from pytest_tcpcopy.errors import EnvironmentProblem
 
 PORT = 8080

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pytest_tcpcopy.capture import open_capture
 from pytest_tcpcopy.flows.assembler import assemble_sessions
-from pytest_tcpcopy.netns import NetnsRig
+from pytest_tcpcopy.backends.netns import NetnsRig
 
 SERVERS = Path(__file__).parent / "servers"
 RECORDING_SERVER = str(SERVERS / "recording_server.py")

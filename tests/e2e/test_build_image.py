@@ -8,8 +8,8 @@ import pytest
 from conftest import require
 
 import docker
-from pytest_tcpcopy.docker.build import BUILD_REPOSITORY, KEY_LABEL, BuildSpec, build_image
-from pytest_tcpcopy.docker.images import BASE_IMAGE, IMAGE_LABEL, image_exists
+from pytest_tcpcopy.backends.docker.build import BUILD_REPOSITORY, KEY_LABEL, BuildSpec, build_image
+from pytest_tcpcopy.backends.docker.images import BASE_IMAGE, IMAGE_LABEL, image_exists
 from pytest_tcpcopy.errors import SutError
 
 DOCKERFILE = """\

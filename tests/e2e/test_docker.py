@@ -25,10 +25,10 @@ from replay_support import RECORDING_SERVER, captured_sessions, make_capture, re
 
 from pytest_tcpcopy import speedups
 from pytest_tcpcopy.backends.base import SutSpec
-from pytest_tcpcopy.backends.docker import DockerBackend, pair_results
+from pytest_tcpcopy.backends.docker.backend import DockerBackend, pair_results
 from pytest_tcpcopy.commands import docker_run
-from pytest_tcpcopy.docker.images import IMAGE_LABEL, apt_mirror
-from pytest_tcpcopy.docker.runs import RUN_LABEL, RunLabels, owner_gone, reap
+from pytest_tcpcopy.backends.docker.images import IMAGE_LABEL, apt_mirror
+from pytest_tcpcopy.backends.docker.runs import RUN_LABEL, RunLabels, owner_gone, reap
 from pytest_tcpcopy.errors import EnvironmentProblem, SutError
 from pytest_tcpcopy.replay.contract import CopierSettings
 from pytest_tcpcopy.replay.results import ReplayResult, SessionResult
@@ -268,7 +268,7 @@ import signal, sys, time
 signal.signal(signal.SIGINT, signal.default_int_handler)
 signal.signal(signal.SIGTERM, signal.SIG_DFL)
 from pytest_tcpcopy.backends.base import SutSpec
-from pytest_tcpcopy.backends.docker import DockerBackend
+from pytest_tcpcopy.backends.docker.backend import DockerBackend
 with DockerBackend(agent_image=sys.argv[1], run_id=sys.argv[2]) as run:
     run.start_sut(SutSpec("candidate", {port}, image=sys.argv[3]))
     print("up", flush=True)
@@ -318,7 +318,7 @@ def test_keep_leaves_the_run_up_and_says_how_to_reach_it(client, agent_image, su
 _KILLED_RUN = """
 import sys
 from pytest_tcpcopy.backends.base import SutSpec
-from pytest_tcpcopy.backends.docker import DockerBackend
+from pytest_tcpcopy.backends.docker.backend import DockerBackend
 run = DockerBackend(agent_image=sys.argv[1], run_id=sys.argv[2]).__enter__()
 run.start_sut(SutSpec("candidate", {port}, image=sys.argv[3]))
 print("up", flush=True)

@@ -27,7 +27,7 @@ from replay_support import netns_run
 
 from pytest_tcpcopy.capture import open_capture
 from pytest_tcpcopy.flows import CapturedSession, assemble_sessions
-from pytest_tcpcopy.netns import NetnsRig
+from pytest_tcpcopy.backends.netns import NetnsRig
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jsonservice"
 CAPTURE = EXAMPLE / "traffic.pcap.gz"

@@ -12,7 +12,7 @@ import pytest
 from conftest import require
 
 import docker
-from pytest_tcpcopy.docker.images import BASE_IMAGE
+from pytest_tcpcopy.backends.docker.images import BASE_IMAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURE = ROOT / "examples" / "jsonservice" / "traffic.pcap.gz"

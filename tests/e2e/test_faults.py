@@ -27,8 +27,8 @@ from docker_support import PORT, agent_image, client, eventually, left_of_owner,
 from hostile_captures import cut_in_header, cut_in_record, gzip_bomb, huge_snaplen, syn_only
 from replay_support import RECORDING_SERVER, make_capture
 
-from pytest_tcpcopy.docker.labels import PID_LABEL, ROLE_LABEL, RUN_LABEL
-from pytest_tcpcopy.docker.runs import RunLabels, reap
+from pytest_tcpcopy.backends.docker.labels import PID_LABEL, ROLE_LABEL, RUN_LABEL
+from pytest_tcpcopy.backends.docker.runs import RunLabels, reap
 
 GONE_WITHIN = 20.0  # seconds: "within seconds", with room for a machine shared by other jobs
 SLOW = "0.05"  # replay speed at which the capture below lasts about 7 s: killed mid-replay
@@ -208,8 +208,8 @@ def test_a_signalled_docker_run_leaves_nothing(client, agent_image, sut_image, c
 _HOST_REAPED = """
 import signal, sys, time
 import docker
-from pytest_tcpcopy.docker.reaper import ProcessReaper
-from pytest_tcpcopy.docker.runs import RunLabels
+from pytest_tcpcopy.backends.docker.reaper import ProcessReaper
+from pytest_tcpcopy.backends.docker.runs import RunLabels
 client = docker.from_env()
 run = RunLabels.fresh(sys.argv[1])
 reaper = ProcessReaper(client, run)

@@ -33,7 +33,7 @@ from scapy.utils import rdpcap
 
 from pytest_tcpcopy.channel import Capability, InterceptClient
 from pytest_tcpcopy.endpoint import Endpoint
-from pytest_tcpcopy.netns.plumbing import STATE_ROOT
+from pytest_tcpcopy.backends.netns.plumbing import STATE_ROOT
 
 T = TypeVar("T")
 PORT = 8080

@@ -30,7 +30,7 @@ from pytest_tcpcopy.capture.packet import FIN, SYN
 from pytest_tcpcopy.endpoint import Endpoint, parse_addr
 from pytest_tcpcopy.flows.assembler import assemble_sessions
 from pytest_tcpcopy.live import LiveCapture, LiveSource, MirrorListener, record_to_pcap
-from pytest_tcpcopy.netns import NetnsRig
+from pytest_tcpcopy.backends.netns import NetnsRig
 
 PREFIX = "tcpcp-lv"
 PORT = 8080

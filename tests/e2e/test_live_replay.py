@@ -22,10 +22,10 @@ import pytest
 from conftest import require_root, require_tools
 
 from pytest_tcpcopy.backends.base import SutSpec
-from pytest_tcpcopy.backends.netns import NetnsBackend
+from pytest_tcpcopy.backends.netns.backend import NetnsBackend
 from pytest_tcpcopy.channel.protocol import DEFAULT_PORT
 from pytest_tcpcopy.cli import main
-from pytest_tcpcopy.netns import NetnsRig
+from pytest_tcpcopy.backends.netns import NetnsRig
 from pytest_tcpcopy.replay.contract import CopierSettings
 
 SERVERS = Path(__file__).resolve().parent / "servers"

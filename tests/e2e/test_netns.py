@@ -19,8 +19,8 @@ import pytest
 from conftest import require_root, require_tools
 
 from pytest_tcpcopy.errors import EnvironmentProblem, SutError, UsageError
-from pytest_tcpcopy.netns import NetnsRig, reap_leftovers
-from pytest_tcpcopy.netns.steering import receive_thread_problem
+from pytest_tcpcopy.backends.netns import NetnsRig, reap_leftovers
+from pytest_tcpcopy.backends.netns.steering import receive_thread_problem
 
 PREFIX = "tcpcp-nt"
 PORT = 8080
@@ -279,7 +279,7 @@ OWNER = textwrap.dedent("""
     import signal, sys, time
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    from pytest_tcpcopy.netns import NetnsRig
+    from pytest_tcpcopy.backends.netns import NetnsRig
     with NetnsRig(sys.argv[1]) as rig:
         server = [sys.executable, "-m", "http.server", "--bind", rig.sut_addr, sys.argv[2]]
         sut = rig.start_sut(server, int(sys.argv[2]))

@@ -15,7 +15,7 @@ import pytest
 from conftest import require_root, require_tools
 from pytest_tcpcopy.capture import open_capture
 from pytest_tcpcopy.flows import assemble_sessions
-from pytest_tcpcopy.netns import NetnsRig
+from pytest_tcpcopy.backends.netns import NetnsRig
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jsonservice"
 PORT, MIRROR_PORT = 8080, 36525

@@ -18,7 +18,7 @@ import pytest
 from conftest import require_root, require_tools
 from replay_support import CLIENTS, SERVERS
 
-from pytest_tcpcopy.netns import NetnsRig
+from pytest_tcpcopy.backends.netns import NetnsRig
 
 pytest_plugins = ["pytester"]
 

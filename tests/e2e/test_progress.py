@@ -14,7 +14,7 @@ import pytest
 from conftest import require_root, require_tools
 from replay_support import RECORDING_SERVER, captured_sessions, make_capture
 from pytest_tcpcopy.backends.base import SutSpec
-from pytest_tcpcopy.backends.netns import NetnsBackend
+from pytest_tcpcopy.backends.netns.backend import NetnsBackend
 from pytest_tcpcopy.replay.contract import CopierSettings, Progress
 from pytest_tcpcopy.replay.results import ReplayResult
 

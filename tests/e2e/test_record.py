@@ -86,8 +86,8 @@ def client():
 @pytest.fixture(scope="module")
 def service_image(client):
     """Release v1 of the example service, built from its Dockerfile (EXPOSE 8080)."""
-    from pytest_tcpcopy.docker.build import BuildSpec, build_image
-    from pytest_tcpcopy.docker.images import BASE_IMAGE, image_exists
+    from pytest_tcpcopy.backends.docker.build import BuildSpec, build_image
+    from pytest_tcpcopy.backends.docker.images import BASE_IMAGE, image_exists
 
     require(image_exists(client, BASE_IMAGE), f"the base image {BASE_IMAGE} (run docker/ci-setup.sh as root)")
     spec = BuildSpec.parse(f"build:{EXAMPLE}", {"BASE_IMAGE": BASE_IMAGE, "RELEASE": "v1"})
@@ -97,8 +97,8 @@ def service_image(client):
 @pytest.fixture
 def service(client, service_image):
     """The service's container on an internal network of its own, up; and a client runner."""
-    from pytest_tcpcopy.docker.images import BASE_IMAGE
-    from pytest_tcpcopy.docker.runs import RunLabels
+    from pytest_tcpcopy.backends.docker.images import BASE_IMAGE
+    from pytest_tcpcopy.backends.docker.runs import RunLabels
 
     run = RunLabels.fresh()
     containers, network = [], None
@@ -151,7 +151,7 @@ def test_recording_a_container_holds_what_its_client_did(service, tmp_path, root
 
 
 def test_a_stopped_container_is_a_usage_error(client, service_image, tmp_path):
-    from pytest_tcpcopy.docker.runs import RunLabels
+    from pytest_tcpcopy.backends.docker.runs import RunLabels
 
     run = RunLabels.fresh()
     stopped = client.containers.create(service_image, name=f"tcpcopy-{run.run_id}-stopped", labels=run.labels("sut"),

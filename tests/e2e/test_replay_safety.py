@@ -15,7 +15,7 @@ import pytest
 from conftest import require_root, require_tools
 from replay_support import RECORDING_SERVER, captured_sessions, make_capture
 from pytest_tcpcopy.backends.base import SutSpec
-from pytest_tcpcopy.backends.netns import NetnsBackend, NetnsSut
+from pytest_tcpcopy.backends.netns.backend import NetnsBackend, NetnsSut
 from pytest_tcpcopy.replay.contract import CopierSettings
 from pytest_tcpcopy.replay.results import Outcome
 

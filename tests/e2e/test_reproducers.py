@@ -17,7 +17,7 @@ import pytest
 from conftest import require_root, require_tools
 
 from pytest_tcpcopy.compare import FindingsAccumulator
-from pytest_tcpcopy.netns import NetnsRig
+from pytest_tcpcopy.backends.netns import NetnsRig
 from pytest_tcpcopy.reproduce import ReproducerConfig, RerunTarget, write_reproducers
 from pytest_tcpcopy.runner import TcpcopyRunner
 from pytest_tcpcopy.settings import SessionFilter, Settings

@@ -15,11 +15,11 @@ import pytest
 from conftest import require_root, require_tools
 
 from pytest_tcpcopy.backends.base import SutSpec
-from pytest_tcpcopy.backends.netns import NetnsBackend
+from pytest_tcpcopy.backends.netns.backend import NetnsBackend
 from pytest_tcpcopy.capture import open_capture
 from pytest_tcpcopy.flows import assemble_sessions
 from pytest_tcpcopy.live import record_to_pcap
-from pytest_tcpcopy.netns.steering import auto_steer
+from pytest_tcpcopy.backends.netns.steering import auto_steer
 from pytest_tcpcopy.replay.contract import CopierSettings
 from pytest_tcpcopy.replay.results import Outcome
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import require_root, require_tools
-from pytest_tcpcopy.netns import NetnsRig
+from pytest_tcpcopy.backends.netns import NetnsRig
 
 pytest_plugins = ["pytester"]
 

@@ -11,8 +11,8 @@ import pytest
 
 from pytest_tcpcopy.backends import open_backend
 from pytest_tcpcopy.backends.base import Backend
-from pytest_tcpcopy.backends.docker import DockerBackend
-from pytest_tcpcopy.backends.netns import NetnsBackend
+from pytest_tcpcopy.backends.docker.backend import DockerBackend
+from pytest_tcpcopy.backends.netns.backend import NetnsBackend
 from pytest_tcpcopy.backends.readiness import wait_until_ready
 from pytest_tcpcopy.backends.signals import held_signals, interrupt_on_sigterm, raise_held
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_tcpcopy.docker.build import BUILD_REPOSITORY, BuildSpec, base_images, context_files
+from pytest_tcpcopy.backends.docker.build import BUILD_REPOSITORY, BuildSpec, base_images, context_files
 from pytest_tcpcopy.errors import UsageError
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_tcpcopy.docker.labels import REAPER_ROLE, ROLE_LABEL, RUN_LABEL, run_filter
-from pytest_tcpcopy.docker.privileges import agent_privileges, sut_privileges
-from pytest_tcpcopy.docker.sweep import EngineApi, Removal, not_a_reaper, sweep, sweep_until_settled
+from pytest_tcpcopy.backends.docker.labels import REAPER_ROLE, ROLE_LABEL, RUN_LABEL, run_filter
+from pytest_tcpcopy.backends.docker.privileges import agent_privileges, sut_privileges
+from pytest_tcpcopy.backends.docker.sweep import EngineApi, Removal, not_a_reaper, sweep, sweep_until_settled
 from pytest_tcpcopy.errors import UsageError
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pytest_tcpcopy.netns.steering import CpuSplit, auto_steer, receive_thread_problem, rps_mask, split_cpus
+from pytest_tcpcopy.backends.netns.steering import CpuSplit, auto_steer, receive_thread_problem, rps_mask, split_cpus
 
 
 def test_the_copier_gets_the_last_cpu_and_receiving_the_rest():

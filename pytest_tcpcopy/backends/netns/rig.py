@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from pytest_tcpcopy.endpoint import Endpoint, parse_addr
 from pytest_tcpcopy.errors import EnvironmentProblem, SutError, UsageError
-from pytest_tcpcopy.netns.plumbing import (
+from pytest_tcpcopy.backends.netns.plumbing import (
     RunNames,
     claim,
     kill_namespace_processes,
@@ -43,7 +43,7 @@ from pytest_tcpcopy.netns.plumbing import (
     require_netns_support,
     sh,
 )
-from pytest_tcpcopy.netns.steering import (
+from pytest_tcpcopy.backends.netns.steering import (
     RECEIVE_THREAD_OFFLOADS,
     RECEIVE_THREAD_QDISC,
     CpuSplit,
@@ -51,7 +51,7 @@ from pytest_tcpcopy.netns.steering import (
     rps_mask,
     split_cpus,
 )
-from pytest_tcpcopy.netns.supervisor import RigSupervisor
+from pytest_tcpcopy.backends.netns.supervisor import RigSupervisor
 
 Side = Literal["client", "sut"]
 REPLAY_NET = "198.18.0.0/15"

@@ -1,6 +1,6 @@
 """One supervisor per netns rig: whatever kills the rig's owner, the rig goes within seconds.
 
-``NetnsRig`` starts it before it makes anything: ``python3 -m pytest_tcpcopy.netns.supervisor
+``NetnsRig`` starts it before it makes anything: ``python3 -m pytest_tcpcopy.backends.netns.supervisor
 PREFIX RUN_ID``, a process in a session of its own (a Ctrl-C or SIGTERM for the owner's process
 group does not reach it) that says ``ready`` and then reads its stdin, a pipe whose only writer is
 the owner. When the owner lets go or dies, by any signal, SIGKILL included, the pipe ends; the
@@ -25,7 +25,7 @@ import time
 
 import pytest_tcpcopy
 from pytest_tcpcopy.errors import EnvironmentProblem
-from pytest_tcpcopy.netns.plumbing import RunNames, kill_namespace_processes, remove_run, run_exists
+from pytest_tcpcopy.backends.netns.plumbing import RunNames, kill_namespace_processes, remove_run, run_exists
 
 GRACE = 1.0  # the owner is gone: its processes get this long to stop on SIGTERM
 SETTLE = 0.5
@@ -41,7 +41,7 @@ class RigSupervisor:
         package_root = os.path.dirname(os.path.dirname(pytest_tcpcopy.__file__))  # this very package
         python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "pytest_tcpcopy.netns.supervisor", names.prefix, names.run_id],
+            [sys.executable, "-m", "pytest_tcpcopy.backends.netns.supervisor", names.prefix, names.run_id],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -99,7 +99,7 @@ def remove_until_settled(names: RunNames, *, grace: float = GRACE, settle: float
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python3 -m pytest_tcpcopy.netns.supervisor",
+        prog="python3 -m pytest_tcpcopy.backends.netns.supervisor",
         description="Wait for end of file on stdin, then stop the rig's processes and remove its namespaces.",
     )
     parser.add_argument("prefix")

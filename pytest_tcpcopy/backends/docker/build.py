@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import EnvironmentProblem, SutError, UsageError
+from ...errors import EnvironmentProblem, SutError, UsageError
 from .images import IMAGE_LABEL, image_exists
 
 BUILD_REPOSITORY = "pytest-tcpcopy-build"

@@ -16,7 +16,7 @@ would forbid two concurrent runs (Docker refuses overlapping pools). Inside the 
 copier's segments are delivered locally, the SUT's answers route out through eth0 and are queued
 by the intercept's rules in OUTPUT before they reach the link, as in tcpcopy's same-host mode.
 
-Everything is labelled with the run (see ``pytest_tcpcopy.docker.runs``) and removed on leaving
+Everything is labelled with the run (see ``pytest_tcpcopy.backends.docker.runs``) and removed on leaving
 the ``with`` block, also when setup fails and on Ctrl-C or SIGTERM; ``keep=True`` keeps it and
 logs how to reach it. The pytest process needs Docker access only: no root, routes or iptables.
 """
@@ -40,18 +40,18 @@ from docker.types import LogConfig
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
-from ..channel.protocol import DEFAULT_PORT
-from ..docker.images import ensure_agent_image
-from ..docker.prepare import missing_image_message
-from ..docker.privileges import agent_privileges, sut_privileges
-from ..docker.reaper import start_reaper
-from ..docker.runs import RunLabels, docker_client, reap, sweep_run
-from ..errors import EnvironmentProblem, SutError, UsageError
-from ..replay.contract import CopierCommand, CopierSettings, Progress, ResultDecoder, intercept_argv, is_ready_line
-from ..replay.results import ReplayResult, SessionResult
-from .base import LOG_TAIL, ProgressCallback, SessionCallback, SutReplay, SutSpec, died_note, replay_timeout
-from .readiness import wait_until_ready
-from .signals import held_signals, interrupt_on_sigterm, raise_held
+from ...channel.protocol import DEFAULT_PORT
+from .images import ensure_agent_image
+from .prepare import missing_image_message
+from .privileges import agent_privileges, sut_privileges
+from .reaper import start_reaper
+from .runs import RunLabels, docker_client, reap, sweep_run
+from ...errors import EnvironmentProblem, SutError, UsageError
+from ...replay.contract import CopierCommand, CopierSettings, Progress, ResultDecoder, intercept_argv, is_ready_line
+from ...replay.results import ReplayResult, SessionResult
+from ..base import LOG_TAIL, ProgressCallback, SessionCallback, SutReplay, SutSpec, died_note, replay_timeout
+from ..readiness import wait_until_ready
+from ..signals import held_signals, interrupt_on_sigterm, raise_held
 
 Log = Callable[[str], None]
 _PROBE_INTERVAL = 0.1
@@ -227,7 +227,7 @@ class DockerBackend:
 
     def _wait_ready(self, sut: DockerSut, timeout: float, http_path: str | None) -> None:
         probe = self._probe_container()
-        argv = ["python3", "-I", "-m", "pytest_tcpcopy.netns.probe", sut.address, str(sut.port)]
+        argv = ["python3", "-I", "-m", "pytest_tcpcopy.backends.netns.probe", sut.address, str(sut.port)]
         argv += [http_path] if http_path else []
 
         def ready() -> str | None:

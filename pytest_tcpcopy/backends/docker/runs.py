@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from ..errors import EnvironmentProblem
+from ...errors import EnvironmentProblem
 from .labels import HOST_LABEL, IMAGE_LABEL, KEEP_LABEL, PID_LABEL, ROLE_LABEL, RUN_LABEL, START_LABEL, run_filter
 from .sweep import Removal, not_a_reaper, sweep
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..errors import EnvironmentProblem, TcpcopyError, UsageError
+from ...errors import EnvironmentProblem, TcpcopyError, UsageError
 
 Log = Callable[[str], None]
 BUILD_PREFIX = "build:"

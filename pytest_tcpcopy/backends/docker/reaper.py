@@ -2,7 +2,7 @@
 
 As testcontainers' Ryuk, the reaper is a small container, ``tcpcopy-<run id>-reaper``, started
 before anything else of the run: the agent image running ``python3 -m
-pytest_tcpcopy.docker.sweep RUN_ID`` (see ``sweep``) with the daemon's socket mounted, no network,
+pytest_tcpcopy.backends.docker.sweep RUN_ID`` (see ``sweep``) with the daemon's socket mounted, no network,
 no capability, a read-only root, ``no-new-privileges`` and, when the socket's group may use it,
 uid 65534. Its owner attaches to its stdin (``StdinOnce``) and holds the connection; when the owner
 dies, by any signal, the kernel closes that connection, the daemon closes the reaper's stdin, and
@@ -46,7 +46,7 @@ Log = Callable[[str], None]
 READY_TIMEOUT = 20.0
 _SOCKET_IN_CONTAINER = "/var/run/docker.sock"
 _NOBODY = 65534
-_PROGRAM = ["python3", "-I", "-m", "pytest_tcpcopy.docker.sweep"]
+_PROGRAM = ["python3", "-I", "-m", "pytest_tcpcopy.backends.docker.sweep"]
 
 
 class ReaperUnavailable(Exception):
@@ -133,7 +133,7 @@ class ProcessReaper:
         package_root = os.path.dirname(os.path.dirname(pytest_tcpcopy.__file__))  # this very package
         python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "pytest_tcpcopy.docker.sweep", run.run_id, "--docker", address],
+            [sys.executable, "-m", "pytest_tcpcopy.backends.docker.sweep", run.run_id, "--docker", address],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -1,7 +1,7 @@
 # The pytest-tcpcopy agent image: the copier (`python3 -m pytest_tcpcopy replay`) and the NFQUEUE
 # intercept (`python3 -m pytest_tcpcopy intercept`) with NetfilterQueue, iptables and iproute2.
 #
-# Built by pytest-tcpcopy itself from the installed package (pytest_tcpcopy.docker.images): the
+# Built by pytest-tcpcopy itself from the installed package (pytest_tcpcopy.backends.docker.images): the
 # build context holds this file, src/ (the package and a minimal pyproject) and wheels/ (the
 # NetfilterQueue sdist and its build requirements, fetched on the host when it can). Only Debian's
 # package mirror is reached from inside the build; PyPI only when wheels/ lacks something and
@@ -38,7 +38,7 @@ RUN set -e; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libnetfilter-queue1 iptables iproute2 libcap2-bin; \
     rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/tcpcopy /opt/tcpcopy
-# The agents run as uid 65534 with one capability each (pytest_tcpcopy/docker/privileges.py): a
+# The agents run as uid 65534 with one capability each (pytest_tcpcopy/backends/docker/privileges.py): a
 # capability a container is given reaches a non-root process only through file capabilities, so
 # the copier runs a copy of Python that carries cap_net_raw, the intercept one that carries
 # cap_net_admin, and iptables (nft) and ip carry cap_net_admin for the intercept's rules and route.

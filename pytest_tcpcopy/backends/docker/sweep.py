@@ -8,7 +8,7 @@ four calls that the owner makes with its Docker SDK client (``runs``) and the re
 ``EngineApi``, a standard-library client, because the reaper runs inside the agent image, which
 has no Docker SDK.
 
-The reaper (``python3 -m pytest_tcpcopy.docker.sweep RUN_ID``, see ``reaper``) is testcontainers'
+The reaper (``python3 -m pytest_tcpcopy.backends.docker.sweep RUN_ID``, see ``reaper``) is testcontainers'
 Ryuk for one run: it checks that the Docker API answers, prints ``ready``, then reads its stdin
 until end of file. Its owner holds that stdin (a Docker attach connection, or a pipe when the
 reaper is a host process), so the end of file comes when the owner lets go or dies, by any
@@ -207,7 +207,7 @@ class _UnixConnection(http.client.HTTPConnection):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python3 -m pytest_tcpcopy.docker.sweep",
+        prog="python3 -m pytest_tcpcopy.backends.docker.sweep",
         description="Wait for end of file on stdin, then remove the run's containers and networks.",
     )
     parser.add_argument("run_id")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import UsageError
+from ...errors import UsageError
 
 AGENT_USER = "65534:65534"
 NO_NEW_PRIVILEGES = "no-new-privileges:true"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest_tcpcopy
 
-from ..errors import EnvironmentProblem
+from ...errors import EnvironmentProblem
 from .labels import IMAGE_LABEL
 
 BASE_IMAGE = "pytest-tcpcopy-base:bookworm"
