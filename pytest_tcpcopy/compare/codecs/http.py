@@ -156,29 +156,49 @@ def _skip_empty_lines(data: bytes, pos: int) -> int:
             return pos
 
 
-# Header blocks already parsed, by their bytes: the requests of one client and the responses of
-# one server repeat theirs (a Date changes once a second), so most blocks are parsed once.
-_FIELDS: dict[bytes, Headers] = {}
-_MAX_FIELDS = 4096
+# Header blocks already read, by their bytes, with what they say about the message's framing:
+# the requests of one client and the responses of one server repeat theirs (a Date changes once a
+# second), so most blocks are read once.
+_BLOCKS: dict[bytes, tuple[Headers, tuple[str, ...], int | str | None] | str] = {}
+_MAX_BLOCKS = 4096
 
 
-def _read_head(data: bytes, pos: int) -> tuple[str, Headers, int]:
-    """The start line, the header fields and the offset just past the empty line."""
+def _read_head(data: bytes, pos: int) -> tuple[str, Headers, tuple[str, ...], int | str | None, int]:
+    """The start line, the header fields, their transfer codings, their Content-Length (None when
+    absent, why it is invalid when it is: an error only where it frames the body) and the offset
+    just past the empty line."""
     match = _HEAD_END.search(data, pos)
     if match is None:
         raise _Short
     end = match.start()
     newline = data.find(b"\n", pos, end)
     if newline < 0:
-        return data[pos:end].decode("latin-1").rstrip("\r"), (), match.end()
+        return data[pos:end].decode("latin-1").rstrip("\r"), (), (), None, match.end()
     block = data[newline + 1 : end]
-    fields = _FIELDS.get(block)
+    fields = _BLOCKS.get(block)
     if fields is None:
-        fields = _parse_fields(block.decode("latin-1").split("\n"))
-        if len(_FIELDS) >= _MAX_FIELDS:
-            _FIELDS.clear()
-        _FIELDS[block] = fields
-    return data[pos:newline].decode("latin-1").rstrip("\r"), fields, match.end()
+        fields = _read_fields(block)
+        if len(_BLOCKS) >= _MAX_BLOCKS:
+            _BLOCKS.clear()
+        _BLOCKS[block] = fields
+    if isinstance(fields, str):
+        raise _Malformed(fields)
+    headers, codings, length = fields
+    return data[pos:newline].decode("latin-1").rstrip("\r"), headers, codings, length, match.end()
+
+
+def _read_fields(block: bytes) -> tuple[Headers, tuple[str, ...], int | str | None] | str:
+    """A header block's fields, transfer codings and Content-Length (see ``_read_head``), or why
+    the block is malformed."""
+    try:
+        headers = _parse_fields(block.decode("latin-1").split("\n"))
+    except _Malformed as exc:
+        return str(exc)
+    try:
+        length: int | str | None = _content_length(headers)
+    except _Malformed as exc:
+        length = str(exc)
+    return headers, tuple(_transfer_codings(headers)), length
 
 
 def _parse_fields(lines: list[str]) -> Headers:
@@ -199,18 +219,18 @@ def _parse_fields(lines: list[str]) -> Headers:
 
 
 def _parse_request(data: bytes, pos: int) -> tuple[HttpRequest, int]:
-    start_line, headers, body_pos = _read_head(data, pos)
+    start_line, headers, codings, length, body_pos = _read_head(data, pos)
     match = _REQUEST_LINE.fullmatch(start_line)
     if match is None:
         raise _Malformed(f"invalid request line starting {start_line[:16]!r}")  # targets may hold tokens
     method, target, version = match.groups()
-    codings = _transfer_codings(headers)
     if codings:
         if codings[-1] != "chunked":
             raise _Malformed("a request Transfer-Encoding must end with chunked")
         body, trailers, end = _read_chunked(data, body_pos)
     else:
-        length = _content_length(headers)
+        if isinstance(length, str):
+            raise _Malformed(length)
         body, trailers, end = _read_fixed(data, body_pos, length or 0)
     return HttpRequest(method, target, version, headers, body, trailers, pos), end
 
@@ -223,7 +243,7 @@ def _parse_response(data: bytes, pos: int, method: str, cut: bool) -> tuple[Http
         pos = _skip_empty_lines(data, pos)
         if pos >= len(data):
             raise _Short
-        start_line, headers, body_pos = _read_head(data, pos)
+        start_line, headers, codings, length, body_pos = _read_head(data, pos)
         match = _STATUS_LINE.fullmatch(start_line)
         if match is None:
             raise _Malformed(f"invalid status line {start_line[:60]!r}")
@@ -234,12 +254,13 @@ def _parse_response(data: bytes, pos: int, method: str, cut: bool) -> tuple[Http
             continue
         break
     tunnel = code == 101 or (method == "CONNECT" and 200 <= code < 300)
-    codings = _transfer_codings(headers)
     if tunnel or method == "HEAD" or code in (204, 304):
         body, trailers, end = b"", (), body_pos
     elif codings and codings[-1] == "chunked":
         body, trailers, end = _read_chunked(data, body_pos)
-    elif not codings and (length := _content_length(headers)) is not None:
+    elif not codings and length is not None:
+        if isinstance(length, str):
+            raise _Malformed(length)
         body, trailers, end = _read_fixed(data, body_pos, length)
     else:
         if cut:
