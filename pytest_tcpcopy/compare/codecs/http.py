@@ -26,7 +26,7 @@ from ..exchange import (
     RawMessage,
 )
 
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_BLANK_LINE = re.compile(rb"\n\r?\n")  # searched from the first line end: a literal start is fast
 _VERSION = r"HTTP/\d+(?:\.\d+)*"  # as Wireshark reads it: any digits (HTTP/1.0.8 too)
 _REQUEST_LINE = re.compile(rf"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) ({_VERSION})")
 _STATUS_LINE = re.compile(rf"({_VERSION}) (\d{{3}})(?: (.*))?")
@@ -167,13 +167,10 @@ def _read_head(data: bytes, pos: int) -> tuple[str, Headers, tuple[str, ...], in
     """The start line, the header fields, their transfer codings, their Content-Length (None when
     absent, why it is invalid when it is: an error only where it frames the body) and the offset
     just past the empty line."""
-    match = _HEAD_END.search(data, pos)
-    if match is None:
-        raise _Short
-    end = match.start()
+    end, body_pos = _head_end(data, pos)
     newline = data.find(b"\n", pos, end)
     if newline < 0:
-        return data[pos:end].decode("latin-1").rstrip("\r"), (), (), None, match.end()
+        return data[pos:end].decode("latin-1").rstrip("\r"), (), (), None, body_pos
     block = data[newline + 1 : end]
     fields = _BLOCKS.get(block)
     if fields is None:
@@ -184,7 +181,19 @@ def _read_head(data: bytes, pos: int) -> tuple[str, Headers, tuple[str, ...], in
     if isinstance(fields, str):
         raise _Malformed(fields)
     headers, codings, length = fields
-    return data[pos:newline].decode("latin-1").rstrip("\r"), headers, codings, length, match.end()
+    return data[pos:newline].decode("latin-1").rstrip("\r"), headers, codings, length, body_pos
+
+
+def _head_end(data: bytes, pos: int) -> tuple[int, int]:
+    """Where the first empty line at or after ``pos`` starts and ends (``\r?\n\r?\n``: its
+    first line end included); raises ``_Short`` when there is none."""
+    match = _BLANK_LINE.search(data, pos)
+    if match is None:
+        raise _Short
+    start = match.start()
+    if start > pos and data[start - 1] == 13:  # "\r"
+        start -= 1
+    return start, match.end()
 
 
 def _read_fields(block: bytes) -> tuple[Headers, tuple[str, ...], int | str | None] | str:
@@ -328,8 +337,6 @@ def _read_chunked(data: bytes, pos: int) -> tuple[bytes, Headers, int]:
         return b"".join(parts), (), pos + 2
     if data.startswith(b"\n", pos):
         return b"".join(parts), (), pos + 1
-    match = _HEAD_END.search(data, pos)
-    if match is None:
-        raise _Short
-    trailers = _parse_fields(data[pos : match.start()].decode("latin-1").split("\n"))
-    return b"".join(parts), trailers, match.end()
+    end, after = _head_end(data, pos)
+    trailers = _parse_fields(data[pos:end].decode("latin-1").split("\n"))
+    return b"".join(parts), trailers, after
