@@ -77,7 +77,7 @@ class _Splitter:
                     self._unparsed_request(cpos, f"the client stream has a gap at byte {cpos}")
                 break
             try:
-                request, cpos_next = _parse_request(client, cpos)
+                request, cpos_next = _request_at(client, cpos)
             except _Short:
                 where = "a gap" if self.conv.client_cut else "the end of the stream"
                 self._unparsed_request(cpos, f"request cut by {where} at byte {len(client)}")
@@ -225,6 +225,24 @@ def _parse_fields(lines: list[str]) -> Headers:
             raise _Malformed(f"invalid header line starting {first_word!r}")
         fields.append([name, value.strip(" \t")])
     return tuple((name, value) for name, value in fields)
+
+
+# The requests parsed from the last client stream split, by offset: production's exchanges and
+# each replay's split the same client bytes, one after the other. Swapped whole, never changed
+# in place under a reader: (client bytes, {offset: (request, end)}).
+_LAST_CLIENT: tuple[bytes, dict[int, tuple[HttpRequest, int]]] = (b"", {})
+
+
+def _request_at(client: bytes, pos: int) -> tuple[HttpRequest, int]:
+    """``_parse_request(client, pos)``, parsed once for consecutive splits of the same bytes."""
+    global _LAST_CLIENT
+    last = _LAST_CLIENT
+    if last[0] is not client and last[0] != client:
+        last = _LAST_CLIENT = (client, {})
+    parsed = last[1].get(pos)
+    if parsed is None:
+        parsed = last[1][pos] = _parse_request(client, pos)
+    return parsed
 
 
 def _parse_request(data: bytes, pos: int) -> tuple[HttpRequest, int]:
