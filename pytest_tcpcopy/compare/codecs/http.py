@@ -47,6 +47,7 @@ class HttpCodec:
     """HTTP/1.0 and HTTP/1.1 over one TCP connection; see the module comment."""
 
     name = "http"
+    uses_turns = False  # message framing says where each exchange ends
 
     def detect(self, client: bytes) -> bool:
         """True when the client's first line is a request line: a method token, a target and
