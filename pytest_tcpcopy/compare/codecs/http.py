@@ -186,8 +186,8 @@ def _read_head(data: bytes, pos: int) -> tuple[str, Headers, tuple[str, ...], in
 
 
 def _head_end(data: bytes, pos: int) -> tuple[int, int]:
-    """Where the first empty line at or after ``pos`` starts and ends (``\r?\n\r?\n``: its
-    first line end included); raises ``_Short`` when there is none."""
+    """Where the first empty line at or after ``pos`` starts and ends (two line ends in a row,
+    each CR LF or a bare LF; the first one included); raises ``_Short`` when there is none."""
     match = _BLANK_LINE.search(data, pos)
     if match is None:
         raise _Short
