@@ -142,12 +142,11 @@ def diff_exchange(
     """
     if baseline is None and candidate is None:
         return None
-    ident = (baseline or candidate).id
     changes = _changes(baseline, candidate, config, usage)
     if not changes:
         return None
     changes.sort(key=_order)
-    return ExchangeDiff(ident, tuple(changes))
+    return ExchangeDiff((baseline or candidate).id, tuple(changes))
 
 
 def _summary(exchange: Exchange) -> str:

@@ -105,7 +105,8 @@ class Conversation:
 
     ``client`` and ``server`` are the known bytes from offset 0 up to the first gap;
     ``client_cut``/``server_cut`` are True when the stream went on past a gap (bytes missing).
-    ``turns`` partitions both byte strings into turns (used by codecs without framing).
+    ``turns`` partitions both byte strings into turns (used by codecs without framing; empty
+    for a codec with ``uses_turns = False``).
     ``server_note`` explains why server bytes are absent or incomplete (a replay outcome), so a
     missing response can say why.
     """

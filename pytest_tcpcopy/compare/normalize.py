@@ -74,11 +74,29 @@ def same_normal_form(a: object, b: object, config: DiffConfig) -> bool:
         and a.version == b.version
         and (not config.compare_reason or a.reason == b.reason)
         and [r.status for r in a.interim] == [r.status for r in b.interim]
-        and header_value(a.headers, "content-type") == header_value(b.headers, "content-type")
-        and header_value(a.headers, "content-encoding") == header_value(b.headers, "content-encoding")
-        and normalize_headers(a.headers, config) == normalize_headers(b.headers, config)
+        and _header_form(a.headers, config) == _header_form(b.headers, config)
         and normalize_headers(a.trailers, config) == normalize_headers(b.trailers, config)
     )
+
+
+# The compared form of header blocks already seen, by block: the codecs share one tuple per
+# distinct block, and a capture and its replay repeat a few blocks.
+_HEADER_FORMS: dict[Headers, tuple[DiffConfig, tuple]] = {}
+_MAX_HEADER_FORMS = 4096
+
+
+def _header_form(headers: Headers, config: DiffConfig) -> tuple:
+    """What ``same_normal_form`` compares of a header block: content type, content coding and
+    the normalised headers."""
+    known = _HEADER_FORMS.get(headers)
+    if known is not None and known[0] is config:
+        return known[1]
+    form = (header_value(headers, "content-type"), header_value(headers, "content-encoding"),
+            normalize_headers(headers, config))  # fmt: skip
+    if len(_HEADER_FORMS) >= _MAX_HEADER_FORMS:
+        _HEADER_FORMS.clear()
+    _HEADER_FORMS[headers] = (config, form)
+    return form
 
 
 def header_names(message: object) -> list[str]:

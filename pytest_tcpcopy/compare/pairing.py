@@ -23,8 +23,9 @@ def exchanges_from_capture(session: CapturedSession, codec: Codec | None = None)
     """The exchanges of a captured session, production's own responses included."""
     client, client_cut = _known(session.client_stream)
     server, server_cut = _known(session.server_stream)
-    conversation = Conversation(session.index, client, server, client_cut, server_cut, capture_turns(session))
-    return (codec or default_registry.detect(client)).split(conversation)
+    codec = codec or default_registry.detect(client)
+    turns = capture_turns(session) if _uses_turns(codec) else ()
+    return codec.split(Conversation(session.index, client, server, client_cut, server_cut, turns))
 
 
 def exchanges_from_replay(
@@ -38,9 +39,9 @@ def exchanges_from_replay(
         raise UsageError(f"replay result of session {result.session} paired with captured session {session.index}")
     client, client_cut = _known(session.client_stream)
     server, server_cut, note = _replayed_response(result)
-    turns = replay_turns(capture_turns(session), result.exchanges, len(server))
-    conversation = Conversation(session.index, client, server, client_cut, server_cut, turns, note)
-    return (codec or default_registry.detect(client)).split(conversation)
+    codec = codec or default_registry.detect(client)
+    turns = replay_turns(capture_turns(session), result.exchanges, len(server)) if _uses_turns(codec) else ()
+    return codec.split(Conversation(session.index, client, server, client_cut, server_cut, turns, note))
 
 
 def capture_turns(session: CapturedSession) -> tuple[Turn, ...]:
@@ -114,6 +115,10 @@ def _replayed_response(result: SessionResult) -> tuple[bytes, bool, str | None]:
             "bytes: replay with response capture on to compare responses"
         )
     return b"", False, note
+
+
+def _uses_turns(codec: Codec) -> bool:
+    return getattr(codec, "uses_turns", True)
 
 
 def _known(stream: ByteStream) -> tuple[bytes, bool]:

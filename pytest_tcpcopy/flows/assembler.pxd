@@ -11,7 +11,7 @@ cdef class FlowAssembler:
     cdef object _server_ports, _closing
     cdef dict _routes
     cdef list _finished
-    cdef bint _keep, _server_coverage
+    cdef bint _keep, _keep_segments, _server_coverage
     cdef double _linger
     cdef long long _created
 

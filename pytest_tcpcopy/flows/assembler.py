@@ -47,6 +47,8 @@ class FlowAssembler:
     skips the server stream's coverage and counts (its retransmitted, out-of-order and gap
     figures stay empty) and the ``packets``/``last_ts`` of server-side segments: sessions,
     routes and closes are exactly the same, with less work for a replay, which reads none of it.
+    ``keep_segments=False`` keeps the stream bytes but not ``client_segments`` (for a judge,
+    which reads the bytes only).
     """
 
     def __init__(
@@ -55,10 +57,12 @@ class FlowAssembler:
         *,
         keep_streams: bool = True,
         server_coverage: bool = True,
+        keep_segments: bool = True,
         linger: float = 2.0,
     ) -> None:
         self._server_ports = frozenset(server_ports)
         self._keep = keep_streams
+        self._keep_segments = keep_streams and keep_segments
         self._server_coverage = server_coverage
         self._linger = linger
         # (source address, destination address, source port << 16 | destination port): three
@@ -102,7 +106,7 @@ class FlowAssembler:
         if ts > session.last_ts:  # noqa: PLR1730 - a call to max() costs 7% of feed()
             session.last_ts = ts
         if from_client:
-            if self._keep:
+            if self._keep_segments:
                 session.client_segments.append(pkt)
             stream = session.client_stream
             if not session.handshake and session.server_isn is not None and flags & ACK:
@@ -251,9 +255,11 @@ def assemble_sessions(
     server_ports: Collection[int] = (),
     *,
     keep_streams: bool = True,
+    keep_segments: bool = True,
 ) -> Iterator[CapturedSession]:
-    """Sessions of a packet stream, each as soon as it finishes, then the ones left open."""
-    assembler = FlowAssembler(server_ports, keep_streams=keep_streams)
+    """Sessions of a packet stream, each as soon as it finishes, then the ones left open
+    (``keep_streams``, ``keep_segments``: as ``FlowAssembler`` takes them)."""
+    assembler = FlowAssembler(server_ports, keep_streams=keep_streams, keep_segments=keep_segments)
     feed = assembler.feed
     for pkt in packets:
         feed(pkt)

@@ -1,7 +1,8 @@
 """The capture read again, lazily, for the captured sessions the judge needs as results arrive.
 
 ``CapturedSessions.take(index)`` returns captured session ``index`` (both streams, as
-``flows.assemble_sessions`` makes them, the same sessions the copier replayed) and forgets it.
+``flows.assemble_sessions`` makes them, the same sessions the copier replayed; without
+``client_segments``, which the judge does not read) and forgets it.
 The capture is read on only as far as needed: sessions it passes on the way are held until
 they are taken, and sessions not selected are dropped at once. The copier replays sessions in
 capture order and they end roughly in that order, so what is held is about the replay's own
@@ -25,7 +26,7 @@ class CapturedSessions:
 
     def __init__(self, path: str | Path, server_ports: Collection[int], selected: Container[int]) -> None:
         self._reader = open_capture(path)
-        self._sessions = assemble_sessions(self._reader, server_ports)
+        self._sessions = assemble_sessions(self._reader, server_ports, keep_segments=False)
         self._selected = selected
         self._held: dict[int, CapturedSession] = {}
         self._done = False

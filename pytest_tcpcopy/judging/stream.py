@@ -175,7 +175,7 @@ class StreamingJudge:
         if not wanted:
             return
         top = len(production) - 1  # positions past production's (the candidate answered more) count as its last
-        copies = sorted(pending.copies, key=lambda r: r.copy)
+        copies = pending.copies if len(pending.copies) == 1 else sorted(pending.copies, key=_copy_number)
         if not copies:
             reason = f"the replay stopped: {stopped}" if stopped else "the copier reported no result for it"
             problem = ReplayProblem(Cause.NOT_REPLAYED, reason)
@@ -193,8 +193,11 @@ class StreamingJudge:
                     by_number.setdefault(number, []).append((comparison, result))
         for number in sorted(by_number):
             judged = by_number[number]
-            chosen = representative([c for c, _ in judged])
-            result = next(r for c, r in judged if c is chosen)
+            if len(judged) == 1:
+                chosen, result = judged[0]
+            else:
+                chosen = representative([c for c, _ in judged])
+                result = next(r for c, r in judged if c is chosen)
             differing = tuple(r.copy for c, r in judged if c.failed) if self._amplify > 1 else ()
             outcome = None if result.outcome is Outcome.COMPLETE else (result.outcome.value, result.reason)
             self.run.sanity.add(status_of(_response(chosen.candidate)), status_of(_response(chosen.baseline)),
@@ -232,6 +235,10 @@ class StreamingJudge:
             return known
         found = self._deaths[sut] = self._death(sut)
         return found
+
+
+def _copy_number(result: SessionResult) -> int:
+    return result.copy
 
 
 def _response(exchange: Exchange | None) -> object | None:

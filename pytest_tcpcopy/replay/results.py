@@ -121,6 +121,9 @@ class SessionResult:
         """The SUT's response bytes in order; raises ValueError if a byte is missing."""
         if self.response_error is not None:
             raise ValueError(self.response_error)
+        chunks = self.response_chunks
+        if len(chunks) == 1 and 0 in chunks:
+            return bytes(chunks[0])  # one piece (a result read back from its document): no copy
         out = bytearray()
         for offset in sorted(self.response_chunks):
             data = self.response_chunks[offset]

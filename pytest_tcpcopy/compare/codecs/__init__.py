@@ -2,7 +2,9 @@
 
 A codec is any object with a ``name``, ``detect(client_bytes) -> bool`` and
 ``split(conversation) -> list[Exchange]``; it must record bad traffic on the exchanges and never
-raise on it. Registered codecs are asked in order, most recently registered first; HTTP/1.x
+raise on it. A codec that frames messages itself sets ``uses_turns = False``: its conversations
+come without turns (working them out costs the judge a pass over each stream's chunks).
+Registered codecs are asked in order, most recently registered first; HTTP/1.x
 comes built in, and the raw turn-taking codec answers when no other does.
 """
 

@@ -26,7 +26,7 @@ from ..exchange import (
     RawMessage,
 )
 
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_BLANK_LINE = re.compile(rb"\n\r?\n")  # searched from the first line end: a literal start is fast
 _VERSION = r"HTTP/\d+(?:\.\d+)*"  # as Wireshark reads it: any digits (HTTP/1.0.8 too)
 _REQUEST_LINE = re.compile(rf"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) ({_VERSION})")
 _STATUS_LINE = re.compile(rf"({_VERSION}) (\d{{3}})(?: (.*))?")
@@ -47,6 +47,7 @@ class HttpCodec:
     """HTTP/1.0 and HTTP/1.1 over one TCP connection; see the module comment."""
 
     name = "http"
+    uses_turns = False  # message framing says where each exchange ends
 
     def detect(self, client: bytes) -> bool:
         """True when the client's first line is a request line: a method token, a target and
@@ -77,7 +78,7 @@ class _Splitter:
                     self._unparsed_request(cpos, f"the client stream has a gap at byte {cpos}")
                 break
             try:
-                request, cpos_next = _parse_request(client, cpos)
+                request, cpos_next = _request_at(client, cpos)
             except _Short:
                 where = "a gap" if self.conv.client_cut else "the end of the stream"
                 self._unparsed_request(cpos, f"request cut by {where} at byte {len(client)}")
@@ -156,29 +157,58 @@ def _skip_empty_lines(data: bytes, pos: int) -> int:
             return pos
 
 
-# Header blocks already parsed, by their bytes: the requests of one client and the responses of
-# one server repeat theirs (a Date changes once a second), so most blocks are parsed once.
-_FIELDS: dict[bytes, Headers] = {}
-_MAX_FIELDS = 4096
+# Header blocks already read, by their bytes, with what they say about the message's framing:
+# the requests of one client and the responses of one server repeat theirs (a Date changes once a
+# second), so most blocks are read once.
+_BLOCKS: dict[bytes, tuple[Headers, tuple[str, ...], int | str | None] | str] = {}
+_MAX_BLOCKS = 4096
 
 
-def _read_head(data: bytes, pos: int) -> tuple[str, Headers, int]:
-    """The start line, the header fields and the offset just past the empty line."""
-    match = _HEAD_END.search(data, pos)
-    if match is None:
-        raise _Short
-    end = match.start()
+def _read_head(data: bytes, pos: int) -> tuple[str, Headers, tuple[str, ...], int | str | None, int]:
+    """The start line, the header fields, their transfer codings, their Content-Length (None when
+    absent, why it is invalid when it is: an error only where it frames the body) and the offset
+    just past the empty line."""
+    end, body_pos = _head_end(data, pos)
     newline = data.find(b"\n", pos, end)
     if newline < 0:
-        return data[pos:end].decode("latin-1").rstrip("\r"), (), match.end()
+        return data[pos:end].decode("latin-1").rstrip("\r"), (), (), None, body_pos
     block = data[newline + 1 : end]
-    fields = _FIELDS.get(block)
+    fields = _BLOCKS.get(block)
     if fields is None:
-        fields = _parse_fields(block.decode("latin-1").split("\n"))
-        if len(_FIELDS) >= _MAX_FIELDS:
-            _FIELDS.clear()
-        _FIELDS[block] = fields
-    return data[pos:newline].decode("latin-1").rstrip("\r"), fields, match.end()
+        fields = _read_fields(block)
+        if len(_BLOCKS) >= _MAX_BLOCKS:
+            _BLOCKS.clear()
+        _BLOCKS[block] = fields
+    if isinstance(fields, str):
+        raise _Malformed(fields)
+    headers, codings, length = fields
+    return data[pos:newline].decode("latin-1").rstrip("\r"), headers, codings, length, body_pos
+
+
+def _head_end(data: bytes, pos: int) -> tuple[int, int]:
+    """Where the first empty line at or after ``pos`` starts and ends (two line ends in a row,
+    each CR LF or a bare LF; the first one included); raises ``_Short`` when there is none."""
+    match = _BLANK_LINE.search(data, pos)
+    if match is None:
+        raise _Short
+    start = match.start()
+    if start > pos and data[start - 1] == 13:  # "\r"
+        start -= 1
+    return start, match.end()
+
+
+def _read_fields(block: bytes) -> tuple[Headers, tuple[str, ...], int | str | None] | str:
+    """A header block's fields, transfer codings and Content-Length (see ``_read_head``), or why
+    the block is malformed."""
+    try:
+        headers = _parse_fields(block.decode("latin-1").split("\n"))
+    except _Malformed as exc:
+        return str(exc)
+    try:
+        length: int | str | None = _content_length(headers)
+    except _Malformed as exc:
+        length = str(exc)
+    return headers, tuple(_transfer_codings(headers)), length
 
 
 def _parse_fields(lines: list[str]) -> Headers:
@@ -198,19 +228,37 @@ def _parse_fields(lines: list[str]) -> Headers:
     return tuple((name, value) for name, value in fields)
 
 
+# The requests parsed from the last client stream split, by offset: production's exchanges and
+# each replay's split the same client bytes, one after the other. Swapped whole, never changed
+# in place under a reader: (client bytes, {offset: (request, end)}).
+_LAST_CLIENT: tuple[bytes, dict[int, tuple[HttpRequest, int]]] = (b"", {})
+
+
+def _request_at(client: bytes, pos: int) -> tuple[HttpRequest, int]:
+    """``_parse_request(client, pos)``, parsed once for consecutive splits of the same bytes."""
+    global _LAST_CLIENT
+    last = _LAST_CLIENT
+    if last[0] is not client and last[0] != client:
+        last = _LAST_CLIENT = (client, {})
+    parsed = last[1].get(pos)
+    if parsed is None:
+        parsed = last[1][pos] = _parse_request(client, pos)
+    return parsed
+
+
 def _parse_request(data: bytes, pos: int) -> tuple[HttpRequest, int]:
-    start_line, headers, body_pos = _read_head(data, pos)
+    start_line, headers, codings, length, body_pos = _read_head(data, pos)
     match = _REQUEST_LINE.fullmatch(start_line)
     if match is None:
         raise _Malformed(f"invalid request line starting {start_line[:16]!r}")  # targets may hold tokens
     method, target, version = match.groups()
-    codings = _transfer_codings(headers)
     if codings:
         if codings[-1] != "chunked":
             raise _Malformed("a request Transfer-Encoding must end with chunked")
         body, trailers, end = _read_chunked(data, body_pos)
     else:
-        length = _content_length(headers)
+        if isinstance(length, str):
+            raise _Malformed(length)
         body, trailers, end = _read_fixed(data, body_pos, length or 0)
     return HttpRequest(method, target, version, headers, body, trailers, pos), end
 
@@ -223,7 +271,7 @@ def _parse_response(data: bytes, pos: int, method: str, cut: bool) -> tuple[Http
         pos = _skip_empty_lines(data, pos)
         if pos >= len(data):
             raise _Short
-        start_line, headers, body_pos = _read_head(data, pos)
+        start_line, headers, codings, length, body_pos = _read_head(data, pos)
         match = _STATUS_LINE.fullmatch(start_line)
         if match is None:
             raise _Malformed(f"invalid status line {start_line[:60]!r}")
@@ -234,12 +282,13 @@ def _parse_response(data: bytes, pos: int, method: str, cut: bool) -> tuple[Http
             continue
         break
     tunnel = code == 101 or (method == "CONNECT" and 200 <= code < 300)
-    codings = _transfer_codings(headers)
     if tunnel or method == "HEAD" or code in (204, 304):
         body, trailers, end = b"", (), body_pos
     elif codings and codings[-1] == "chunked":
         body, trailers, end = _read_chunked(data, body_pos)
-    elif not codings and (length := _content_length(headers)) is not None:
+    elif not codings and length is not None:
+        if isinstance(length, str):
+            raise _Malformed(length)
         body, trailers, end = _read_fixed(data, body_pos, length)
     else:
         if cut:
@@ -307,8 +356,6 @@ def _read_chunked(data: bytes, pos: int) -> tuple[bytes, Headers, int]:
         return b"".join(parts), (), pos + 2
     if data.startswith(b"\n", pos):
         return b"".join(parts), (), pos + 1
-    match = _HEAD_END.search(data, pos)
-    if match is None:
-        raise _Short
-    trailers = _parse_fields(data[pos : match.start()].decode("latin-1").split("\n"))
-    return b"".join(parts), trailers, match.end()
+    end, after = _head_end(data, pos)
+    trailers = _parse_fields(data[pos:end].decode("latin-1").split("\n"))
+    return b"".join(parts), trailers, after

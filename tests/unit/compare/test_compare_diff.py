@@ -21,6 +21,7 @@ from pytest_tcpcopy.compare import (
     diff_exchange,
     normalize_response,
 )
+from pytest_tcpcopy.compare.normalize import same_normal_form
 from pytest_tcpcopy.errors import UsageError
 
 REQUEST = HttpRequest("GET", "/api/users/7?x=1", "HTTP/1.1", (("Host", "sut"),), b"")
@@ -286,3 +287,11 @@ def test_render_is_capped_but_json_is_complete():
     lines = diff.render(limit=10).splitlines()
     assert len(lines) == 12 and lines[-1] == "  ... and 69 more"
     assert len(diff.to_json()["changes"]) == 79
+
+
+def test_the_compared_form_of_a_header_block_follows_the_config():
+    a = HttpResponse("HTTP/1.1", 200, "OK", (("X-Trace", "1"),), b"x")
+    b = HttpResponse("HTTP/1.1", 200, "OK", (("X-Trace", "2"),), b"x")
+    assert not same_normal_form(a, b, DiffConfig())
+    assert same_normal_form(a, b, DiffConfig(ignore_headers=frozenset({"x-trace"})))
+    assert not same_normal_form(a, b, DiffConfig())

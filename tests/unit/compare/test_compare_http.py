@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pytest_tcpcopy.compare import Conversation, HttpCodec, HttpRequest, HttpResponse, RawMessage
+from pytest_tcpcopy.compare.codecs import http as http_codec
 
 CODEC = HttpCodec()
 
@@ -199,3 +204,38 @@ def test_problem_reports_do_not_quote_header_values():
     [exchange] = split(b"GET / HTTP/1.1\r\nAuthorization Bearer s3cret\r\n\r\n", b"")
     assert "invalid header line starting 'Authorization'" in exchange.malformed
     assert "s3cret" not in exchange.malformed
+
+
+@pytest.mark.parametrize("order", ["head first", "get first"])
+def test_an_invalid_length_in_a_repeated_head_is_malformed_only_where_it_frames_the_body(order):
+    bad = b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"
+    calls = [("HEAD", b"HEAD / HTTP/1.1\r\nHost: sut\r\n\r\n"), ("GET", get())]
+    for method, request in calls if order == "head first" else calls[::-1]:
+        [exchange] = split(request, bad)
+        if method == "HEAD":
+            assert exchange.malformed is None and exchange.response.body == b""
+        else:
+            assert "invalid Content-Length 'x'" in exchange.malformed
+
+
+def test_consecutive_splits_of_the_same_client_bytes_share_their_requests():
+    client = get("/a") + get("/b", "X-Id: 1\r\n")
+    first = split(client, ok(b"1") + ok(b"2"))
+    second = split(bytes(bytearray(client)), ok(b"x") + ok(b"y"))  # equal bytes, another object
+    assert [e.request for e in second] == [e.request for e in first]
+    assert [e.response.body for e in second] == [b"x", b"y"]
+    [other] = split(get("/c"), ok(b"3"))
+    assert other.request.target == "/c" and other.request.offset == 0
+
+
+@given(
+    data=st.lists(st.sampled_from([b"\r", b"\n", b"a"]), max_size=14).map(b"".join),
+    pos=st.integers(0, 14),
+)
+def test_the_end_of_a_head_is_the_first_empty_line_of_crlf_or_lf_line_ends(data, pos):
+    expected = re.compile(rb"\r?\n\r?\n").search(data, pos)
+    try:
+        found = http_codec._head_end(data, pos)
+    except http_codec._Short:
+        found = None
+    assert found == (None if expected is None else expected.span())

@@ -367,6 +367,18 @@ def test_keep_streams_false_keeps_counts_only():
     assert s.handshake and s.close is CloseKind.FIN and s.packets == 9
 
 
+def test_keep_segments_false_keeps_the_streams_without_the_client_packets():
+    conv = Conversation()
+    exchange(conv)
+    [kept] = assemble_sessions(conv.packets)
+    [s] = assemble_sessions(conv.packets, keep_segments=False)
+    assert s.client_segments == [] and kept.client_segments
+    assert s.client_stream.data() == REQUEST and s.server_stream.data() == RESPONSE
+    assert s.client_stream.chunks == kept.client_stream.chunks
+    assert s.server_stream.chunks == kept.server_stream.chunks
+    assert (s.handshake, s.close, s.packets) == (kept.handshake, kept.close, kept.packets)
+
+
 def test_pure_ack_of_a_new_four_tuple_opens_a_mid_stream_session():
     conv = Conversation(client="10.0.0.1:50000", server="10.0.0.2:443")
     pkt = conv.packet(True, ACK)
