@@ -111,6 +111,7 @@ def run_pytest(work: Path, capture: Path, sut: str, *extra: str) -> dict:
 def judge_only(repeat: int, work: Path, sut: str) -> None:
     from pytest_tcpcopy.baselines import strategy_for
     from pytest_tcpcopy.compare import DiffConfig
+    from pytest_tcpcopy.judging.collector import fewer_collections
     from pytest_tcpcopy.judging.stream import StreamingJudge
     from pytest_tcpcopy.judging.verdicts import RunVerdicts
     from pytest_tcpcopy.model import ReplayRun, index_capture
@@ -132,9 +133,10 @@ def judge_only(repeat: int, work: Path, sut: str) -> None:
         results = [SessionResult.from_json(doc) for doc in documents]
         run = ReplayRun(index, settings, ReplayResult([], 0.0), verdicts=RunVerdicts(per_exchange=False))
         judge = StreamingJudge(run, strategy_for(settings), DiffConfig(), ["candidate"])
-        for result in results:
-            judge.on_session("candidate", result)
-        judge.finish()
+        with fewer_collections():  # as the runner judges
+            for result in results:
+                judge.on_session("candidate", result)
+            judge.finish()
         figures = judge.figures()
         print(f"[{round_ + 1}] judge only: {figures.exchanges} exchanges in {figures.seconds:.2f} s "
               f"({figures.rate:,.0f}/s), held <= {figures.held}")  # fmt: skip

@@ -187,6 +187,7 @@ class ReplayRun:
     judging: object | None = None  # what the judging took (``judging.stream.JudgeFigures``)
     sanity: SanityCounters = field(default_factory=SanityCounters)
     usage: IgnoreUsage | None = None  # which ignore paths matched something
+    reproducers: list = field(default_factory=list)  # reproduce.Reproducer of its findings' examples, when written
 
     @property
     def sessions(self) -> dict[int, SessionResult]:

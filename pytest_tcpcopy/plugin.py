@@ -384,6 +384,9 @@ def _tcpcopy_section(terminalreporter, state: TcpcopyState) -> None:
     from .report.terminal import run_name
 
     lines = summary_lines(state.runs, state.settings.redaction()) + list(dict.fromkeys(state.notes))
+    written = state.reproducers.written if state.reproducers is not None else None
+    if written is not None and written.reproducers:
+        lines.append(f"reproducers: {len(written.reproducers)} written, index {written.index}")
     for run in state.runs:
         if run.settings.amplify > 1 and run.load is not None:
             if len(state.runs) > 1:

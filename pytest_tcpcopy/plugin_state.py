@@ -42,6 +42,7 @@ class TcpcopyState:
         self.sanity: list = []  # (replay name, sanity.SanityProblem) of every replay, once the session ends
         self.images = None  # docker.prepare.ImagePreparer: every image built or checked once per run
         self.say = self._note  # where image builds report (the terminal, once the session starts)
+        self.reproducers = None  # reproduce.RunReproducers, once a replay had findings
 
     def runner(self, settings: Settings | None = None, label: str | None = None, *, items: bool = False,
                load_figures: bool = True) -> TcpcopyRunner:  # fmt: skip
@@ -54,10 +55,27 @@ class TcpcopyState:
             self.images = ImagePreparer(buildargs=self.settings.build_args, pull=self.settings.pull,
                                         log=lambda line: self.say(f"tcpcopy: {line}"))  # fmt: skip
         settings = settings or self.settings
-        return TcpcopyRunner(settings, label=label, on_run=self.runs.append, log=self._note, progress=self.progress,
+        return TcpcopyRunner(settings, label=label, on_run=self.judged, log=self._note, progress=self.progress,
                              indexes=self.indexes, images=self.images,
                              item_verdicts=items and settings.items == "exchange", full_output=self.full_output,
                              load_figures=load_figures)  # fmt: skip
+
+    def judged(self, run: ReplayRun) -> None:
+        """A replay is judged: keep it, and write the reproducers of its findings (a problem
+        writing them is a note, never a failure of the run)."""
+        self.runs.append(run)
+        folder = self.settings.reproducers
+        if folder is None or not run.verdicts.findings.findings():
+            return
+        from .reproduce import ReproducerConfig, RerunTarget, RunReproducers
+
+        try:
+            if self.reproducers is None:
+                self.reproducers = RunReproducers(folder.resolve())
+            config = ReproducerConfig(RerunTarget.from_settings(run.settings), redaction=run.settings.redaction())
+            run.reproducers = self.reproducers.add(run.capture.path, run.verdicts.findings.findings(), config)
+        except (TcpcopyError, OSError) as exc:
+            self._note(f"reproducers of {run.capture.path.name} not written: {exc}")
 
     def _note(self, line: str) -> None:
         self.notes.append(line.removeprefix("tcpcopy: "))

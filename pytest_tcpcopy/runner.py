@@ -30,6 +30,7 @@ from .baselines import BaselineStrategy, strategy_for
 from .compare import DiffConfig, IgnoreUsage
 from .backends.docker.prepare import ImagePreparer
 from .errors import UsageError
+from .judging.collector import fewer_collections
 from .judging.problems import SutDeath
 from .judging.stream import StreamingJudge
 from .judging.verdicts import RunVerdicts
@@ -176,9 +177,10 @@ class TcpcopyRunner:
                 for spec in suts:
                     backend.start_sut(spec)
                 judge.set_death_probe(death_probe(backend.suts))
-                replays = backend.replay(index.path, copier_settings(settings, index), progress=self._progress,
-                                         on_session=judge.on_session, keep_sessions=self.keep_sessions)  # fmt: skip
-                judge.finish(stopped=replays[0].result.stopped)  # while the SUTs are still there to ask
+                with fewer_collections():
+                    replays = backend.replay(index.path, copier_settings(settings, index), progress=self._progress,
+                                             on_session=judge.on_session, keep_sessions=self.keep_sessions)  # fmt: skip
+                    judge.finish(stopped=replays[0].result.stopped)  # while the SUTs are still there to ask
         finally:
             judge.close()
         run.judging = judge.figures()
@@ -221,9 +223,10 @@ class TcpcopyRunner:
             source.close()
         run = self._new_run(index_capture(recording, settings, self.diff.redaction), settings)
         judge = StreamingJudge(run, strategy, self.diff, [suts[0].name], load=run.load, usage=run.usage)
-        for result in replayed.result.sessions:
-            judge.on_session(suts[0].name, result)
-        judge.finish(stopped=replayed.result.stopped)
+        with fewer_collections():
+            for result in replayed.result.sessions:
+                judge.on_session(suts[0].name, result)
+            judge.finish(stopped=replayed.result.stopped)
         run.judging = judge.figures()
         if not self.keep_sessions:
             replayed.result = replace(replayed.result, sessions=[], reported=SessionCounts.of(replayed.result.sessions))

@@ -246,6 +246,13 @@ def _capabilities(value: Any) -> tuple[str, ...]:
     return items
 
 
+def _reproducers(value: Any) -> Path | None:
+    """The reproducers' folder, or None (``off``)."""
+    if value in (None, "", "off"):
+        return None
+    return Path(str(value))
+
+
 def _recording(value: Any) -> Path | None:
     if value in (None, ""):
         return None
@@ -333,6 +340,10 @@ class Settings:
                                     _filter, metavar="F")  # fmt: skip
     report: tuple[Path, ...] = setting((), "write a report: an .html or .json path", _reports, kind=Kind.LIST,
                                        metavar="PATH", per_test=False)  # fmt: skip
+    reproducers: Path | None = setting(
+        Path(".tcpcopy/reproducers"), "write a reproducer of each finding's first example into DIR (emptied by "
+        "each run that writes there; default .tcpcopy/reproducers; off: none)", _reproducers, metavar="DIR|off",
+        per_test=False)  # fmt: skip
     keep: bool = setting(False, "keep containers/namespaces after the run, for debugging", _bool, kind=Kind.FLAG)
     backend: str = setting("docker", "where the SUT runs: docker (default) or netns", _backend,
                            metavar="docker|netns")  # fmt: skip

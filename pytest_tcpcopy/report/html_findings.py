@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+from pathlib import Path
 
 MAX_ROWS = 500  # findings listed on the page
 MAX_MEMBER_IDS = 100  # ids of identical exchanges listed on a collapsed card
@@ -82,6 +83,7 @@ def _row(finding: dict, anchors: dict[str, str], captures: bool) -> str:
         f'<li><a href="#{_e(_card(finding, x, anchors))}"><code>{_e(x["exchange"])}</code></a></li>'
         for x in finding["examples"]
     )
+    links += "".join(f'<li><a href="{_e(_uri(readme))}">reproducer</a></li>' for readme in finding.get("reproducers", ()))
     examples = (f'<details><summary>{len(finding["examples"])} of {finding["count"]}</summary><ul>{links}</ul>'
                 "</details>")  # fmt: skip
     badge = f'<span class="badge {_e(status)}">{_e(status.replace("_", " "))}</span>'
@@ -108,3 +110,8 @@ def _signature(exchange: dict) -> str:
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
+
+
+def _uri(path: str) -> str:
+    """A link to a reproducer's README (absolute: the report may be opened from anywhere)."""
+    return Path(path).resolve().as_uri()

@@ -6,7 +6,8 @@ to (``terminal.finding_reference``), the finding being shown in full with its ex
 comparable exchange likewise: its cause (and the SUT's log tail when the SUT died) in full for
 the first examples of its finding, else the reference. An endpoint item lists its endpoint's
 findings and the diffs of their first examples. Every text starts with the exchange id or the
-endpoint. Nothing here imports pytest.
+endpoint. An exchange with a reproducer (``reproduce``) names it, any other its finding's. Nothing
+here imports pytest.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def exchange_text(run: ReplayRun, session: int, number: int, name: str, *, full:
         line = finding_reference(findings[0], name)
         if len(findings) > 1:
             line += f"; and {len(findings) - 1} more finding(s): " + "; ".join(f.key.render() for f in findings[1:4])
-        return ItemText(headline, line, findings[0].key.render())
+        return ItemText(headline, "\n".join([line, *_reproducer_lines(run, session, number, findings)]),
+                        findings[0].key.render())  # fmt: skip
     lines = _render(comparison, name, verdict.message)
     if verdict.copies:
         listed = ", ".join(map(str, verdict.copies))
@@ -51,6 +53,7 @@ def exchange_text(run: ReplayRun, session: int, number: int, name: str, *, full:
                      f"shown: copy {verdict.copies[0]}")  # fmt: skip
     if verdict.outcome is not None and verdict.status is ComparisonStatus.DIFFERENT:
         lines.append(f"session {session} replay outcome: {verdict.outcome}")
+    lines += _reproducer_lines(run, session, number, findings)
     return ItemText(headline, "\n".join(lines))
 
 
@@ -70,6 +73,16 @@ def endpoint_text(run: ReplayRun, endpoint: str) -> ItemText:
     for finding in findings:
         lines += detail_lines(finding, redaction)
     return ItemText(headline, "\n".join(lines))
+
+
+def _reproducer_lines(run: ReplayRun, session: int, number: int, findings: list[Finding]) -> list[str]:
+    """Where the exchange's reproducer is (or its finding's, when the exchange has none)."""
+    mine = next((r for r in run.reproducers if (r.session, r.number) == (session, number)), None)
+    if mine is not None:
+        return [f"reproducer: {mine.readme}"]
+    keys = {f.key for f in findings}
+    theirs = next((r for r in run.reproducers if any(ref.key in keys for ref in r.findings)), None)
+    return [] if theirs is None else [f"reproducer of its finding: {theirs.readme}"]
 
 
 def _headline(name: str, status: ComparisonStatus, message: str | None, findings: list[Finding]) -> str:

@@ -41,8 +41,9 @@ _FAILURES_FIRST = {ComparisonStatus.DIFFERENT: 0, ComparisonStatus.NOT_COMPARABL
 def build_report(runs: Iterable[ReplayRun], redaction: Redaction | None = None) -> dict:
     """The report of ``runs``: ``{"format", "version", "totals", "findings", "runs": [...]}``.
 
-    ``findings`` lists every run's findings (each with ``run``, the index of its run, and
-    ``capture``); see ``findings_model``. ``redaction`` says what is secret (default:
+    ``findings`` lists every run's findings (each with ``run``, the index of its run,
+    ``capture``, and ``reproducers``: the README paths of its examples' reproducers, when
+    written); see ``findings_model``. ``redaction`` says what is secret (default:
     ``Redaction()``); pass the ``DiffConfig``'s, so the report hides what the diff hides.
     """
     redaction = redaction or Redaction()
@@ -51,7 +52,8 @@ def build_report(runs: Iterable[ReplayRun], redaction: Redaction | None = None) 
     findings = []
     for index, run in enumerate(runs):
         for finding in findings_model(run_findings(run, redaction), redaction):
-            findings.append({**finding, "run": index, "capture": run.capture.path.name})
+            findings.append({**finding, "run": index, "capture": run.capture.path.name,
+                             "reproducers": _reproducers_of(run, finding)})  # fmt: skip
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -59,6 +61,12 @@ def build_report(runs: Iterable[ReplayRun], redaction: Redaction | None = None) 
         "findings": findings,
         "runs": models,
     }
+
+
+def _reproducers_of(run: ReplayRun, finding: dict) -> list[str]:
+    """The README paths of the reproducers written for ``finding`` (a ``findings_model`` entry)."""
+    examples = {(e["session"], e["number"]) for e in finding["examples"]}
+    return [str(r.readme) for r in run.reproducers if (r.session, r.number) in examples]
 
 
 def run_findings(run: ReplayRun, redaction: Redaction) -> FindingsAccumulator:

@@ -26,7 +26,7 @@ from .model import (
 from .redaction import RedactedRequest, SecretScan, redact_request, scan_session
 from .shell import CurlCommand, RerunLines, RerunTarget, curl_command, rerun_lines
 from .slicing import SessionSlice, slice_sessions
-from .writer import write_capture_reproducers, write_index, write_reproducer, write_reproducers
+from .writer import RunReproducers, write_capture_reproducers, write_index, write_reproducer, write_reproducers
 
 __all__ = [
     "REPRODUCIBLE_CAUSES",
@@ -39,6 +39,7 @@ __all__ = [
     "ReproducerSet",
     "RerunLines",
     "RerunTarget",
+    "RunReproducers",
     "SecretScan",
     "SessionSlice",
     "SliceMode",

@@ -61,21 +61,44 @@ def write_reproducers(
     """Write the reproducers of a run into ``directory``: for each (capture, its findings), the
     examples ``choose_examples`` picks, within ``config``'s bounds for the whole run; then the
     index. ``directory`` must be new, empty, or a reproducer folder of an earlier run (emptied)."""
-    out = ReproducerSet(Path(directory))
-    _prepare(out.directory)
-    budget = config.max_reproducers
-    folders: set[str] = set()
+    run = RunReproducers(directory)
+    run.prepare()
     for capture, findings in captures:
+        run.add(capture, findings, config)
+    write_index(run.written)
+    return run.written
+
+
+class RunReproducers:
+    """The reproducers of one run, written capture by capture as each is judged, into one folder:
+    emptied (see ``_prepare``) before the first is written, the index rewritten after each
+    capture; ``config.max_reproducers`` bounds them all together."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.written = ReproducerSet(Path(directory))
+        self._prepared = False
+        self._folders: set[str] = set()
+
+    def prepare(self) -> None:
+        if not self._prepared:
+            _prepare(self.written.directory)
+            self._prepared = True
+
+    def add(self, capture: str | os.PathLike[str], findings: Iterable[Finding],
+            config: ReproducerConfig) -> list[Reproducer]:  # fmt: skip
+        """The reproducers of ``capture``'s ``findings`` (those the bound leaves room for)."""
+        budget = max(0, config.max_reproducers - len(self.written.reproducers))
         examples, omitted = choose_examples(findings, config.per_finding, budget)
-        out.omitted += omitted
-        budget -= len(examples)
-        if examples:
-            folder = out.directory / _unique(Path(capture).name.replace(".", "_"), folders)
-            written, problems = write_capture_reproducers(capture, examples, folder, config)
-            out.reproducers += written
-            out.problems += problems
-    write_index(out)
-    return out
+        self.written.omitted += omitted
+        if not examples:
+            return []
+        self.prepare()
+        folder = self.written.directory / _unique(Path(capture).name.replace(".", "_"), self._folders)
+        written, problems = write_capture_reproducers(capture, examples, folder, config)
+        self.written.reproducers += written
+        self.written.problems += problems
+        write_index(self.written)
+        return written
 
 
 def write_reproducer(

@@ -122,6 +122,16 @@ def test_report_and_terminal_summary(pytester):
     assert doc["format"] == "pytest-tcpcopy-report"
     assert json.dumps(doc).count("'premium' -> 'free'") == 0  # structured changes, not rendered text
     assert doc["totals"]["different"] == 15
+    # The finding's first example has a reproducer: written, linked from the report, named by its item.
+    [finding] = doc["findings"]
+    [readme] = finding["reproducers"]
+    assert Path(readme).is_file() and Path(readme).parent.parent.parent == pytester.path / ".tcpcopy" / "reproducers"
+    assert finding["examples"][0]["exchange"] in Path(readme).read_text()
+    assert (Path(readme).parent / "session.pcap").is_file()
+    result.stdout.fnmatch_lines(["reproducers: 1 written, index *index.md", f"reproducer: {readme}",
+                                 f"reproducer of its finding: {readme}"])  # fmt: skip
+    off = pytester.runpytest("--tcpcopy-command", V2, "--tcpcopy-reproducers", "off", "-p", "no:cacheprovider")
+    assert "reproducer" not in off.stdout.str()
 
 
 def test_without_a_baseline_every_answered_exchange_passes(pytester):

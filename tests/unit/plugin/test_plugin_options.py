@@ -46,7 +46,7 @@ def test_every_declared_setting_is_reachable_from_command_line_ini_and_marker(py
     result = pytester.runpytest(str(path), "-p", "no:cacheprovider")
     run_wide = [spec for spec in SETTINGS if not spec.per_test]
     assert {spec.name for spec in run_wide} == {"report", "live", "mirror_listen", "duration", "redact", "build_arg",
-                                                "pull", "record_to", "sanity"}  # fmt: skip
+                                                "pull", "record_to", "sanity", "reproducers"}  # fmt: skip
     result.assert_outcomes(passed=len(SETTINGS) - len(run_wide), errors=len(run_wide))
     for spec in run_wide:
         message = f"{spec.name} applies to the whole run, not to one test; set it with {spec.option}"
@@ -63,7 +63,7 @@ SAMPLE_VALUES = {
     "ignore": "body.items[*].id", "ignore_value": "[0-9a-f]{8}", "float_tolerance": "0.01", "ignore_order": "true",
     "redact": "re:tenant-[0-9]+", "build_arg": "BASE_IMAGE=debian:12", "pull": "true", "sut_cap_add": "sys_ptrace",
     "sut_new_privileges": "true", "record_to": "live.pcapng.gz", "baseline_keep_unused": "true", "sanity": "warn",
-    "max_sessions": "64", "response_timeout": "2.5", "items": "endpoint", "full_output": "true",
+    "reproducers": "out/repro", "max_sessions": "64", "response_timeout": "2.5", "items": "endpoint", "full_output": "true",
 }  # fmt: skip
 
 

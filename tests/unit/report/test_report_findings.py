@@ -40,11 +40,11 @@ def test_the_json_report_lists_findings():
         {"status": "different", "endpoint": "GET /api/users/{id}", "path": "body.plan", "change": "changed",
          "count": 1, "examples": [{"exchange": "s0001-GET /api/users/2", "session": 1, "number": 0}],
          "values": [{"old": "'premium'", "new": "'free'", "count": 1}], "values_omitted": 0, "message": None,
-         "suggested_ignore": None, "run": 0, "capture": "traffic.pcap"},
+         "suggested_ignore": None, "run": 0, "capture": "traffic.pcap", "reproducers": []},
         {"status": "not_comparable", "endpoint": "POST /api/orders", "path": None, "change": "sut_too_slow",
          "count": 1, "examples": [{"exchange": "s0002-POST /api/orders", "session": 2, "number": 0}],
          "values": [], "values_omitted": 0, "message": "SUT too slow: no response within 5 s",
-         "suggested_ignore": None, "run": 0, "capture": "traffic.pcap"},
+         "suggested_ignore": None, "run": 0, "capture": "traffic.pcap", "reproducers": []},
     ]  # fmt: skip
 
 
