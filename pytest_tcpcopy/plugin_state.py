@@ -1,8 +1,10 @@
 """pytest glue: the plugin's state for one run of pytest, in ``config.stash[STATE_KEY]``.
 
 Settings, the captures indexed so far, the replays made (once per capture, by the first item
-that needs one), and which failing items' texts are only references to findings shown in full
-elsewhere (their long failure sections are folded in the terminal).
+that needs one), the reproducers written for their findings (``reproduce``: as each replay is
+judged, so that the items' texts can name them), and which failing items' texts are only
+references to findings shown in full elsewhere (their long failure sections are folded in the
+terminal).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class TcpcopyState:
         self.notes: list[str] = []  # what runners said, repeated in the summary
         self.report_paths: list[Path] = []  # the reports written
         self.sanity: list = []  # (replay name, sanity.SanityProblem) of every replay, once the session ends
-        self.images = None  # docker.prepare.ImagePreparer: every image built or checked once per run
+        self.images = None  # backends.docker.prepare.ImagePreparer: every image built or checked once per run
         self.say = self._note  # where image builds report (the terminal, once the session starts)
         self.reproducers = None  # reproduce.RunReproducers, once a replay had findings
 
