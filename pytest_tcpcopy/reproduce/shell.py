@@ -252,6 +252,7 @@ def rerun_lines(
         options += ["--tcpcopy-ignore", path]
     if target.http_path:
         options += ["--tcpcopy-http-path", target.http_path]
+    options += ["--tcpcopy-reproducers", "off"]  # a re-run never writes over the reproducers it runs from
     tail = _scrubbed(options, redaction)
     pytest = f"pytest {shlex.quote(f'{capture}::{item}')} {tail}"
     whole = f"pytest {shlex.quote(capture)} {tail}"
