@@ -88,7 +88,7 @@ def index_capture(path: str | Path, settings: Settings, redaction: Redaction | N
     starts, ends = array("d"), array("d")
     ports: set[int] = set()
     with open_capture(path) as reader:
-        for session in assemble_sessions(reader, settings.filter.ports):
+        for session in assemble_sessions(reader, settings.filter.ports, path=str(path)):
             total += 1
             if not selects_session(session, settings):
                 continue

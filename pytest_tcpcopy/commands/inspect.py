@@ -20,6 +20,7 @@ from typing import TextIO
 
 from ..capture import CaptureStats, CaptureTruncatedWarning, open_capture
 from ..flows import CapturedSession, CloseKind, FlowAssembler
+from ..flows.assembler import FlowLimitError
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,11 @@ def _rows(reader, server_ports: list[int], summary: CaptureSummary) -> Iterator[
         warnings.simplefilter("ignore", CaptureTruncatedWarning)
         with reader:
             for pkt in reader:
-                if feed(pkt) is None:
+                try:
+                    routed = feed(pkt)
+                except FlowLimitError as exc:
+                    raise exc.in_file(summary.capture) from None
+                if routed is None:
                     ignored += 1
                 if assembler.has_finished():
                     for session in assembler.pop_finished():

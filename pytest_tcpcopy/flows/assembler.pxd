@@ -13,7 +13,7 @@ cdef class FlowAssembler:
     cdef list _finished
     cdef bint _keep, _keep_segments, _server_coverage
     cdef double _linger
-    cdef long long _created
+    cdef long long _created, _max_bytes, _max_routes
 
     cpdef bint has_finished(self)
     @cython.locals(session=CapturedSession, stream=ByteStream, from_client=bint, flags=int, ts=double,

@@ -17,7 +17,11 @@ The rules, in the order ``feed`` applies them:
   ``linger`` seconds of capture time, so late retransmissions and the last ACK still land in it,
   and is then handed out by ``pop_finished``; ``finish`` hands out the rest at end of capture.
 
-Memory follows the live sessions: a session handed out is forgotten.
+Memory follows the live sessions: a session handed out is forgotten. Two documented bounds keep
+it finite on hostile or unusual captures, each a ``FlowLimitError`` naming the packet, the session
+and the limit past it: ``max_session_bytes`` (``MAX_SESSION_BYTES``) on the bytes kept of one
+direction of one session (only when streams are kept), and ``max_live`` (``MAX_LIVE_SESSIONS``) on
+the sessions open at once (about 1.3 KB each without streams).
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ from collections.abc import Collection, Iterable, Iterator
 
 from ..capture.packet import ACK, FIN, RST, SYN, Packet
 from ..endpoint import Endpoint
+from ..errors import CaptureError, TcpcopyError
 from .session import CapturedSession, CloseKind
 from .stream import OUT_OF_ORDER, RETRANSMITTED, ByteStream
 
 SEQ_JUMP = 1 << 20
+MAX_SESSION_BYTES = 256 * 1024 * 1024  # kept bytes of one direction of one session
+MAX_LIVE_SESSIONS = 2_000_000  # sessions open at once (about 2.6 GB of them without streams)
 _MOD = 1 << 32
 _CONTROL = SYN | FIN | RST
 
@@ -59,12 +66,16 @@ class FlowAssembler:
         server_coverage: bool = True,
         keep_segments: bool = True,
         linger: float = 2.0,
+        max_session_bytes: int = MAX_SESSION_BYTES,
+        max_live: int = MAX_LIVE_SESSIONS,
     ) -> None:
         self._server_ports = frozenset(server_ports)
         self._keep = keep_streams
         self._keep_segments = keep_streams and keep_segments
         self._server_coverage = server_coverage
         self._linger = linger
+        self._max_bytes = max_session_bytes
+        self._max_routes = 2 * max_live  # two routes per session
         # (source address, destination address, source port << 16 | destination port): three
         # items hash and compare for less than four, per packet.
         self._routes: dict[tuple[bytes, bytes, int], Route] = {}
@@ -120,6 +131,9 @@ class FlowAssembler:
             self._control(session, from_client, flags, seq, payload_len, ts)
         if payload_len:
             kind = stream.add(seq + 1 if flags & SYN else seq, payload, payload_len, ts)
+            if self._keep and len(stream) > self._max_bytes:
+                raise FlowLimitError(pkt.index, f"session {session.index} (client {session.client}) holds more than "
+                                     f"{self._max_bytes} bytes in one direction", "max_session_bytes")  # fmt: skip
             if kind == RETRANSMITTED:
                 session.retransmitted += 1
             elif kind == OUT_OF_ORDER:
@@ -152,6 +166,8 @@ class FlowAssembler:
         from_client = self._from_client(pkt)
         if from_client is None:
             return None
+        if len(self._routes) >= self._max_routes:
+            raise FlowLimitError(pkt.index, f"more than {self._max_routes // 2} sessions open at once", "max_live")
         src, dst = _new_tuple(Endpoint, (pkt.src, pkt.sport)), _new_tuple(Endpoint, (pkt.dst, pkt.dport))
         client, server = (src, dst) if from_client else (dst, src)
         session = CapturedSession(
@@ -250,19 +266,41 @@ def _index(session: CapturedSession) -> int:
     return session.index
 
 
+class FlowLimitError(TcpcopyError):
+    """A capture past one of the assembler's bounds (see the module comment): ``record`` is the
+    packet's record index, ``limit`` the bound's name."""
+
+    def __init__(self, record: int, reason: str, limit: str) -> None:
+        self.record = record
+        self.reason = reason
+        self.limit = limit
+        super().__init__(f"at record {record}: {reason}")
+
+    def in_file(self, path: str) -> CaptureError:
+        """The same error naming the capture file."""
+        return CaptureError(path, self.record, f"{self.reason} (the {self.limit} bound of flow assembly)")
+
+
 def assemble_sessions(
     packets: Iterable[Packet],
     server_ports: Collection[int] = (),
     *,
     keep_streams: bool = True,
     keep_segments: bool = True,
+    path: str | None = None,
 ) -> Iterator[CapturedSession]:
     """Sessions of a packet stream, each as soon as it finishes, then the ones left open
-    (``keep_streams``, ``keep_segments``: as ``FlowAssembler`` takes them)."""
+    (``keep_streams``, ``keep_segments``: as ``FlowAssembler`` takes them); a bound passed is a
+    CaptureError naming ``path`` when given."""
     assembler = FlowAssembler(server_ports, keep_streams=keep_streams, keep_segments=keep_segments)
     feed = assembler.feed
-    for pkt in packets:
-        feed(pkt)
-        if assembler.has_finished():
-            yield from assembler.pop_finished()
+    try:
+        for pkt in packets:
+            feed(pkt)
+            if assembler.has_finished():
+                yield from assembler.pop_finished()
+    except FlowLimitError as exc:
+        if path is None:
+            raise
+        raise exc.in_file(path) from None
     yield from assembler.finish()

@@ -26,7 +26,7 @@ class CapturedSessions:
 
     def __init__(self, path: str | Path, server_ports: Collection[int], selected: Container[int]) -> None:
         self._reader = open_capture(path)
-        self._sessions = assemble_sessions(self._reader, server_ports, keep_segments=False)
+        self._sessions = assemble_sessions(self._reader, server_ports, keep_segments=False, path=str(path))
         self._selected = selected
         self._held: dict[int, CapturedSession] = {}
         self._done = False
