@@ -37,10 +37,18 @@ from dataclasses import dataclass
 
 from .compare import DiffConfig, HttpResponse, InterimResponse, RawMessage, Redaction
 from .compare.exchange import Headers
-from .compare.normalize import MASKED, decode_text, header_value, media_type, normalize_body, normalize_response
+from .compare.normalize import (
+    MASKED,
+    UNDONE_CODINGS,
+    decode_text,
+    header_value,
+    media_type,
+    normalize_body,
+    normalize_response,
+    undo_coding,
+)
 
 BASE64_LINE = 76
-_UNDONE = {"gzip", "x-gzip", "deflate", "identity"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,17 +183,11 @@ def _codings(headers: Headers) -> list[str]:
 
 def _undo_codings(body: bytes, codings: list[str]) -> bytes | None:
     """``body`` with its content codings undone, or None when one cannot be."""
-    if any(c not in _UNDONE for c in codings):
+    if any(c not in UNDONE_CODINGS for c in codings):
         return None
     try:
         for coding in reversed(codings):
-            if coding in ("gzip", "x-gzip"):
-                body = gzip.decompress(body)
-            elif coding == "deflate":
-                try:
-                    body = zlib.decompress(body)
-                except zlib.error:
-                    body = zlib.decompress(body, -zlib.MAX_WBITS)
+            body = undo_coding(body, coding)
     except (OSError, EOFError, zlib.error):
         return None
     return body

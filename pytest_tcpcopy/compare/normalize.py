@@ -171,19 +171,29 @@ def _decode_content(body: bytes, encoding: str | None) -> tuple[bytes, str | Non
     """The body with gzip/deflate undone, or the body and a note when it cannot be undone."""
     codings = [c.strip().lower() for c in (encoding or "").split(",") if c.strip()]
     for coding in reversed(codings):
+        if coding not in UNDONE_CODINGS:
+            return body, f"<{coding}-encoded {_digest(body)}>"
         try:
-            if coding in ("gzip", "x-gzip"):
-                body = gzip.decompress(body)
-            elif coding == "deflate":
-                try:
-                    body = zlib.decompress(body)
-                except zlib.error:
-                    body = zlib.decompress(body, -zlib.MAX_WBITS)
-            elif coding != "identity":
-                return body, f"<{coding}-encoded {_digest(body)}>"
+            body = undo_coding(body, coding)
         except (OSError, EOFError, zlib.error) as exc:
             return body, f"<undecodable {coding} body ({exc}), {_digest(body)}>"
     return body, None
+
+
+UNDONE_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})  # content codings ``undo_coding`` undoes
+
+
+def undo_coding(body: bytes, coding: str) -> bytes:
+    """``body`` with one content coding of ``UNDONE_CODINGS`` undone (deflate with or without its
+    zlib wrapper); OSError, EOFError or zlib.error when the bytes are not in that coding."""
+    if coding in ("gzip", "x-gzip"):
+        return gzip.decompress(body)
+    if coding == "deflate":
+        try:
+            return zlib.decompress(body)
+        except zlib.error:
+            return zlib.decompress(body, -zlib.MAX_WBITS)
+    return body
 
 
 def normalize_body(body: bytes, content_type: str | None) -> object:
