@@ -1,8 +1,10 @@
 """Which of the package's modules run compiled, and the switch that ignores the compiled ones.
 
-setup.py compiles every module that has a ``.pxd`` beside its ``.py`` (Cython, pure-Python mode:
-the ``.py`` is the one source, the ``.pxd`` adds C types), when Cython and a C compiler are
-there. Either way the behaviour is the same; compiled, the copier's hot path costs less CPU.
+setup.py compiles the modules of ``COMPILED_MODULES`` (Cython, pure-Python mode: the ``.py`` is the
+one source; a ``.pxd`` beside it, where there is one, adds C types) when Cython and a C compiler
+are there. Either way the behaviour is the same; compiled, the copier's hot path costs less CPU.
+The byte codecs live in ``pytest_tcpcopy.kernel``; the rest of the list is plain Python that runs
+faster compiled.
 
 PYTEST_TCPCOPY_PURE_PYTHON=1 in the environment makes the package import its ``.py`` sources
 even where compiled modules are installed (to rule them out when chasing a bug, and to test the
@@ -18,11 +20,43 @@ import sys
 from pathlib import Path
 
 ENV = "PYTEST_TCPCOPY_PURE_PYTHON"
+COMPILED_MODULES = (
+    "pytest_tcpcopy.kernel.codecs",
+    "pytest_tcpcopy.kernel.packet",
+    "pytest_tcpcopy.capture.pcap",
+    "pytest_tcpcopy.capture.reader",
+    "pytest_tcpcopy.channel.client",
+    "pytest_tcpcopy.channel.protocol",
+    "pytest_tcpcopy.flows.assembler",
+    "pytest_tcpcopy.flows.session",
+    "pytest_tcpcopy.flows.stream",
+    "pytest_tcpcopy.intercept.queue",
+    "pytest_tcpcopy.intercept.routing",
+    "pytest_tcpcopy.intercept.server",
+    "pytest_tcpcopy.replay.copier",
+    "pytest_tcpcopy.replay.engine",
+    "pytest_tcpcopy.tcp._state",
+    "pytest_tcpcopy.tcp.addressing",
+    "pytest_tcpcopy.tcp.config",
+    "pytest_tcpcopy.tcp.cursor",
+    "pytest_tcpcopy.tcp.events",
+    "pytest_tcpcopy.tcp.gate",
+    "pytest_tcpcopy.tcp.handshake",
+    "pytest_tcpcopy.tcp.output",
+    "pytest_tcpcopy.tcp.receiver",
+    "pytest_tcpcopy.tcp.recovery",
+    "pytest_tcpcopy.tcp.seq",
+    "pytest_tcpcopy.tcp.translator",
+)
 _COMPILER_DIRECTIVES = {
     "language_level": 3,
-    # The .py files carry annotations for readers and type checkers; C types come from the .pxd
-    # files only, so an annotation never changes behaviour (`x: float` does not make a C double).
+    # Annotations are for readers and type checkers: an annotation does not change behaviour
+    # (``x: float`` does not make a C double). The kernel's modules say otherwise in their first
+    # line, to type their locals where they stand.
     "annotation_typing": False,
+    # A None where a typed object is expected raises AttributeError, as it does in Python, where
+    # compiled code would read the fields of a null object.
+    "nonecheck": True,
 }
 _PACKAGE = "pytest_tcpcopy"  # not __name__'s: setup.py runs this file by path
 _ROOT = Path(__file__).resolve().parent
@@ -33,12 +67,13 @@ def pure_python_requested() -> bool:
 
 
 def compilable_modules() -> list[str]:
-    """Modules setup.py compiles when it can: those with a ``.pxd`` beside their ``.py``."""
-    return [_module_name(source) for source in _compilable_sources(_ROOT)]
+    """Modules setup.py compiles when it can: ``COMPILED_MODULES``."""
+    return list(COMPILED_MODULES)
 
 
-def _compilable_sources(package: Path) -> list[Path]:
-    return sorted(pxd.with_suffix(".py") for pxd in package.rglob("*.pxd") if pxd.with_suffix(".py").exists())
+def source_of(module: str, package: Path = _ROOT) -> Path:
+    """The ``.py`` of one of the package's modules, under ``package`` (the package's folder)."""
+    return package.joinpath(*module.split(".")[1:]).with_suffix(".py")
 
 
 def compiled_modules() -> list[str]:
@@ -66,7 +101,7 @@ def extensions(project: Path) -> list:
         from Cython.Build import cythonize
     except ImportError:
         return []
-    sources = [str(source.relative_to(project)) for source in _compilable_sources(project / _PACKAGE)]
+    sources = [str(source_of(module, project / _PACKAGE).relative_to(project)) for module in COMPILED_MODULES]
     built = cythonize(sources, compiler_directives=_COMPILER_DIRECTIVES, build_dir="build/cython", quiet=True,
                       nthreads=os.cpu_count() or 1)  # fmt: skip
     for extension in built:
@@ -92,7 +127,3 @@ def prefer_source() -> None:
     """From now on, import this package's modules from source (idempotent)."""
     if not any(isinstance(f, _SourceFirst) for f in sys.meta_path):
         sys.meta_path.insert(0, _SourceFirst())
-
-
-def _module_name(source: Path) -> str:
-    return ".".join((_PACKAGE, *source.relative_to(_ROOT).with_suffix("").parts))

@@ -1,7 +1,7 @@
 """Classic libpcap files: both byte orders, microsecond and nanosecond timestamps.
 
 Yields raw records ``(index, ts, linktype, frame, orig_len)`` as plain tuples, or decoded Packets
-with the common case decoded in the read buffer (``inplace``): the hot path. A file that ends inside
+with the common case decoded in the read buffer (``kernel.decode_run``): the hot path. A file that ends inside
 its last record sets ``stats.truncated_tail`` instead of raising.
 """
 
@@ -12,7 +12,7 @@ from struct import Struct
 from typing import Any
 
 from ..errors import CaptureError
-from .inplace import decode_run
+from ..kernel.codecs import decode_run
 from .linktypes import ETHERNET
 from .packet import Packet
 from .source import CHUNK, ByteSource
@@ -61,7 +61,7 @@ class ClassicPcap:
     def packet_runs(
         self, decode_other: Callable[[int, float, int, bytes, int], Packet | None]
     ) -> Iterator[list[Packet]]:
-        """``packets``, in lists as they are decoded (up to ``inplace.RUN``): no generator step
+        """``packets``, in lists as they are decoded (up to ``kernel.RUN``): no generator step
         per packet for a consumer that takes them a list at a time."""
         return self._walk(decode_run if self.linktype == ETHERNET else None, decode_other, True)
 
@@ -69,7 +69,7 @@ class ClassicPcap:
         self, fast: Callable[..., tuple[int, int, int]] | None, make: Callable[..., Any], runs: bool
     ) -> Iterator[Any]:
         """Each record, as ``make(index, ts, linktype, frame, orig_len)`` returns it (None: none),
-        with, first, the runs of records that ``fast`` decodes in place (``inplace.decode_run``);
+        with, first, the runs of records that ``fast`` decodes in place (``kernel.decode_run``);
         with ``runs``, in lists."""
         source = self._source
         stats = self._stats

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from ..errors import CaptureError, UsageError
 from .fragments import FragmentTable
-from .inplace import RUN, decode_common_frame
+from ..kernel.codecs import RUN, decode_common_frame
 from .ip import decode_frame
 from .linktypes import ETHERNET, LINK_DECODERS
 from .packet import Packet
@@ -25,8 +25,6 @@ from .pcapng import MAGIC as PCAPNG_MAGIC
 from .pcapng import Pcapng
 from .source import ByteSource
 from .stats import CaptureStats
-
-# The common case in one unpack: Ethernet, IPv4 without options, TCP (54 bytes).
 
 
 class CaptureTruncatedWarning(UserWarning):
@@ -103,7 +101,7 @@ class CaptureReader:
         return self._read(batches=False)
 
     def batches(self) -> Iterator[list[Packet]]:
-        """The same segments in non-empty lists, as the reader decodes them (up to ``inplace.RUN``
+        """The same segments in non-empty lists, as the reader decodes them (up to ``kernel.RUN``
         each): for a consumer that takes them a list at a time, without a generator step per packet."""
         return self._read(batches=True)
 
@@ -169,7 +167,7 @@ def _decode_frames(
     records: Iterator[tuple[int, float, int, bytes, int]], decode: _GeneralDecoder, stats: CaptureStats
 ) -> Iterator[Packet]:
     """The Packets of records that each hold their frame (pcapng): the common case by
-    ``inplace.decode_common_frame``, the rest by ``decode``."""
+    ``kernel.decode_common_frame``, the rest by ``decode``."""
     fast = fast_truncated = 0  # fast-path counts, added to stats when the pass ends
     try:
         for index, ts, linktype, frame, orig_len in records:

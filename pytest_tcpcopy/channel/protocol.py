@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from ..endpoint import Endpoint
 from ..errors import TcpcopyError
 from ..framing import FrameSplitter
+from ..kernel.codecs import decode_records, record_bodies
 
 DEFAULT_PORT = 36524
 MAGIC = b"TCPC"
@@ -32,12 +33,6 @@ _HEADER = struct.Struct("!BBH")
 _HELLO = struct.Struct("!4sBBI")
 _PAIR4 = struct.Struct("!B4sH4sH")
 _PAIR6 = struct.Struct("!B16sH16sH")
-_RECORD_LEN = struct.Struct("!H")
-_MAX_RECORD = MAX_BODY - _RECORD_LEN.size
-# The length prefixes of every record the intercept sends (headers, or a segment of up to 4016
-# bytes in response-capture mode) made once: a list index instead of a struct call per record.
-_PREFIXED = 4096
-_PREFIXES = [_RECORD_LEN.pack(n) for n in range(_PREFIXED)]
 
 
 class ProtocolError(TcpcopyError):
@@ -139,27 +134,7 @@ def _encode_pairs(kind: FrameType, pairs: Iterable[tuple[Endpoint, Endpoint]]) -
 
 def encode_records(records: Iterable[bytes]) -> bytes:
     """RECORDS frames for ``records``, split so that no frame body exceeds MAX_BODY."""
-    frames: list[bytes] = []
-    parts: list[bytes] = []
-    size = 0
-    pack = _RECORD_LEN.pack
-    prefixes = _PREFIXES
-    for record in records:
-        n = len(record)
-        if not 0 < n <= _MAX_RECORD:
-            raise ValueError(f"a record must hold 1..{_MAX_RECORD} bytes, got {n}")
-        if size + 2 + n > MAX_BODY:
-            body = b"".join(parts)
-            frames.append(_HEADER.pack(FrameType.RECORDS, 0, len(body)) + body)
-            parts.clear()
-            size = 0
-        parts.append(prefixes[n] if n < _PREFIXED else pack(n))
-        parts.append(record)
-        size += 2 + n
-    if parts:
-        body = b"".join(parts)
-        frames.append(_HEADER.pack(FrameType.RECORDS, 0, len(body)) + body)
-    return b"".join(frames)
+    return b"".join([_frame(FrameType.RECORDS, body) for body in record_bodies(records, MAX_BODY)])
 
 
 def encode(event: Event) -> bytes:
@@ -216,29 +191,12 @@ def _decode_pairs(kind: FrameType, body: bytes) -> tuple[tuple[Endpoint, Endpoin
     return tuple(pairs)
 
 
-def _decode_records(body: bytes) -> tuple[bytes, ...]:
-    """The records of a RECORDS body, each behind its ``_RECORD_LEN`` prefix (read by byte
-    arithmetic: compiled, C reads of the body; the hot path of the copier's channel)."""
-    records = []
-    pos, end = 0, len(body)
-    raw = body  # compiled: a char pointer, so that a slice is one copy, without a slice object
-    if not body:
-        raise ProtocolError("empty RECORDS frame")
-    while pos < end:
-        if pos + 2 > end:
-            raise ProtocolError(f"RECORDS length prefix at byte {pos} is cut short")
-        n = (body[pos] << 8) | body[pos + 1]
-        pos += 2
-        if n == 0 or pos + n > end:
-            raise ProtocolError(f"RECORDS record at byte {pos - 2} claims {n} bytes; {end - pos} remain")
-        records.append(raw[pos : pos + n])
-        pos += n
-    return tuple(records)
-
-
 def _decode(kind: int, body: bytes) -> Event:
     if kind == FrameType.RECORDS:
-        return Records(_decode_records(body))
+        try:
+            return Records(decode_records(body))
+        except ValueError as exc:
+            raise ProtocolError(str(exc)) from None
     if kind == FrameType.REGISTER:
         return Register(_decode_pairs(FrameType.REGISTER, body))
     if kind == FrameType.UNREGISTER:

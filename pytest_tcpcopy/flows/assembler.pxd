@@ -1,10 +1,9 @@
-# Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
-cimport cython
-from pytest_tcpcopy.capture.packet cimport Packet
+# C types of the module beside it, for Cython (speedups.py lists the modules it compiles).
 from pytest_tcpcopy.flows.session cimport CapturedSession
 from pytest_tcpcopy.flows.stream cimport ByteStream
+from pytest_tcpcopy.kernel.packet cimport Packet
 
-# TCP flag bits and add() verdicts as C ints: `flags & SYN` stays in C.
+# TCP flag bits and add() verdicts, as C ints.
 cdef int ACK, FIN, RST, SYN, _CONTROL, OUT_OF_ORDER, RETRANSMITTED
 
 cdef class FlowAssembler:
@@ -16,15 +15,12 @@ cdef class FlowAssembler:
     cdef long long _created, _max_bytes, _max_routes
 
     cpdef bint has_finished(self)
-    @cython.locals(session=CapturedSession, stream=ByteStream, from_client=bint, flags=int, ts=double,
-                   payload_len=cython.longlong, kind=int, sport=cython.longlong, dport=cython.longlong)
     cpdef feed(self, Packet pkt)
+    cdef _add(self, CapturedSession session, bint from_client, Packet pkt)
     cdef _route_new(self, Packet pkt, route)
-    @staticmethod
-    cdef bint _is_new_connection(CapturedSession session, bint from_client, seq)
     cdef _from_client(self, Packet pkt)
     cdef _expire(self, double now)
-    @cython.locals(route=tuple)
     cdef _release(self, CapturedSession session)
-    cdef _control(self, CapturedSession session, bint from_client, int flags, seq, long long payload_len,
-                  double ts)
+    cdef _control(self, CapturedSession session, bint from_client, long long flags, long long seq,
+                  long long payload_len, double ts)
+    cdef bint _is_new_connection(self, CapturedSession session, bint from_client, long long seq)

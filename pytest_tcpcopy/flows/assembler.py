@@ -29,9 +29,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Collection, Iterable, Iterator
 
-from ..capture.packet import ACK, FIN, RST, SYN, Packet
 from ..endpoint import Endpoint
 from ..errors import CaptureError, TcpcopyError
+from ..kernel.packet import ACK, FIN, RST, SYN, Packet
 from .session import CapturedSession, CloseKind
 from .stream import OUT_OF_ORDER, RETRANSMITTED, ByteStream
 
@@ -42,8 +42,6 @@ _MOD = 1 << 32
 _CONTROL = SYN | FIN | RST
 
 Route = tuple[CapturedSession, bool]
-_FIN_CLOSE, _RST_CLOSE = CloseKind.FIN, CloseKind.RST  # bound once (Enum attribute reads are slow)
-_new_tuple = tuple.__new__  # Endpoint(...) without NamedTuple.__new__'s Python-level frame
 
 
 class FlowAssembler:
@@ -89,33 +87,32 @@ class FlowAssembler:
         return len(self._routes) // 2
 
     def has_finished(self) -> bool:
-        """True when ``pop_finished`` has sessions to hand out (a method, not a property: the
-        engine asks per packet, and compiled that is a C call)."""
+        """True when ``pop_finished`` has sessions to hand out."""
         return bool(self._finished)
 
     def feed(self, pkt: Packet) -> Route | None:
         """Route one packet; return (session, is_from_client), or None if the packet is ignored."""
-        if pkt is None:  # compiled, the field reads below would crash on it
-            raise TypeError("feed() takes a Packet, not None")
-        ts, src, dst, sport, dport = pkt.ts, pkt.src, pkt.dst, pkt.sport, pkt.dport
-        seq, ack, flags, payload, payload_len = pkt.seq, pkt.ack, pkt.flags, pkt.payload, pkt.payload_len
         closing = self._closing
-        if closing and closing[0][0] < ts:
-            self._expire(ts)
-        route = self._routes.get((src, dst, (sport << 16) | dport))
-        if route is None or flags & SYN:
+        if closing and closing[0][0] < pkt.ts:
+            self._expire(pkt.ts)
+        route = self._routes.get((pkt.src, pkt.dst, (pkt.sport << 16) | pkt.dport))
+        if route is None or pkt.flags & SYN:
             route = self._route_new(pkt, route)
             if route is None:
                 return None
-        session, from_client = route
+        self._add(route[0], route[1], pkt)
+        return route
+
+    def _add(self, session: CapturedSession, from_client: bool, pkt: Packet) -> None:
+        """Count ``pkt`` into its session: packets, streams, handshake and close."""
+        flags, payload_len = pkt.flags, pkt.payload_len
         if not (from_client or self._server_coverage or flags & _CONTROL):
             stream = session.server_stream
             if payload_len and stream.base_seq is None:  # a mid-stream session's first server bytes
-                stream.add(seq, payload, payload_len, ts)  # anchor the offsets port reuse is judged by
-            return route
+                stream.add(pkt.seq, pkt.payload, payload_len, pkt.ts)  # anchor the offsets port reuse is judged by
+            return
         session.packets += 1
-        if ts > session.last_ts:  # noqa: PLR1730 - a call to max() costs 7% of feed()
-            session.last_ts = ts
+        session.last_ts = max(session.last_ts, pkt.ts)
         if from_client:
             if self._keep_segments:
                 session.client_segments.append(pkt)
@@ -123,14 +120,14 @@ class FlowAssembler:
             if not session.handshake and session.server_isn is not None and flags & ACK:
                 session.handshake = (
                     session.client_isn is not None
-                    and ack == (session.server_isn + 1) % _MOD
+                    and pkt.ack == (session.server_isn + 1) % _MOD
                 )
         else:
             stream = session.server_stream
         if flags & _CONTROL:
-            self._control(session, from_client, flags, seq, payload_len, ts)
+            self._control(session, from_client, flags, pkt.seq, payload_len, pkt.ts)
         if payload_len:
-            kind = stream.add(seq + 1 if flags & SYN else seq, payload, payload_len, ts)
+            kind = stream.add(pkt.seq + 1 if flags & SYN else pkt.seq, pkt.payload, payload_len, pkt.ts)
             if self._keep and len(stream) > self._max_bytes:
                 raise FlowLimitError(pkt.index, f"session {session.index} (client {session.client}) holds more than "
                                      f"{self._max_bytes} bytes in one direction", "max_session_bytes")  # fmt: skip
@@ -138,7 +135,6 @@ class FlowAssembler:
                 session.retransmitted += 1
             elif kind == OUT_OF_ORDER:
                 session.out_of_order += 1
-        return route
 
     def pop_finished(self) -> list[CapturedSession]:
         """Sessions finished since the last call: closed and lingered, or replaced by port reuse."""
@@ -160,7 +156,7 @@ class FlowAssembler:
     def _route_new(self, pkt: Packet, route: Route | None) -> Route | None:
         """The route of a packet opening a 4-tuple, or of a SYN on a known one (maybe port reuse)."""
         if route is not None:
-            if not FlowAssembler._is_new_connection(route[0], route[1], pkt.seq):
+            if not self._is_new_connection(route[0], route[1], pkt.seq):
                 return route
             self._release(route[0])
         from_client = self._from_client(pkt)
@@ -168,7 +164,7 @@ class FlowAssembler:
             return None
         if len(self._routes) >= self._max_routes:
             raise FlowLimitError(pkt.index, f"more than {self._max_routes // 2} sessions open at once", "max_live")
-        src, dst = _new_tuple(Endpoint, (pkt.src, pkt.sport)), _new_tuple(Endpoint, (pkt.dst, pkt.dport))
+        src, dst = Endpoint(pkt.src, pkt.sport), Endpoint(pkt.dst, pkt.dport)
         client, server = (src, dst) if from_client else (dst, src)
         session = CapturedSession(
             index=self._created,
@@ -196,10 +192,8 @@ class FlowAssembler:
             return not pkt.flags & ACK
         return (pkt.dport, pkt.dst) < (pkt.sport, pkt.src)
 
-    @staticmethod
-    def _is_new_connection(
-        session: CapturedSession, from_client: bool, seq: int
-    ) -> bool:
+    def _is_new_connection(self, session: CapturedSession, from_client: bool, seq: int) -> bool:
+        """Whether a SYN with ``seq`` on a known route opens a new connection (port reuse)."""
         isn = session.client_isn if from_client else session.server_isn
         if isn == seq:
             return False
@@ -234,10 +228,10 @@ class FlowAssembler:
                 session.retransmitted += 1
             session.fins |= side
             if session.fins == 3 and not session.closed:
-                session.close = _FIN_CLOSE
+                session.close = CloseKind.FIN
                 self._closing.append((ts + self._linger, session))
         if flags & RST and not session.closed:
-            session.close = _RST_CLOSE
+            session.close = CloseKind.RST
             self._closing.append((ts + self._linger, session))
 
     def _expire(self, now: float) -> None:

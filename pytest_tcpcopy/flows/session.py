@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import enum
 
-from ..capture.packet import Packet
 from ..endpoint import Endpoint
+from ..kernel.packet import Packet
 from .stream import ByteStream
 
 
@@ -23,9 +23,6 @@ class CloseKind(enum.Enum):
     )
 
 
-_OPEN = CloseKind.OPEN  # bound once: reading a member off an Enum class is a slow hook in 3.11
-
-
 class CapturedSession:
     """A TCP connection of the capture.
 
@@ -35,9 +32,6 @@ class CapturedSession:
     segment repeats at least one byte (or a SYN or FIN) already seen; an out-of-order one carries
     only new bytes but starts below the highest byte seen, i.e. it fills a hole. ``handshake`` is
     True when the SYN, the SYN-ACK and the client's ACK of it were all captured.
-
-    A plain class, not a dataclass: compiled (session.pxd) it is a C struct whose fields the
-    assembler updates for every packet without boxing; Cython's dataclasses do not take slots.
     """
 
     __slots__ = (
@@ -85,7 +79,7 @@ class CapturedSession:
 
     @property
     def closed(self) -> bool:
-        return self.close is not _OPEN
+        return self.close is not CloseKind.OPEN
 
     @property
     def gaps(self) -> int:

@@ -1,5 +1,4 @@
-# Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
-cimport cython
+# C types of the module beside it, for Cython (speedups.py lists the modules it compiles).
 cdef class ByteStream:
     cdef public object base_seq
     cdef public bint anchored
@@ -8,5 +7,4 @@ cdef class ByteStream:
     cdef long long _known
     cdef bint _keep
 
-    @cython.locals(end=cython.longlong)
     cpdef int add(self, seq, payload, long long wire_len, double ts) except -1

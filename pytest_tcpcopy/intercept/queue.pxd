@@ -1,4 +1,4 @@
-# Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
+# C types of the module beside it, for Cython (speedups.py lists the modules it compiles).
 
 # Per queued segment: the budget and the last packet id as C fields.
 cdef class _Budgeted:

@@ -13,42 +13,18 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-from ..capture.inplace import be32
-from ..capture.packet import RST, SYN
 from ..endpoint import Endpoint
+from ..kernel.packet import RST, SYN
 
 Key = tuple[bytes, int]  # (source and destination address bytes, source port << 16 | destination port)
 Owner = TypeVar("Owner", bound=Hashable)
 
+
 def pair_key(client: Endpoint, target: Endpoint) -> Key:
     """The route key of a copier's (client, target) pair: the SUT's reply goes target -> client,
     so the key is its IP source and destination addresses as they lie in the header (one slice
-    of it), and both ports in one int: a two-item key hashes and compares cheaply per segment."""
+    of it), and both ports in one int, as ``kernel.segment_key`` reads them from a segment."""
     return (target.addr + client.addr, (target.port << 16) | client.port)
-
-
-def segment_key(segment: bytes) -> tuple[Key, int] | None:
-    """The route key of a SUT segment (an IP packet) and the offset of its TCP header.
-
-    None when the bytes are not an IPv4/IPv6 TCP segment whose headers we can read. IPv6
-    extension headers are not walked: the SUT's replies carry none.
-    """
-    data = segment if type(segment) is bytes else bytes(segment)  # compiled: C reads below
-    raw = data  # compiled: a char pointer, so that a slice is one copy, without a slice object
-    n = len(data)
-    if not n:
-        return None
-    version = data[0] >> 4
-    if version == 4:
-        tcp = (data[0] & 15) << 2
-        if tcp < 20 or n < tcp + 20 or data[9] != 6:
-            return None
-        return (raw[12:20], be32(data, tcp)), tcp  # the two ports as one int
-    if version == 6:
-        if n < 60 or data[6] != 6:
-            return None
-        return (raw[8:40], be32(data, 40)), 40
-    return None
 
 
 class RouteTable(Generic[Owner]):

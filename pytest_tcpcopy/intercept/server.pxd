@@ -1,9 +1,6 @@
-# Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
-cimport cython
-from pytest_tcpcopy.channel.protocol cimport encode_records
-from pytest_tcpcopy.intercept.routing cimport segment_key
+# C types of the module beside it, for Cython (speedups.py lists the modules it compiles).
+from pytest_tcpcopy.kernel.codecs cimport segment_key
 
-# The per-segment path (handle_segment) as C field reads.
 cdef class Counters:
     cdef public long long queued, forwarded, parked, unowned, expired, malformed, lost, copiers, refused
 
@@ -22,5 +19,4 @@ cdef class InterceptServer:
     cdef bint _stopping
     cdef int _wake_r, _wake_w
 
-    @cython.locals(counters=Counters, owner=_Copier, tcp=Py_ssize_t)
     cpdef handle_segment(self, segment)

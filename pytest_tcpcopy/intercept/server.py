@@ -36,7 +36,8 @@ from ..channel.protocol import (
 from ..collector import rare_collections
 from ..endpoint import Endpoint, open_listener
 from ..errors import EnvironmentProblem
-from .routing import RouteTable, pair_key, segment_key
+from ..kernel.codecs import segment_key
+from .routing import RouteTable, pair_key
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class SegmentSource(Protocol):
     def read(self, budget: int) -> int: ...
 
 
-@dataclass  # compiled, a Cython dataclass with C counters (server.pxd), which takes no slots=True
+@dataclass  # no slots=True: server.pxd makes it a Cython dataclass, which takes none
 class Counters:
     queued: int = 0  # segments handed to us by the queue
     forwarded: int = 0  # records sent (or buffered) to their owner
@@ -103,7 +104,7 @@ class InterceptServer:
         self.capture_payload = capture_payload
         self.counters = Counters()
         self.routes: RouteTable[_Copier] = RouteTable(delay_limit=delay_limit)
-        self._owners = self.routes.owners  # the same dict, read per segment (compiled: a C lookup)
+        self._owners = self.routes.owners  # the same dict, read per segment
         self._capabilities = Capability.RESPONSE_PAYLOAD if capture_payload else Capability.NONE
         self._name = name
         self._copiers: set[_Copier] = set()

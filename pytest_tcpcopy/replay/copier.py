@@ -33,7 +33,7 @@ from ..errors import EnvironmentProblem, UsageError
 from ..live.source import PacketSource
 from ..tcp.addressing import ClientAllocator
 from ..tcp.pacing import CapturePacer
-from ..tcp.translator import TranslatorConfig
+from ..tcp.config import TranslatorConfig
 from .engine import ReplayEngine
 from .rawsend import RawSender
 from .results import ReplayResult, SessionResult

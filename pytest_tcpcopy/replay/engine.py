@@ -38,9 +38,12 @@ from bisect import bisect_right
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from ..capture.packet import SYN, Packet
 from ..endpoint import Endpoint
 from ..flows.assembler import FlowAssembler
+from ..flows.session import CapturedSession
+from ..kernel.codecs import SutSegment, parse_sut_segment
+from ..kernel.packet import SYN, Packet
+from ..tcp.config import TranslatorConfig
 from ..tcp.events import (
     Aborted,
     AbortReason,
@@ -49,14 +52,11 @@ from ..tcp.events import (
     Reconnected,
     RequestSent,
     ResponseData,
-    ResponseEnd,
     ResponseEnded,
-    Side,
 )
 from ..tcp.pacing import CapturePacer
 from ..tcp.seq import unwrap
-from ..tcp.translator import SessionTranslator, TranslatorConfig
-from ..tcp.wire import parse_sut_segment
+from ..tcp.translator import SessionTranslator
 from .results import ExchangeTiming, Outcome, ReplayResult, SessionResult
 
 _OUTCOME_BY_REASON = {
@@ -66,31 +66,14 @@ _OUTCOME_BY_REASON = {
     AbortReason.RESPONSE_TIMEOUT: Outcome.TIMEOUT,
     AbortReason.NOTHING_TO_REPLAY: Outcome.NOT_REPLAYED,
 }
-_END_TEXT = {end: end.value for end in ResponseEnd}  # an Enum's .value is a Python-level property
-
-# A Closed event's reason text, made once: an Enum's .value is a Python-level property.
-_CLOSED_REASON = {
-    (by, reset): f"closed by {by.value}" + (" (reset)" if reset else "") for by in Side for reset in (False, True)
-}
-
 _DEFAULT_CONFIG = TranslatorConfig()
-
-# Enum members bound to module names once: in Python 3.11 reading a member off its Enum class
-# goes through the metaclass's __getattr__ hook, four times a plain attribute, on every use.
-_ABORTED = Outcome.ABORTED
-_COMPLETE = Outcome.COMPLETE
-_NOT_ESTABLISHED = Outcome.NOT_ESTABLISHED
-_NOT_REPLAYED = Outcome.NOT_REPLAYED
-_SUT_RESET = Outcome.SUT_RESET
-_TIMEOUT = Outcome.TIMEOUT
 
 # Maps (captured client endpoint, copy number) to the client endpoint the SUT will see.
 ClientMapper = Callable[[Endpoint, int], Endpoint]
 
 
 class _Copy:
-    """One live translator and the result it is building. (A plain class: compiled, engine.pxd
-    types its translator, so the engine calls the translator's methods in C.)"""
+    """One live translator and the result it is building."""
 
     __slots__ = ("client_key", "queued", "result", "timer", "translator")
 
@@ -203,19 +186,14 @@ class ReplayEngine:
 
     def feed_capture(self, pkt: Packet, now: float) -> None:
         """The next captured packet, in capture order, when pacing says it is due."""
-        route = self._flows.feed(pkt)  # first: it refuses a None packet before any field is read
+        route = self._flows.feed(pkt)
         if self._epoch is None:
             self._epoch = now
             if self._pacer is not None:
                 self._pacer.due(pkt.ts, 0.0)  # anchors the capture's first timestamp at replay time 0
         self._now = now
-        if route is not None:
-            session, from_client = route
-            if from_client and (self._only is None or session.index in self._only):
-                if self._stopped is None:
-                    self._client_packet(session.index, session.client, pkt, now)
-                elif self._not_replayed(session.index, session.client, now):
-                    self._sessions_seen += 1
+        if route is not None and route[1]:
+            self._client_packet(route[0], pkt, now)
         if self._flows.has_finished():
             for session in self._flows.pop_finished():
                 self._capture_ended(session.index, now)
@@ -235,8 +213,7 @@ class ReplayEngine:
             self.unrouted_sut_segments += 1
             return
         self._now = now
-        copy.translator.feed_sut(seg, now)
-        self._dirty[id(copy)] = copy
+        self._deliver_sut(copy, seg, now)
 
     def stop(self, reason: str, now: float) -> None:
         """The replay ends now, before its sessions did (see the module comment)."""
@@ -267,14 +244,12 @@ class ReplayEngine:
             deadline = timers[0]
             queued = self._due[deadline]
             for copy in queued:
-                if copy.queued == deadline and copy.timer == deadline:
+                if self._is_due(copy, deadline):
                     return deadline
             heapq.heappop(timers)  # nothing due then any more: superseded, moved later, or gone
             del self._due[deadline]
             for copy in queued:
-                if copy.queued == deadline:
-                    copy.queued = None
-                    self._queue(copy)
+                self._requeue(copy, deadline)
         return None
 
     def on_timer(self, now: float) -> None:
@@ -284,15 +259,7 @@ class ReplayEngine:
         while timers and timers[0] <= now:
             deadline = heapq.heappop(timers)
             for copy in self._due.pop(deadline):
-                if copy.queued != deadline:
-                    continue  # superseded by an earlier entry
-                copy.queued = None
-                if copy.timer != deadline:
-                    self._queue(copy)  # the deadline moved later (or went)
-                    continue
-                copy.timer = None
-                copy.translator.on_timer(now)
-                self._drain(copy, now)
+                self._fire(copy, deadline, now)
 
     # -- outputs ------------------------------------------------------------------------------
 
@@ -375,7 +342,16 @@ class ReplayEngine:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _client_packet(self, index: int, captured_client: Endpoint, pkt: Packet, now: float) -> None:
+    def _client_packet(self, session: CapturedSession, pkt: Packet, now: float) -> None:
+        """A captured client packet of ``session``: to its live copies, or to the session's wait for
+        a slot, or starting its copies."""
+        index = session.index
+        if self._only is not None and index not in self._only:
+            return
+        if self._stopped is not None:
+            if self._not_replayed(index, session.client, now):
+                self._sessions_seen += 1
+            return
         copies = self._copies.get(index)
         if copies is None:
             if index in self._ended_early:
@@ -386,19 +362,32 @@ class ReplayEngine:
                 waiting.packets.append(pkt)
                 return
             self._sessions_seen += 1
-            clients = self._free_clients(captured_client)
+            clients = self._free_clients(session.client)
             if clients is None:
                 if self._active >= self._max_active:
                     self.delayed_starts += 1
                 self._waiting[index] = _Waiting([pkt])
                 return
-            copies = self._start(index, captured_client, clients, now)
+            copies = self._start(index, session.client, clients, now)
         else:
             self._add_to_schedule(index, pkt)
-        dirty = self._dirty
         for copy in copies:
-            if copy.translator.feed_client(pkt, now):
-                dirty[id(copy)] = copy
+            self._deliver_client(copy, pkt, now)
+
+    def _deliver_client(self, copy: _Copy, pkt: Packet, now: float) -> None:
+        """A captured client packet to one copy, to be drained if it changed anything."""
+        if copy.translator.feed_client(pkt, now):
+            self._dirty[id(copy)] = copy
+
+    def _deliver_sut(self, copy: _Copy, seg: SutSegment, now: float) -> None:
+        """A SUT segment to the copy it is for, to be drained."""
+        copy.translator.feed_sut(seg, now)
+        self._dirty[id(copy)] = copy
+
+    def _deliver_end(self, copy: _Copy, now: float) -> None:
+        """The end of the capture to one copy, to be drained."""
+        copy.translator.end_of_capture(now)
+        self._dirty[id(copy)] = copy
 
     def _add_to_schedule(self, index: int, pkt: Packet) -> None:
         if self._pacer is None:
@@ -444,10 +433,8 @@ class ReplayEngine:
         if waiting is not None:
             waiting.capture_ended = True
             return
-        dirty = self._dirty
         for copy in self._copies.get(index, ()):
-            copy.translator.end_of_capture(now)
-            dirty[id(copy)] = copy
+            self._deliver_end(copy, now)
 
     def _drain_dirty(self) -> None:
         """Drain every copy fed since the last drain, in the order they were first fed (a
@@ -475,6 +462,30 @@ class ReplayEngine:
             if deadline is not None and (copy.queued is None or deadline < copy.queued):
                 self._queue(copy)
 
+    def _is_due(self, copy: _Copy, deadline: float) -> bool:
+        """Whether ``deadline`` is ``copy``'s timer and its live entry in the heap."""
+        return copy.queued == deadline and copy.timer == deadline
+
+    def _requeue(self, copy: _Copy, deadline: float) -> None:
+        """The heap's entry at ``deadline`` is gone: ``copy``'s timer, if that was its live entry,
+        gets a new one."""
+        if copy.queued == deadline:
+            copy.queued = None
+            self._queue(copy)
+
+    def _fire(self, copy: _Copy, deadline: float, now: float) -> None:
+        """The heap's entry at ``deadline`` came up: run ``copy``'s timer if that is its deadline
+        and live entry, or give its later deadline an entry."""
+        if copy.queued != deadline:
+            return  # superseded by an earlier entry
+        copy.queued = None
+        if copy.timer != deadline:
+            self._queue(copy)  # the deadline moved later (or went)
+            return
+        copy.timer = None
+        copy.translator.on_timer(now)
+        self._drain(copy, now)
+
     def _queue(self, copy: _Copy) -> None:
         """Give ``copy``'s deadline an entry in the timer heap (any entry it had is superseded)."""
         if copy.timer is None:
@@ -491,7 +502,7 @@ class ReplayEngine:
         for event in events:
             kind = type(event)
             if kind is ResponseData:
-                data = event  # compiled: typed (engine.pxd), so its fields are C reads
+                data = event
                 result.response_bytes += data.length
                 if result.exchanges:
                     exchange = result.exchanges[-1]
@@ -512,7 +523,7 @@ class ReplayEngine:
                 ended = event
                 if result.exchanges:
                     exchange = result.exchanges[-1]
-                    exchange.response_end = _END_TEXT[ended.by]
+                    exchange.response_end = ended.by.value
                     exchange.expected_response_bytes = ended.expected
             elif kind is Established:
                 if result.established_at is None:
@@ -521,12 +532,12 @@ class ReplayEngine:
                 result.reconnects += 1
             elif kind is Closed:
                 closed = event
-                result.outcome = _COMPLETE
-                result.reason = _CLOSED_REASON[closed.by, closed.reset]
+                result.outcome = Outcome.COMPLETE
+                result.reason = f"closed by {closed.by.value}" + (" (reset)" if closed.reset else "")
                 result.finished_at = rel
             elif kind is Aborted:
                 aborted = event
-                result.outcome = _OUTCOME_BY_REASON.get(aborted.reason, _ABORTED)
+                result.outcome = _OUTCOME_BY_REASON.get(aborted.reason, Outcome.ABORTED)
                 result.reason = aborted.detail or aborted.reason.value
                 result.finished_at = rel
                 if result.exchanges:
@@ -544,7 +555,7 @@ class ReplayEngine:
         reason = f"not replayed: the replay stopped: {self._stopped}"
         for n in range(self._amplify):
             result = SessionResult(index, n, captured_client, self._map_client(captured_client, n), self._target_text,
-                                   outcome=_NOT_REPLAYED, reason=reason, finished_at=rel)  # fmt: skip
+                                   outcome=Outcome.NOT_REPLAYED, reason=reason, finished_at=rel)  # fmt: skip
             self._done.append(result)
             self.errors += 1
         return True
@@ -558,7 +569,7 @@ class ReplayEngine:
         copies = self._copies[index]
         copies.remove(copy)
         self._done.append(result)
-        if result.outcome is not _COMPLETE:
+        if result.outcome is not Outcome.COMPLETE:
             self.errors += 1
         if not copies:
             del self._copies[index]

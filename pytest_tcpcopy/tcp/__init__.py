@@ -1,6 +1,7 @@
 """The sans-IO TCP session translator and what it needs: sequence arithmetic, checksums, packet
 parsing and building, options, events, client addressing and capture pacing."""
 
+from pytest_tcpcopy.kernel.codecs import SegmentBuilder, SutSegment, parse_sut_segment
 from pytest_tcpcopy.tcp._state import SessionState
 from pytest_tcpcopy.tcp.addressing import ClientAddressMap, ClientAllocator
 from pytest_tcpcopy.tcp.events import (
@@ -19,7 +20,6 @@ from pytest_tcpcopy.tcp.events import (
 )
 from pytest_tcpcopy.tcp.pacing import CapturePacer
 from pytest_tcpcopy.tcp.translator import SessionTranslator, TranslatorConfig
-from pytest_tcpcopy.tcp.wire import SegmentBuilder, SutSegment, parse_sut_segment
 
 __all__ = [
     "AbortReason",

@@ -1,4 +1,4 @@
-# Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
+# C types of the module beside it, for Cython (speedups.py lists the modules it compiles).
 from pytest_tcpcopy.tcp.events cimport Aborted, Closed, Established, Reconnected
 
 cdef class SessionStateMachine:
@@ -19,5 +19,3 @@ cdef class SessionStateMachine:
     cpdef on_capture_gap(self)
     cpdef on_capture_done(self)
     cpdef wait_for(self, int what)
-
-cdef object _INITIAL, _SYN_ACK, _SEND_SYN, _SEND_FIN, _RECONNECT, _FINISH, _ABORT, _CLIENT, _SUT

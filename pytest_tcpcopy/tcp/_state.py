@@ -57,9 +57,7 @@ from pytest_tcpcopy.tcp.events import Aborted, AbortReason, Closed, Established,
 
 
 class SessionState(enum.Enum):
-    # Members are singletons compared by identity, so the C-level identity hash is consistent
-    # with equality; Enum's own __hash__ is a Python function, and `fire` hashes on every call.
-    __hash__ = object.__hash__
+    __hash__ = object.__hash__  # members are singletons: hashed by identity, as they compare
 
     IDLE = "no segment sent yet"
     SYN_SENT = "SYN sent, waiting for the SUT's SYN-ACK"
@@ -80,30 +78,30 @@ class Trigger(enum.Enum):
     ABORT = "give up"
 
 
-S, T = SessionState, Trigger
+# The states and triggers by name, as h11 names its states: the table below and ``state is
+# CLOSING`` read like the diagram above.
+IDLE, SYN_SENT, ESTABLISHED, CLOSING, DONE, ABORTED = (
+    SessionState.IDLE, SessionState.SYN_SENT, SessionState.ESTABLISHED, SessionState.CLOSING, SessionState.DONE,
+    SessionState.ABORTED,
+)  # fmt: skip
+SEND_SYN, SYN_ACK, SEND_FIN, RECONNECT, FINISH, ABORT = (
+    Trigger.SEND_SYN, Trigger.SYN_ACK, Trigger.SEND_FIN, Trigger.RECONNECT, Trigger.FINISH, Trigger.ABORT,
+)  # fmt: skip
 
 TRANSITIONS: dict[SessionState, dict[Trigger, SessionState]] = {
-    S.IDLE: {T.SEND_SYN: S.SYN_SENT, T.FINISH: S.DONE, T.ABORT: S.ABORTED},
-    S.SYN_SENT: {T.SYN_ACK: S.ESTABLISHED, T.ABORT: S.ABORTED},
-    S.ESTABLISHED: {
-        T.SEND_FIN: S.CLOSING, T.RECONNECT: S.SYN_SENT, T.FINISH: S.DONE, T.ABORT: S.ABORTED,
-    },
-    S.CLOSING: {T.FINISH: S.DONE, T.ABORT: S.ABORTED},
-    S.DONE: {},
-    S.ABORTED: {},
+    IDLE: {SEND_SYN: SYN_SENT, FINISH: DONE, ABORT: ABORTED},
+    SYN_SENT: {SYN_ACK: ESTABLISHED, ABORT: ABORTED},
+    ESTABLISHED: {SEND_FIN: CLOSING, RECONNECT: SYN_SENT, FINISH: DONE, ABORT: ABORTED},
+    CLOSING: {FINISH: DONE, ABORT: ABORTED},
+    DONE: {},
+    ABORTED: {},
 }
 
 TERMINAL = frozenset(s for s, moves in TRANSITIONS.items() if not moves)
-CONNECTED = frozenset({S.ESTABLISHED, S.CLOSING})  # a SUT connection exists to send on
+CONNECTED = frozenset({ESTABLISHED, CLOSING})  # a SUT connection exists to send on
 
-# What the send loop waits for (``waiting_for``): plain ints, read per segment.
+# What the send loop waits for (``waiting_for``).
 WAIT_NOTHING, WAIT_RESPONSE, WAIT_WINDOW = 0, 1, 2
-
-_INITIAL = S.IDLE  # bound once: reading a member off an Enum class is a slow hook in 3.11
-_SYN_ACK, _SEND_SYN, _SEND_FIN, _RECONNECT, _FINISH, _ABORT = (
-    T.SYN_ACK, T.SEND_SYN, T.SEND_FIN, T.RECONNECT, T.FINISH, T.ABORT,
-)  # fmt: skip
-_CLIENT, _SUT = Side.CLIENT, Side.SUT
 
 
 class IllegalTransition(TcpcopyError):
@@ -111,8 +109,8 @@ class IllegalTransition(TcpcopyError):
 
 
 class SessionStateMachine:
-    """The current state, its two classes as plain booleans (read per segment; an enum hash is
-    a Python-level call), and the flags of the module comment."""
+    """The current state, whether it has a connection (``connected``) or is over (``terminal``),
+    and the flags of the module comment."""
 
     __slots__ = (
         "capture_closed", "capture_done", "closed_first", "connected", "gap", "state", "sut_closed",
@@ -120,7 +118,7 @@ class SessionStateMachine:
     )  # fmt: skip
 
     def __init__(self) -> None:
-        self.state = _INITIAL
+        self.state = IDLE
         self.connected = self.terminal = False
         self.sut_closed = self.sut_reset = False
         self.capture_closed = self.capture_done = self.gap = False
@@ -143,30 +141,30 @@ class SessionStateMachine:
     # -- triggers ------------------------------------------------------------------------------
 
     def send_syn(self) -> None:
-        self.fire(_SEND_SYN)
+        self.fire(SEND_SYN)
 
     def established(self, fake_syn: bool) -> Established:
-        self.fire(_SYN_ACK)
+        self.fire(SYN_ACK)
         return Established(fake_syn)
 
     def send_fin(self) -> None:
-        self.fire(_SEND_FIN)
+        self.fire(SEND_FIN)
         if self.closed_first is None:
-            self.closed_first = _CLIENT
+            self.closed_first = Side.CLIENT
 
     def reconnect(self, attempt: int, resume_offset: int) -> Reconnected:
-        self.fire(_RECONNECT)
+        self.fire(RECONNECT)
         self.sut_closed = self.sut_reset = False
         self.closed_first = None
         self.waiting_for = WAIT_NOTHING
         return Reconnected(attempt, resume_offset)
 
     def finish(self, by: Side, reset: bool) -> Closed:
-        self.fire(_FINISH)
+        self.fire(FINISH)
         return Closed(by, reset)
 
     def abort(self, reason: AbortReason, detail: str) -> Aborted:
-        self.fire(_ABORT)
+        self.fire(ABORT)
         return Aborted(reason, detail)
 
     # -- flags ---------------------------------------------------------------------------------
@@ -174,7 +172,7 @@ class SessionStateMachine:
     def on_sut_fin(self) -> None:
         self.sut_closed = True
         if self.closed_first is None:
-            self.closed_first = _SUT
+            self.closed_first = Side.SUT
 
     def on_sut_reset_after_answers(self) -> None:
         self.sut_reset = True

@@ -10,7 +10,7 @@ RESPONSE_TIMEOUT = 5.0  # seconds the SUT may make no progress on an awaited res
 QUIET_FLOOR = 1.0  # the least silence that ends a response by the last resort (see gate.py)
 
 
-@dataclass(frozen=True)  # compiled, a Cython dataclass (config.pxd), read by C field access
+@dataclass(frozen=True)
 class TranslatorConfig:
     pipeline: bool = False  # tcpcopy -W: send requests without waiting for responses
     mss: int = 1460  # MSS in fake SYNs, and the largest segment we send

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from collections import deque
 
-from pytest_tcpcopy.capture.packet import ACK, FIN, RST, SYN, Packet
+from pytest_tcpcopy.kernel.codecs import timestamp_of
+from pytest_tcpcopy.kernel.packet import ACK, FIN, RST, SYN, Packet
 from pytest_tcpcopy.tcp._state import SessionStateMachine
 from pytest_tcpcopy.tcp.events import SessionCounters
-from pytest_tcpcopy.tcp.options import timestamp_of
-from pytest_tcpcopy.tcp.seq import MASK, seq_add, seq_diff, unwrap
+from pytest_tcpcopy.tcp.seq import seq_add, seq_diff, unwrap
 
 DATA, FIN_MARK, RST_MARK = 0, 1, 2  # what a chunk is
 
@@ -80,7 +80,7 @@ class CapturedStream:
         if self.isn is None:
             if not pkt.payload_len:
                 return False  # a pure ACK, FIN or RST of a connection we never saw open
-            self.isn = (pkt.seq - 1) & MASK
+            self.isn = seq_add(pkt.seq, -1)
             self._base = pkt.seq
         if flags & ACK and self.baseline_ack is None and self.syn is not None:
             self.baseline_ack = pkt.ack
@@ -111,6 +111,10 @@ class CapturedStream:
         if self.held and not self._sm.capture_closed:
             self._sm.on_capture_gap()
 
+    def head(self) -> Chunk:
+        """The first chunk not yet sent (there must be one)."""
+        return self.unsent[0]
+
     def take_piece(self, limit: int) -> tuple[bytes, int | None, bool]:
         """Up to ``limit`` bytes from the head of the unsent stream: one captured segment and
         the continuation segments after it (never the start of the next request), so that
@@ -123,7 +127,7 @@ class CapturedStream:
         ts_val = None
         ended = False
         while unsent and n < limit:
-            c = unsent[0]
+            c = self.head()
             if c.kind != DATA or (parts and c.delta != 0):
                 break
             left = len(c.data) - c.pos

@@ -42,10 +42,8 @@ class ResponseEnd(enum.Enum):
 class Event:
     """Base of the translator's events; never instantiated itself.
 
-    The events are frozen dataclasses; compiled, events.pxd makes them C structs (Cython's own
-    dataclasses: the same fields, equality, hashing, repr and ``dataclasses`` functions), built
-    by the translator at a fraction of a Python dataclass's cost. Cython's dataclasses take no
-    ``slots=True``, hence none in pure Python either.
+    The events are frozen dataclasses without slots: events.pxd makes them Cython dataclasses,
+    which take none.
     """
 
     __slots__ = ()
@@ -130,8 +128,7 @@ _COUNTERS = (
 class SessionCounters:
     """Which paths a session's segments took, for statistics and tests.
 
-    A plain class, not a dataclass: compiled (events.pxd) its counters are C integers that the
-    translator bumps without boxing.
+    A plain slotted class (events.pxd types its counters).
     """
 
     __slots__ = _COUNTERS

@@ -1,7 +1,5 @@
-# Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
-cimport cython
+# C types of the module beside it, for Cython (speedups.py lists the modules it compiles).
 from pytest_tcpcopy.tcp._state cimport SessionStateMachine
-from pytest_tcpcopy.tcp.events cimport ResponseEnded
 from pytest_tcpcopy.tcp.output cimport SessionOutput
 
 cdef class RequestGate:
@@ -18,22 +16,14 @@ cdef class RequestGate:
     cpdef connect(self, double now)
     cpdef on_request(self, data, double now, bint new)
     cpdef on_acked(self, double now)
-    @cython.locals(since=cython.double)
     cpdef on_data(self, long long n, data, double now)
     cpdef expected_of(self, delta, until)
-    @cython.locals(got=cython.longlong)
     cpdef bint over(self, expected, double now, bint hole, bint in_flight)
-    @cython.locals(quiet=cython.double)
     cpdef double quiet_until(self)
     cpdef double timeout_at(self)
-    @cython.locals(since=cython.double)
     cdef double _since(self)
-    @cython.locals(due=cython.double, quiet=cython.double)
     cpdef double deadline(self, bint hole)
-    @cython.locals(waited=cython.double)
     cpdef str cut(self, double now)
     cdef bint _framed(self)
     cdef bint _end(self, by)
     cdef _length(self)
-
-cdef object _CLOSE, _FRAMING, _LENGTH, _QUIET, _TIMEOUT, _COMPLETE, _UNKNOWN

@@ -41,11 +41,6 @@ from pytest_tcpcopy.tcp.output import SessionOutput
 
 QUIET_FACTOR = 4.0
 
-_CLOSE, _FRAMING, _LENGTH, _QUIET, _TIMEOUT = (
-    ResponseEnd.CLOSE, ResponseEnd.FRAMING, ResponseEnd.LENGTH, ResponseEnd.QUIET, ResponseEnd.TIMEOUT,
-)  # fmt: skip
-_COMPLETE, _UNKNOWN = Framing.COMPLETE, Framing.UNKNOWN
-
 
 class RequestGate:
     __slots__ = (
@@ -125,9 +120,7 @@ class RequestGate:
 
     def on_data(self, n: int, data: bytes | None, now: float) -> None:
         """``n`` new in-order SUT bytes (``data``: what of them the intercept reported)."""
-        since = self.last_data if self.last_data > self.sent_at else self.sent_at  # noqa: FURB136 - max()/min() are Python calls, compiled too
-        if now - since > self.max_gap:  # noqa: PLR1730 - max()/min() are Python calls, compiled too
-            self.max_gap = now - since
+        self.max_gap = max(self.max_gap, now - max(self.last_data, self.sent_at))
         self.last_data = now
         self.got += n
         framer = self._framer
@@ -157,34 +150,30 @@ class RequestGate:
         self.expected = expected
         sm = self._sm
         if sm.sut_closed or sm.sut_reset:
-            return self._end(_CLOSE)
+            return self._end(ResponseEnd.CLOSE)
         if hole:
             return False
         if self._framed():
-            return self._end(_FRAMING) if self._framer.status is _COMPLETE else False  # type: ignore[union-attr]
+            return self._end(ResponseEnd.FRAMING) if self._framer.status is Framing.COMPLETE else False  # type: ignore[union-attr]
         got = self.got
         if expected is not None and expected > 0:
             if got >= expected:
-                return self._end(_LENGTH)
+                return self._end(ResponseEnd.LENGTH)
             if not got:
                 return False
         if not in_flight and now >= self.quiet_until():
-            return self._end(_QUIET)
+            return self._end(ResponseEnd.QUIET)
         return False
 
     def quiet_until(self) -> float:
-        quiet = QUIET_FACTOR * self.max_gap
-        if quiet < self._quiet_floor:  # noqa: PLR1730 - max()/min() are Python calls, compiled too
-            quiet = self._quiet_floor
-        return self._since() + quiet
+        return self._since() + max(QUIET_FACTOR * self.max_gap, self._quiet_floor)
 
     def timeout_at(self) -> float:
         return self._since() + self._timeout
 
     def _since(self) -> float:
         """The latest of: request sent, request acknowledged, response byte received."""
-        since = self.last_data if self.last_data > self.sent_at else self.sent_at  # noqa: FURB136 - max()/min() are Python calls, compiled too
-        return since if since > self.acked_at else self.acked_at  # noqa: FURB136 - max()/min() are Python calls, compiled too
+        return max(self.last_data, self.sent_at, self.acked_at)
 
     def deadline(self, hole: bool) -> float:
         """The next moment the verdict on the awaited response can change by time alone: the
@@ -193,16 +182,14 @@ class RequestGate:
         if not hole and not self._framed():
             expected = self.expected
             if expected is None or expected <= 0 or 0 < self.got < expected:
-                quiet = self.quiet_until()
-                if quiet < due:  # noqa: PLR1730 - max()/min() are Python calls, compiled too
-                    due = quiet
+                due = min(due, self.quiet_until())
         return due
 
     def cut(self, now: float) -> str:
         """The awaited response is cut by the response timeout: reports it; the reason."""
         expected = self._length()
         waited = now - self.sent_at
-        self._end(_TIMEOUT)
+        self._end(ResponseEnd.TIMEOUT)
         if expected is None:
             return f"SUT too slow: {self.got} bytes of unknown length after {waited:.1f} s"
         return f"SUT too slow: {self.got} of {expected} bytes after {waited:.1f} s"
@@ -211,7 +198,7 @@ class RequestGate:
         """Whether the framing judges the response being read (rule 3)."""
         framer = self._framer
         return (
-            framer is not None and framer.status is not _UNKNOWN
+            framer is not None and framer.status is not Framing.UNKNOWN
             and self._scanner.between_requests()  # type: ignore[union-attr]
         )
 
@@ -225,7 +212,7 @@ class RequestGate:
         until a header block tells it), else as captured (None when unknown)."""
         framer = self._framer
         if self._framed():
-            if framer.status is _COMPLETE:  # type: ignore[union-attr]
+            if framer.status is Framing.COMPLETE:  # type: ignore[union-attr]
                 return framer.end - self._framer_base  # type: ignore[union-attr]
             length = framer.length  # type: ignore[union-attr]
             return None if length is None else length - self._framer_base

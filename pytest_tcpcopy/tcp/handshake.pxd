@@ -1,10 +1,11 @@
-# Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
-cimport cython
-from pytest_tcpcopy.capture.packet cimport Packet
-from pytest_tcpcopy.tcp.options cimport parse_options
+# C types of the module beside it, for Cython (speedups.py lists the modules it compiles).
+from pytest_tcpcopy.kernel.codecs cimport SutSegment, parse_options
+from pytest_tcpcopy.kernel.packet cimport Packet
 from pytest_tcpcopy.tcp.output cimport SessionOutput
 from pytest_tcpcopy.tcp.seq cimport seq_add
-from pytest_tcpcopy.tcp.wire cimport SutSegment
+
+# TCP flag bits, as C ints.
+cdef int ACK, RST, SYN
 
 cdef class Handshake:
     cdef long _mss
@@ -18,6 +19,4 @@ cdef class Handshake:
 
     cpdef open(self, Packet captured, long long off, long long wire, double now, double timeout)
     cpdef resend(self)
-    @cython.locals(flags=cython.int, syn_ack_wire=cython.longlong)
     cpdef int answer(self, SutSegment seg, long long syn_wire)
-

@@ -10,11 +10,10 @@ offered it too (RFC 7323, RFC 9293 3.7.1).
 
 from __future__ import annotations
 
-from pytest_tcpcopy.capture.packet import ACK, RST, SYN, Packet
-from pytest_tcpcopy.tcp.options import TIMESTAMP_OPTION_LEN, TcpOptions, mss_option, parse_options
+from pytest_tcpcopy.kernel.codecs import TIMESTAMP_OPTION_LEN, SutSegment, TcpOptions, mss_option, parse_options
+from pytest_tcpcopy.kernel.packet import ACK, RST, SYN, Packet
 from pytest_tcpcopy.tcp.output import WINDOW, SessionOutput
 from pytest_tcpcopy.tcp.seq import seq_add
-from pytest_tcpcopy.tcp.wire import SutSegment
 
 DEFAULT_SUT_MSS = 536  # RFC 9293 3.7.1: MSS when the SYN-ACK carries none
 STRAY, REFUSED, ACCEPTED = 0, 1, 2  # what the SUT's segment to our SYN is (`answer`)

@@ -1,7 +1,7 @@
-# Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
+# C types of the module beside it, for Cython (speedups.py lists the modules it compiles).
+from pytest_tcpcopy.kernel.codecs cimport SegmentBuilder, SutSegment
 from pytest_tcpcopy.tcp.events cimport SessionCounters
 from pytest_tcpcopy.tcp.seq cimport seq_ge
-from pytest_tcpcopy.tcp.wire cimport SegmentBuilder, SutSegment
 
 cdef class SessionOutput:
     cdef SegmentBuilder _builder

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
+from pytest_tcpcopy.kernel.codecs import SegmentBuilder, SutSegment
 from pytest_tcpcopy.tcp.events import Event, SessionCounters
 from pytest_tcpcopy.tcp.seq import seq_ge
-from pytest_tcpcopy.tcp.wire import SegmentBuilder, SutSegment
 
 WINDOW = 65535  # the receive window we advertise: the replay sink never runs out of room
 
@@ -21,7 +21,7 @@ class SessionOutput:
     __slots__ = ("_builder", "_ip_id", "counters", "events", "packets", "ts_last", "ts_ok", "ts_recent")
 
     def __init__(self, client: Endpoint, target: Endpoint, ip_id: int, counters: SessionCounters) -> None:
-        if len(target.addr) != 4 or len(client.addr) != 4:  # not .is_ipv6: a Python-level call
+        if len(target.addr) != 4 or len(client.addr) != 4:
             raise UsageError(
                 f"cannot replay {client} -> {target}: only IPv4 targets and client addresses "
                 "are implemented; give an IPv4 target and an IPv4 client network"

@@ -1,11 +1,13 @@
-# Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
-cimport cython
+# C types of the module beside it, for Cython (speedups.py lists the modules it compiles).
+from pytest_tcpcopy.kernel.codecs cimport SutSegment
 from pytest_tcpcopy.tcp._state cimport SessionStateMachine
-from pytest_tcpcopy.tcp.events cimport ResponseData, SessionCounters
+from pytest_tcpcopy.tcp.events cimport SessionCounters
 from pytest_tcpcopy.tcp.gate cimport RequestGate
 from pytest_tcpcopy.tcp.output cimport SessionOutput
 from pytest_tcpcopy.tcp.seq cimport seq_add, seq_diff, unwrap
-from pytest_tcpcopy.tcp.wire cimport SutSegment
+
+# TCP flag bits, as C ints.
+cdef int ACK, FIN
 
 cdef class Receiver:
     cdef SessionCounters _counters
@@ -24,7 +26,5 @@ cdef class Receiver:
     cpdef long long ack(self)
     cpdef on_syn(self, SutSegment seg)
     cpdef bint believes_rst(self, SutSegment seg)
-    @cython.locals(off=cython.longlong, n=cython.longlong, fin=cython.int)
     cpdef receive(self, SutSegment seg, double now)
-    @cython.locals(new=cython.longlong)
     cdef _deliver(self, long long off, long long n, data, int fin, double now)

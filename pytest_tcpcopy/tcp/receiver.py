@@ -9,13 +9,13 @@ from the first byte after the SUT's ISN; ResponseData offsets continue across re
 
 from __future__ import annotations
 
-from pytest_tcpcopy.capture.packet import ACK, FIN
+from pytest_tcpcopy.kernel.codecs import SutSegment
+from pytest_tcpcopy.kernel.packet import ACK, FIN
 from pytest_tcpcopy.tcp._state import SessionStateMachine
 from pytest_tcpcopy.tcp.events import ResponseData, SessionCounters
 from pytest_tcpcopy.tcp.gate import RequestGate
 from pytest_tcpcopy.tcp.output import SessionOutput
 from pytest_tcpcopy.tcp.seq import seq_add, seq_diff, unwrap
-from pytest_tcpcopy.tcp.wire import SutSegment
 
 RST_WINDOW = 1 << 30  # a SUT RST is believed when its seq is this close after our ack
 

@@ -1,6 +1,8 @@
-# Compiled by setup.py when Cython is present; the .py beside it is the source and runs as is without it.
-cimport cython
+# C types of the module beside it, for Cython (speedups.py lists the modules it compiles).
 from pytest_tcpcopy.tcp.events cimport SessionCounters
+
+# The FIN flag bit, as a C int.
+cdef int FIN
 
 cdef class Sent:
     cdef public object data
@@ -16,13 +18,10 @@ cdef class Recovery:
 
     cpdef start(self, long long off, long long window, long long wscale, long long smss)
     cpdef restart(self, long long resume, double now)
-    @cython.locals(una=cython.longlong, s=Sent)
     cpdef list unacked(self)
     cpdef arm(self, double now)
     cpdef long long room(self)
-    @cython.locals(sent=Sent)
     cpdef Sent track(self, data, long long psum, int flags, double now)
-    @cython.locals(resend=Sent)
     cpdef Sent on_ack(self, long long ack, long long window, bint pure, double now)
     cpdef Sent on_timeout(self, double now)
     cpdef stop(self)

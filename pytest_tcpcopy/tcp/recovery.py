@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from pytest_tcpcopy.capture.packet import FIN
+from pytest_tcpcopy.kernel.packet import FIN
 from pytest_tcpcopy.tcp.events import SessionCounters
 
 RTO_MAX = 8.0  # seconds: the retransmission back-off stops doubling here
@@ -39,7 +39,7 @@ class Recovery:
         """``rto``: the initial retransmission timeout; ``mss``: the largest segment we send."""
         self._counters = counters
         self._rto_initial = rto
-        self._rto_max = rto if rto > RTO_MAX else RTO_MAX  # noqa: FURB136 - max()/min() are Python calls, compiled too
+        self._rto_max = max(rto, RTO_MAX)
         self.snd_una = 0  # the first byte the SUT has not acknowledged
         self.snd_nxt = 0  # the next byte to send
         self.snd_wnd = 0  # the SUT's window, scaled

@@ -1,4 +1,5 @@
-# C types for seq.py when compiled (see setup.py). Offsets and sequence numbers fit in 64 bits.
+# C types of the module beside it, for Cython (speedups.py lists the modules it compiles).
+# Offsets and sequence numbers fit in 64 bits.
 cdef long long _MASK, _HALF
 cpdef long long seq_add(long long seq, long long n)
 cpdef long long seq_diff(long long a, long long b)

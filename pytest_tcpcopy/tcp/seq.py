@@ -7,8 +7,6 @@ resolved, so nothing else compares raw sequence numbers.
 
 from __future__ import annotations
 
-MASK = 0xFFFFFFFF
-# The module's own copies: compiled, C constants (seq.pxd), so that the arithmetic stays in C.
 _MASK = 0xFFFFFFFF
 _HALF = 0x80000000
 

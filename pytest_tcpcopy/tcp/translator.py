@@ -17,11 +17,20 @@ them and decides when triggers fire. Positions are stream offsets (see `seq.unwr
 
 from __future__ import annotations
 
-from pytest_tcpcopy.capture.packet import ACK, FIN, PSH, RST, SYN, Packet
 from pytest_tcpcopy.endpoint import Endpoint
-from pytest_tcpcopy.tcp._state import WAIT_NOTHING, WAIT_RESPONSE, WAIT_WINDOW, SessionStateMachine
-from pytest_tcpcopy.tcp._state import SessionState as S
-from pytest_tcpcopy.tcp.checksum import partial_sum
+from pytest_tcpcopy.kernel.codecs import SutSegment, partial_sum
+from pytest_tcpcopy.kernel.packet import ACK, FIN, PSH, RST, SYN, Packet
+from pytest_tcpcopy.tcp._state import (
+    CLOSING,
+    ESTABLISHED,
+    IDLE,
+    SYN_SENT,
+    WAIT_NOTHING,
+    WAIT_RESPONSE,
+    WAIT_WINDOW,
+    SessionState,
+    SessionStateMachine,
+)
 from pytest_tcpcopy.tcp.config import TranslatorConfig
 from pytest_tcpcopy.tcp.cursor import DATA, FIN_MARK, CapturedStream
 from pytest_tcpcopy.tcp.events import AbortReason, Event, RequestSent, SessionCounters, Side
@@ -31,15 +40,8 @@ from pytest_tcpcopy.tcp.output import SessionOutput
 from pytest_tcpcopy.tcp.receiver import Receiver
 from pytest_tcpcopy.tcp.recovery import Recovery, Sent
 from pytest_tcpcopy.tcp.seq import seq_add, unwrap
-from pytest_tcpcopy.tcp.wire import SutSegment
 
 __all__ = ["SessionTranslator", "TranslatorConfig"]
-
-# The states compared on every segment, bound once: in Python 3.11 reading a member off its Enum
-# class goes through the metaclass's __getattr__ hook, four times a plain attribute.
-_CLOSING, _ESTABLISHED, _IDLE, _SYN_SENT = S.CLOSING, S.ESTABLISHED, S.IDLE, S.SYN_SENT
-_CLIENT, _SUT = Side.CLIENT, Side.SUT
-_WAIT_NOTHING, _WAIT_RESPONSE, _WAIT_WINDOW = WAIT_NOTHING, WAIT_RESPONSE, WAIT_WINDOW
 
 
 class SessionTranslator:
@@ -61,7 +63,7 @@ class SessionTranslator:
         self, config: TranslatorConfig, client: Endpoint, target: Endpoint,
         *, session_id: int, copy: int = 0,
     ) -> None:
-        self.config = config  # compiled, a C field of its type: the reads below are C reads
+        self.config = config
         self.client = client
         self.target = target
         self.session_id = session_id
@@ -87,7 +89,7 @@ class SessionTranslator:
     # ----------------------------------------------------------------------------- queries
 
     @property
-    def state(self) -> S:
+    def state(self) -> SessionState:
         return self._sm.state
 
     @property
@@ -104,11 +106,11 @@ class SessionTranslator:
         due = _earlier(due, self._hs.establish_at)
         if sm.connected:
             waiting = sm.waiting_for
-            if tx.inflight or waiting != _WAIT_NOTHING:
+            if tx.inflight or waiting != WAIT_NOTHING:
                 due = _earlier(due, self._last_progress + self._idle_timeout)
-            if waiting == _WAIT_RESPONSE and not tx.inflight:
+            if waiting == WAIT_RESPONSE and not tx.inflight:
                 due = _earlier(due, self._gate.deadline(bool(self._rx.held)))
-            elif sm.state is _CLOSING and not self._cap.unsent and tx.snd_una == tx.snd_nxt:
+            elif sm.state is CLOSING and not self._cap.unsent and tx.snd_una == tx.snd_nxt:
                 due = _earlier(due, self._last_progress + self._close_linger)
         return due
 
@@ -121,8 +123,6 @@ class SessionTranslator:
         `next_timer` report, so a driver may skip draining: a pure ACK once the handshake's ACK
         is known (its ack only tells the last response's length), a duplicate, a segment beyond
         a hole."""
-        if pkt is None:  # compiled, the field reads below would crash on it
-            raise TypeError("feed_client() takes a Packet, not None")
         if self._pump_at is not None:
             self._settle()
         if self._sm.terminal or not self._cap.feed(pkt):
@@ -139,7 +139,7 @@ class SessionTranslator:
             return
         sm.on_capture_done()
         self._cap.end()
-        if sm.state is _IDLE and self._cap.isn is None:
+        if sm.state is IDLE and self._cap.isn is None:
             reason = AbortReason.NOTHING_TO_REPLAY
             self._out.events.append(sm.abort(reason, f"nothing to replay: {reason.value}"))
             return
@@ -163,11 +163,11 @@ class SessionTranslator:
             self.counters.ignored_sut_segments += 1
             return
         state = sm.state
-        if state is _SYN_SENT:
+        if state is SYN_SENT:
             self._on_syn_sent_segment(seg, now)
             return
         rx = self._rx
-        if state is _IDLE or sm.sut_reset:
+        if state is IDLE or sm.sut_reset:
             self.counters.ignored_sut_segments += 1
             return
         if flags & SYN:
@@ -211,7 +211,7 @@ class SessionTranslator:
             return
         gate = self._gate
         if (
-            sm.waiting_for == _WAIT_RESPONSE and not self._tx.inflight and now >= gate.timeout_at()
+            sm.waiting_for == WAIT_RESPONSE and not self._tx.inflight and now >= gate.timeout_at()
             and not gate.over(gate.expected, now, bool(self._rx.held), False)
         ):
             self._abort(AbortReason.RESPONSE_TIMEOUT, gate.cut(now))
@@ -265,8 +265,8 @@ class SessionTranslator:
         """The SUT reset: a close after the session, a reconnect while requests are pending,
         an abort when it reset instead of answering a request."""
         sm, tx = self._sm, self._tx
-        if sm.state is _CLOSING:
-            self._finish(sm.closed_first or _CLIENT, reset=True, send_rst=False)
+        if sm.state is CLOSING:
+            self._finish(sm.closed_first or Side.CLIENT, reset=True, send_rst=False)
         elif tx.snd_una != tx.snd_nxt or any(c.kind == DATA for c in self._cap.unsent):
             self._reconnect(now, send_rst=False)
         elif tx.snd_nxt > self._hs.off + 1 and not self._gate.got:
@@ -277,7 +277,7 @@ class SessionTranslator:
                 send_rst=False,
             )
         elif (sm.capture_done or sm.capture_closed) and not self._cap.unsent:
-            self._finish(_SUT, reset=True, send_rst=False)
+            self._finish(Side.SUT, reset=True, send_rst=False)
         else:
             sm.on_sut_reset_after_answers()
             self._rx.ack_pending = False
@@ -294,7 +294,7 @@ class SessionTranslator:
         """Send whatever the state, the request gate and the SUT's window allow."""
         sm = self._sm
         state = sm.state
-        if state is _IDLE:
+        if state is IDLE:
             if self._cap.isn is not None:
                 self._send_syn(now)
             return
@@ -302,20 +302,20 @@ class SessionTranslator:
             return
         cap, tx = self._cap, self._tx
         unsent = cap.unsent
-        if not unsent and state is _ESTABLISHED and not (sm.sut_closed or sm.sut_reset or sm.capture_done or sm.gap):
-            sm.wait_for(_WAIT_NOTHING)
+        if not unsent and state is ESTABLISHED and not (sm.sut_closed or sm.sut_reset or sm.capture_done or sm.gap):
+            sm.wait_for(WAIT_NOTHING)
             return  # the common case while a response streams in: nothing to send or end
-        if sm.sut_closed and state is _ESTABLISHED and tx.snd_una != tx.snd_nxt:
+        if sm.sut_closed and state is ESTABLISHED and tx.snd_una != tx.snd_nxt:
             self._reconnect(now, send_rst=True)  # the SUT closed before taking our bytes
             return
-        sm.wait_for(_WAIT_NOTHING)
+        sm.wait_for(WAIT_NOTHING)
         run_off = run_len = 0
         while unsent:
-            c = unsent[0]
+            c = cap.head()
             gated = c.delta and not (self._pipeline and c.kind == DATA)
             expected = self._gate.expected_of(c.delta, c.until) if gated else None
             if gated and not self._gate.over(expected, now, bool(self._rx.held), bool(tx.inflight)):
-                sm.wait_for(_WAIT_RESPONSE)
+                sm.wait_for(WAIT_RESPONSE)
                 break
             if c.kind == DATA:
                 if sm.sut_closed or sm.sut_reset:
@@ -324,7 +324,7 @@ class SessionTranslator:
                     return
                 room = tx.room()
                 if room <= 0:
-                    sm.wait_for(_WAIT_WINDOW)
+                    sm.wait_for(WAIT_WINDOW)
                     break
                 new = c.delta is None or c.delta > 0
                 if not run_len:
@@ -334,7 +334,7 @@ class SessionTranslator:
                 run_len += len(piece)
                 self._send_new(piece, ACK | PSH if push else ACK, now, ts_val)
             elif sm.sut_reset:
-                self._finish(_SUT, reset=True, send_rst=False)  # nothing left to close
+                self._finish(Side.SUT, reset=True, send_rst=False)  # nothing left to close
                 return
             elif tx.snd_una != tx.snd_nxt:
                 break  # FIN and RST wait until the SUT has every client byte (tcpcopy)
@@ -346,10 +346,10 @@ class SessionTranslator:
             else:
                 unsent.popleft()
                 self._flush_request_run(run_off, run_len)
-                self._finish(_CLIENT, reset=True, send_rst=True)
+                self._finish(Side.CLIENT, reset=True, send_rst=True)
                 return
         self._flush_request_run(run_off, run_len)
-        if sm.waiting_for == _WAIT_WINDOW and not tx.inflight:
+        if sm.waiting_for == WAIT_WINDOW and not tx.inflight:
             tx.arm(now)  # persist: probe the zero window
         self._maybe_end(now)
 
@@ -359,22 +359,22 @@ class SessionTranslator:
         cap, tx, sm = self._cap, self._tx, self._sm
         if cap.unsent or tx.snd_una != tx.snd_nxt:
             return
-        if sm.state is _CLOSING:
+        if sm.state is CLOSING:
             if sm.sut_closed:
-                self._finish(sm.closed_first or _CLIENT, reset=False, send_rst=False)
+                self._finish(sm.closed_first or Side.CLIENT, reset=False, send_rst=False)
             elif now >= self._last_progress + self._close_linger:
-                self._finish(_CLIENT, reset=True, send_rst=True)
+                self._finish(Side.CLIENT, reset=True, send_rst=True)
             return
         if not (sm.capture_done or sm.gap):
             return
         if sm.sut_reset:
-            self._finish(_SUT, reset=True, send_rst=False)
+            self._finish(Side.SUT, reset=True, send_rst=False)
             return
         expected = None if sm.gap else self._gate.expected_of(
             cap.last_response_length(False), cap.last_response_length(True)
         )
         if not self._gate.over(expected, now, bool(self._rx.held), bool(tx.inflight)):
-            sm.wait_for(_WAIT_RESPONSE)
+            sm.wait_for(WAIT_RESPONSE)
             return
         if sm.gap:
             self._abort(
@@ -386,7 +386,7 @@ class SessionTranslator:
             self._send_new(b"", ACK | FIN, now, None)
             sm.send_fin()
         else:
-            self._finish(_CLIENT, reset=True, send_rst=True)
+            self._finish(Side.CLIENT, reset=True, send_rst=True)
 
     def _send_syn(self, now: float) -> None:
         self._hs.open(self._cap.syn, -1, self._cap.wire(-1), now, self.config.establish_timeout)
@@ -408,12 +408,12 @@ class SessionTranslator:
     def _on_rto(self, now: float) -> None:
         tx = self._tx
         head = tx.on_timeout(now)
-        if self._sm.state is _SYN_SENT:
+        if self._sm.state is SYN_SENT:
             self.counters.retransmits += 1
             self._hs.resend()
         elif head is not None:
             self._retransmit(head)
-        elif self._sm.waiting_for == _WAIT_WINDOW:
+        elif self._sm.waiting_for == WAIT_WINDOW:
             self.counters.window_probes += 1
             self._send(seq_add(self._cap.wire(tx.snd_una), -1), ACK)
         else:
@@ -468,7 +468,7 @@ class SessionTranslator:
         segment boundary in flight so one of them hits."""
         self._rx.ack_pending = False
         cap, tx = self._cap, self._tx
-        if self._sm.state is _SYN_SENT:
+        if self._sm.state is SYN_SENT:
             self._send(cap.wire(self._hs.off + 1), RST)
             return
         if self._rx.sut_isn is None or self._sm.sut_reset:

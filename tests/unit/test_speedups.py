@@ -2,12 +2,14 @@
 
 The rest of the suite runs whichever modules are installed (compiled in CI). Here the core's
 unit tests run once more in a subprocess with PYTEST_TCPCOPY_PURE_PYTHON=1, so the ``.py``
-sources stay tested as they run on machines without a compiler.
+sources stay tested as they run on machines without a compiler. The list of compiled modules is
+held to the files: a ``.pxd`` beside a module that is not compiled would type nothing.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +19,38 @@ from conftest import require
 from pytest_tcpcopy import speedups
 
 UNIT = Path(__file__).resolve().parent
+PACKAGE = Path(speedups.__file__).resolve().parent
 CORE_SUITES = ("tcp", "flows", "capture", "channel")
 
 
 def test_the_copier_hot_path_is_compilable():
     modules = speedups.compilable_modules()
-    for hot in ("capture.reader", "flows.assembler", "tcp.translator", "tcp.wire", "replay.engine", "replay.copier"):
+    for hot in ("kernel.codecs", "kernel.packet", "capture.reader", "flows.assembler", "tcp.translator",
+                "replay.engine", "replay.copier", "intercept.server"):
         assert f"pytest_tcpcopy.{hot}" in modules
+
+
+def test_the_compiled_modules_are_listed_once_and_exist():
+    listed = speedups.COMPILED_MODULES
+    assert len(set(listed)) == len(listed)
+    missing = [name for name in listed if not speedups.source_of(name).is_file()]
+    assert not missing, f"listed for compiling, but no such module: {missing}"
+
+
+def test_every_pxd_types_a_listed_module():
+    sources = {speedups.source_of(name) for name in speedups.COMPILED_MODULES}
+    stray = [str(pxd.relative_to(PACKAGE)) for pxd in PACKAGE.rglob("*.pxd") if pxd.with_suffix(".py") not in sources]
+    assert not stray, f"C types of modules that are not compiled (add them to COMPILED_MODULES or drop these): {stray}"
+
+
+def test_only_the_kernel_types_locals():
+    """C types of locals stand at the locals, in the kernel only: no ``cython.locals`` by name in a
+    .pxd, no C-typed annotations outside pytest_tcpcopy/kernel."""
+    kernel = PACKAGE / "kernel"
+    by_name = [str(pxd.relative_to(PACKAGE)) for pxd in PACKAGE.rglob("*.pxd") if "cython.locals" in pxd.read_text()]
+    typed = [str(py.relative_to(PACKAGE)) for py in PACKAGE.rglob("*.py")
+             if kernel not in py.parents and re.search(r"^\s*import cython$", py.read_text(), re.M)]  # fmt: skip
+    assert not by_name and not typed, (by_name, typed)
 
 
 def test_every_compilable_module_is_compiled():

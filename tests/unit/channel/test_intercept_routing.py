@@ -6,7 +6,8 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.inet6 import IPv6
 
 from pytest_tcpcopy.endpoint import Endpoint
-from pytest_tcpcopy.intercept.routing import RouteTable, pair_key, segment_key
+from pytest_tcpcopy.intercept.routing import RouteTable, pair_key
+from pytest_tcpcopy.kernel.codecs import segment_key
 
 CLIENT = Endpoint.parse("198.18.0.7:40001")
 TARGET = Endpoint.parse("10.0.0.2:8080")

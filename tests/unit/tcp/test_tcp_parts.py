@@ -25,7 +25,7 @@ from pytest_tcpcopy.tcp.gate import QUIET_FACTOR, RequestGate
 from pytest_tcpcopy.tcp.output import SessionOutput
 from pytest_tcpcopy.tcp.receiver import Receiver
 from pytest_tcpcopy.tcp.recovery import RTO_MAX, Recovery
-from pytest_tcpcopy.tcp.wire import SutSegment
+from pytest_tcpcopy.kernel.codecs import SutSegment
 
 S = SessionState
 

@@ -10,13 +10,21 @@ from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP
 from tcpsim import CLIENT, TARGET, rfc1071
 
-from pytest_tcpcopy.capture.packet import ACK, PSH, Packet
 from pytest_tcpcopy.errors import UsageError
-from pytest_tcpcopy.tcp import SessionTranslator, TranslatorConfig, parse_sut_segment, wire
-from pytest_tcpcopy.tcp.checksum import finish, internet_checksum, partial_sum, sum_words, verify
-from pytest_tcpcopy.tcp.options import parse_options, timestamp_of, timestamp_option
+from pytest_tcpcopy.kernel.codecs import (
+    SegmentBuilder,
+    finish,
+    internet_checksum,
+    parse_options,
+    parse_sut_segment,
+    partial_sum,
+    timestamp_of,
+    timestamp_option,
+    verify,
+)
+from pytest_tcpcopy.kernel.packet import ACK, PSH, Packet
+from pytest_tcpcopy.tcp import SessionTranslator, TranslatorConfig
 from pytest_tcpcopy.tcp.seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt, unwrap
-from pytest_tcpcopy.tcp.wire import SegmentBuilder, parse_v4_read, parse_v4_unpacked
 
 U32 = st.integers(0, 2**32 - 1)
 
@@ -60,10 +68,9 @@ def test_partial_sums_combine(a, b):
 
 
 @given(st.binary(max_size=3000))
-def test_the_word_sum_and_the_big_int_sum_agree(data):
-    """The compiled path adds 16-bit words in C; pure Python takes one big integer mod 0xFFFF."""
-    as_int = int.from_bytes(data, "big") << (8 if len(data) & 1 else 0)
-    assert sum_words(data) == partial_sum(data) == as_int % 0xFFFF
+def test_partial_sums_are_word_sums_of_any_bytes_like(data):
+    words = sum(int.from_bytes(data[i : i + 2].ljust(2, b"\0"), "big") for i in range(0, len(data), 2))
+    assert partial_sum(data) == words % 0xFFFF
     assert partial_sum(bytearray(data)) == partial_sum(memoryview(data)) == partial_sum(data)
 
 
@@ -91,26 +98,22 @@ OPTIONS = [
 @given(U32, U32, st.integers(0, 255), st.integers(0, 65535), st.binary(max_size=1500),
        st.sampled_from(OPTIONS))
 def test_builder_matches_scapy(seq, ack, flags, window, payload, options):
-    """Both strategies (struct packing, byte stores) build exactly what scapy builds."""
+    """The builder builds exactly what scapy builds."""
     raw_opts, scapy_opts = options
     b = SegmentBuilder(CLIENT, TARGET)
     ref = IP(src="198.18.0.7", dst="10.9.0.2", id=77, flags="DF", ttl=64) / TCP(
         sport=CLIENT.port, dport=TARGET.port, seq=seq, ack=ack, flags=flags, window=window,
         options=scapy_opts) / payload
-    for build in (b.build, b.build_packed, b.build_written):
-        assert build(seq, ack, flags, window, raw_opts, payload, partial_sum(payload), 77) == bytes(ref)
+    assert b.build(seq, ack, flags, window, raw_opts, payload, partial_sum(payload), 77) == bytes(ref)
 
 
 @given(U32, U32, st.integers(0, 255), st.integers(0, 65535), U32, U32, st.binary(max_size=300))
 def test_timestamped_build_writes_the_timestamp_option(seq, ack, flags, window, ts_val, ts_ecr, payload):
-    """The timestamp option written in place (compiled) or packed: the same packet as building
-    with timestamp_option() as the options, and it reads back."""
+    """The same packet as building with timestamp_option() as the options, and it reads back."""
     b = SegmentBuilder(CLIENT, TARGET)
     psum = partial_sum(payload)
     pkt = b.build_timestamped(seq, ack, flags, window, ts_val, ts_ecr, payload, psum, 3)
-    assert pkt == b.build_packed(seq, ack, flags, window, timestamp_option(ts_val, ts_ecr), payload, psum, 3)
-    if not wire.COMPILED:  # compiled, build_timestamped above is the byte-store strategy itself
-        assert pkt == b._write(seq, ack, flags, window, b"", payload, psum, 3, True, ts_val, ts_ecr)
+    assert pkt == b.build(seq, ack, flags, window, timestamp_option(ts_val, ts_ecr), payload, psum, 3)
     seg = parse_sut_segment(pkt)
     assert (seg.has_ts, seg.ts_val, seg.ts_ecr, seg.payload) == (True, ts_val, ts_ecr, payload or None)
     assert verify(pkt[:20]) and internet_checksum(pseudo_tcp(pkt)) == 0
@@ -121,10 +124,9 @@ def test_builders_and_option_parsers_take_any_bytes_like(kind):
     """Compiled as in pure Python: payloads and options need not be bytes."""
     b = SegmentBuilder(CLIENT, TARGET)
     opts, payload = b"\x02\x04\x05\xb4", b"abc"
-    expected = b.build_packed(1, 2, ACK, 512, opts, payload, partial_sum(payload), 3)
+    expected = b.build(1, 2, ACK, 512, opts, payload, partial_sum(payload), 3)
     assert b.build(1, 2, ACK, 512, kind(opts), kind(payload), partial_sum(payload), 3) == expected
-    assert b.build_written(1, 2, ACK, 512, kind(opts), kind(payload), partial_sum(payload), 3) == expected
-    stamped = b.build_packed(1, 2, ACK, 512, timestamp_option(7, 8), payload, partial_sum(payload), 3)
+    stamped = b.build(1, 2, ACK, 512, timestamp_option(7, 8), payload, partial_sum(payload), 3)
     assert b.build_timestamped(1, 2, ACK, 512, 7, 8, kind(payload), partial_sum(payload), 3) == stamped
     assert parse_options(kind(opts + timestamp_option(7, 8))) == parse_options(opts + timestamp_option(7, 8))
     assert timestamp_of(kind(timestamp_option(7, 8))) == (7, 8)
@@ -162,42 +164,68 @@ def test_parse_sut_segment_rejects_non_tcp(buf):
         parse_sut_segment(buf)
 
 
-_SEGMENT_FIELDS = ("src", "dst", "sport", "dport", "seq", "ack", "flags", "window", "options", "payload_len",
-                   "payload", "has_ts", "ts_val", "ts_ecr")
 _SUT_OPTIONS = [b"", timestamp_option(7, 2**32 - 1), b"\x02\x04\x05\xb4", b"\x08\x0a" + bytes(8) + b"\x01\x01",
                 b"\x02\x04\x05\xb4\x01\x03\x03\x07" + timestamp_option(2**31, 5)]
-
-
-def _fields(seg):
-    return None if seg is None else tuple(getattr(seg, name) for name in _SEGMENT_FIELDS)
 
 
 @settings(max_examples=300)
 @given(U32, U32, st.integers(0, 255), st.integers(0, 65535), st.binary(max_size=300),
        st.sampled_from(_SUT_OPTIONS), st.integers(0, 4))
-def test_both_sut_segment_parsers_agree(seq, ack, flags, window, payload, options, padding):
-    """Byte reads (compiled) and struct unpacking (pure Python) make the same segment, with the
-    options' own timestamp."""
-    pkt = SegmentBuilder(TARGET, CLIENT).build_packed(seq, ack, flags, window, options, payload,
-                                                      partial_sum(payload), 9) + bytes(padding)
-    read, unpacked = parse_v4_read(pkt), parse_v4_unpacked(pkt)
-    assert read is not None and _fields(read) == _fields(unpacked)
+def test_sut_segments_read_back_what_was_built(seq, ack, flags, window, payload, options, padding):
+    """Every field, the options' own timestamp, and the payload without the link's padding."""
+    pkt = SegmentBuilder(TARGET, CLIENT).build(seq, ack, flags, window, options, payload, partial_sum(payload), 9)
+    seg = parse_sut_segment(pkt + bytes(padding))
+    fields = (seg.src, seg.dst, seg.sport, seg.dport, seg.seq, seg.ack, seg.flags, seg.window, seg.options)
+    assert fields == (TARGET.addr, CLIENT.addr, TARGET.port, CLIENT.port, seq, ack, flags, window, options)
     ts = timestamp_of(options)
-    assert (read.has_ts, read.ts_val, read.ts_ecr) == ((True, *ts) if ts else (False, 0, 0))
-    assert (read.payload, read.payload_len) == (payload or None, len(payload))
+    assert (seg.has_ts, seg.ts_val, seg.ts_ecr) == ((True, *ts) if ts else (False, 0, 0))
+    assert (seg.payload, seg.payload_len) == (payload or None, len(payload))
+
+
+def _reference_parse(buf: bytes):
+    """What a SUT segment says, by struct unpacking (IPv4 or IPv6), or None where parse_sut_segment
+    must refuse it."""
+    if len(buf) < 20 or buf[0] >> 4 not in (4, 6):
+        return None
+    if buf[0] >> 4 == 4:
+        ip_len, proto, total, src, dst = (buf[0] & 15) * 4, buf[9], struct.unpack_from("!H", buf, 2)[0], buf[12:16], buf[16:20]
+        if proto != 6 or ip_len < 20:
+            return None
+    else:
+        if len(buf) < 40 or buf[6] != 6:
+            return None
+        ip_len, total, src, dst = 40, 40 + struct.unpack_from("!H", buf, 4)[0], buf[8:24], buf[24:40]
+    if len(buf) < ip_len + 20:
+        return None
+    sport, dport, seq, ack, offflags, window = struct.unpack_from("!HHIIHH", buf, ip_len)
+    start = ip_len + (offflags >> 12) * 4
+    if start < ip_len + 20 or len(buf) < start or total < start:
+        return None
+    options = buf[ip_len + 20 : start]
+    ts = timestamp_of(options)
+    payload = buf[start:total] if total > start and len(buf) > start else None
+    return (src, dst, sport, dport, seq, ack, offflags & 0xFF, window, options, total - start, payload,
+            ts is not None, *(ts or (0, 0)))
 
 
 @pytest.mark.parametrize("options", _SUT_OPTIONS)
-def test_both_sut_segment_parsers_decline_or_agree_on_damaged_packets(options):
-    """Every cut, and every damaged byte of the headers and the timestamp's kind and length:
-    the two parsers decline the same packets and agree on the rest."""
-    pkt = SegmentBuilder(TARGET, CLIENT).build_packed(5, 6, ACK, 512, options, b"xyz", partial_sum(b"xyz"), 9)
+def test_damaged_sut_segments_are_refused_or_read_as_they_say(options):
+    """Every cut, and every damaged byte of the headers and the timestamp's kind and length: a
+    UsageError, or exactly the fields the bytes say."""
+    pkt = SegmentBuilder(TARGET, CLIENT).build(5, 6, ACK, 512, options, b"xyz", partial_sum(b"xyz"), 9)
     variants = [pkt[:cut] for cut in range(len(pkt) + 1)]
     for spot in range(min(len(pkt), 48)):
-        for value in (0, 1, 6, 0x45, 0x50, 0x80, 0xFF, pkt[spot] ^ 1):
+        for value in (0, 1, 6, 0x45, 0x46, 0x50, 0x60, 0x80, 0xFF, pkt[spot] ^ 1):
             variants.append(pkt[:spot] + bytes([value]) + pkt[spot + 1 :])
     for variant in variants:
-        assert _fields(parse_v4_read(variant)) == _fields(parse_v4_unpacked(variant)), variant.hex()
+        expected = _reference_parse(variant)
+        if expected is None:
+            with pytest.raises(UsageError):
+                parse_sut_segment(variant)
+            continue
+        seg = parse_sut_segment(variant)
+        assert (seg.src, seg.dst, seg.sport, seg.dport, seg.seq, seg.ack, seg.flags, seg.window, seg.options,
+                seg.payload_len, seg.payload, seg.has_ts, seg.ts_val, seg.ts_ecr) == expected, variant.hex()
 
 
 def test_golden_mid_stream_exchange():

@@ -1,6 +1,6 @@
-"""The common case decoded in the read buffer (``capture.inplace``): both strategies give the very
-same Packets and stop at the very same records, and the reader's output through them equals the
-general decoder's, record for record, counts included."""
+"""The common case decoded in the read buffer (``kernel.codecs.decode_run``): each record it decodes
+is the Packet the general decoder makes of it, it stops at every other record, and the reader's
+output through it equals the general decoder's, record for record, counts included."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import pytest
 from capture_helpers import l3_samples, pcapng_enhanced, pcapng_interface, pcapng_section
 from scapy.layers.l2 import Dot1Q, Ether
 
-from pytest_tcpcopy.capture import inplace, open_capture
+from pytest_tcpcopy.capture import open_capture
 from pytest_tcpcopy.capture.fragments import FragmentTable
 from pytest_tcpcopy.capture.reader import _GeneralDecoder
+from pytest_tcpcopy.capture.linktypes import ETHERNET
 from pytest_tcpcopy.capture.stats import CaptureStats
+from pytest_tcpcopy.kernel.codecs import RUN, decode_common_frame, decode_run
 
 MAX_RECORD = 262_144
 
@@ -50,29 +52,25 @@ def _records(rng: random.Random, count: int, little: bool) -> tuple[bytes, list[
     return b"".join(out), offsets
 
 
-def _walk(decode, buf: bytes, offsets: list[int], little: bool) -> list:
-    """Everything ``decode`` says over the buffer, stepping over each record it stops at."""
-    said, pos, index = [], 24, 0
-    while index < len(offsets):
-        run: list = []
-        pos, index, cut = decode(buf, pos, index, little, 1_000_000, MAX_RECORD, run)
-        said.append((pos, index, cut, run))
-        if index < len(offsets):
-            assert pos == offsets[index]
-            index += 1  # the one it stopped at goes the general way
-            pos = offsets[index] if index < len(offsets) else len(buf)
-    return said
-
-
 @pytest.mark.parametrize("little", [True, False])
-def test_both_strategies_decode_the_same_packets_and_stop_at_the_same_records(little: bool) -> None:
+def test_a_run_decodes_each_record_as_the_general_decoder_does(little: bool) -> None:
     buf, offsets = _records(random.Random(7 + little), 3000, little)
-    by_struct = _walk(inplace.decode_run_struct, buf, offsets, little)
-    by_bytes = _walk(inplace.decode_run_bytes, buf, offsets, little)
-    assert by_struct == by_bytes
-    decoded = sum(len(run) for *_, run in by_struct)
+    general = _GeneralDecoder("records", CaptureStats(), None)
+    decoded = cut = 0
+    for index, pos in enumerate(offsets):
+        run: list = []
+        after, next_index, cuts = decode_run(buf, pos, index, little, 1_000_000, MAX_RECORD, run, limit=1)
+        seconds, fraction, captured, _ = struct.unpack_from("<IIII" if little else ">IIII", buf, pos)
+        frame = buf[pos + 16 : pos + 16 + captured]
+        if run:
+            assert run == [general(index, seconds + fraction / 1_000_000, ETHERNET, frame, captured)]
+            assert (after, next_index, cuts) == (pos + 16 + captured, index + 1, run[0].truncated)
+            decoded += 1
+            cut += cuts
+        else:
+            assert (after, next_index, cuts) == (pos, index, 0)  # the general way takes it
     assert 300 < decoded < 2000  # both the common case and every other kind were there
-    assert sum(cut for _, _, cut, _ in by_struct) > 0
+    assert cut > 0
 
 
 def test_a_frame_alone_decodes_as_in_a_run() -> None:
@@ -81,23 +79,22 @@ def test_a_frame_alone_decodes_as_in_a_run() -> None:
     decoded = 0
     for index, pos in enumerate(offsets):
         run: list = []
-        inplace.decode_run_struct(buf, pos, index, True, 1_000_000, MAX_RECORD, run, limit=1)
+        decode_run(buf, pos, index, True, 1_000_000, MAX_RECORD, run, limit=1)
         (captured,) = struct.unpack_from("<I", buf, pos + 8)
         frame = buf[pos + 16 : pos + 16 + captured]
         if run:
             decoded += 1
-            assert inplace.decode_common_frame(index, run[0].ts, frame) == run[0]
+            assert decode_common_frame(index, run[0].ts, frame) == run[0]
         else:
-            assert inplace.decode_common_frame(index, 0.0, frame) is None
+            assert decode_common_frame(index, 0.0, frame) is None
     assert 100 < decoded < 900
 
 
 def test_a_run_stops_at_a_record_not_wholly_in_the_buffer() -> None:
     buf, offsets = _records(random.Random(3), 50, True)
     run: list = []
-    for decode in (inplace.decode_run_struct, inplace.decode_run_bytes):
-        pos, index, _ = decode(buf[: offsets[1] + 20], 24, 0, True, 1_000_000, MAX_RECORD, run)
-        assert (pos, index) in ((24, 0), (offsets[1], 1))  # never past the cut record
+    pos, index, _ = decode_run(buf[: offsets[1] + 20], 24, 0, True, 1_000_000, MAX_RECORD, run)
+    assert (pos, index) in ((24, 0), (offsets[1], 1))  # never past the cut record
 
 
 @pytest.mark.parametrize("little", [True, False])
@@ -144,10 +141,5 @@ def test_batches_hold_the_same_packets_and_counts_as_iteration(tmp_path: Path, f
     with open_capture(path) as batched:
         batches = list(batched.batches())
     assert [p for batch in batches for p in batch] == packets and len(packets) > 400
-    assert all(0 < len(batch) <= inplace.RUN for batch in batches)
+    assert all(0 < len(batch) <= RUN for batch in batches)
     assert batched.stats == reader.stats
-
-
-def test_the_compiled_module_runs_the_byte_strategy() -> None:
-    expected = inplace.decode_run_bytes if inplace.COMPILED else inplace.decode_run_struct
-    assert inplace.decode_run is expected
