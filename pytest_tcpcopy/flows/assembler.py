@@ -42,6 +42,7 @@ _MOD = 1 << 32
 _CONTROL = SYN | FIN | RST
 
 Route = tuple[CapturedSession, bool]
+_new_tuple = tuple.__new__  # Endpoint(...) without NamedTuple.__new__'s Python-level frame
 
 
 class FlowAssembler:
@@ -164,7 +165,7 @@ class FlowAssembler:
             return None
         if len(self._routes) >= self._max_routes:
             raise FlowLimitError(pkt.index, f"more than {self._max_routes // 2} sessions open at once", "max_live")
-        src, dst = Endpoint(pkt.src, pkt.sport), Endpoint(pkt.dst, pkt.dport)
+        src, dst = _new_tuple(Endpoint, (pkt.src, pkt.sport)), _new_tuple(Endpoint, (pkt.dst, pkt.dport))
         client, server = (src, dst) if from_client else (dst, src)
         session = CapturedSession(
             index=self._created,

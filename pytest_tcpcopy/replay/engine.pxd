@@ -3,6 +3,7 @@ from pytest_tcpcopy.flows.assembler cimport FlowAssembler
 from pytest_tcpcopy.flows.session cimport CapturedSession
 from pytest_tcpcopy.kernel.codecs cimport SutSegment, parse_sut_segment
 from pytest_tcpcopy.kernel.packet cimport Packet
+from pytest_tcpcopy.tcp.events cimport RequestSent, ResponseData
 from pytest_tcpcopy.tcp.seq cimport unwrap
 from pytest_tcpcopy.tcp.translator cimport SessionTranslator
 
@@ -46,6 +47,8 @@ cdef class ReplayEngine:
     cdef _drain_dirty(self)
     cdef _drain(self, _Copy copy, double now)
     cdef _record(self, result, list events, double rel, schedule)
+    cdef _response_data(self, result, ResponseData data, double rel)
+    cdef _request_sent(self, result, RequestSent sent, double rel, schedule)
     cdef bint _not_replayed(self, long long index, captured_client, double now)
     cdef _retire(self, _Copy copy, double now)
     cdef bint _is_due(self, _Copy copy, deadline)

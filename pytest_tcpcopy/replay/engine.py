@@ -499,51 +499,52 @@ class ReplayEngine:
             queued.append(copy)
 
     def _record(self, result: SessionResult, events: list, rel: float, schedule: _Schedule | None) -> None:
-        for event in events:
+        for event in events:  # the busiest kinds have methods: engine.pxd types their event
             kind = type(event)
             if kind is ResponseData:
-                data = event
-                result.response_bytes += data.length
-                if result.exchanges:
-                    exchange = result.exchanges[-1]
-                    if exchange.first_response_at is None:
-                        exchange.first_response_at = rel
-                    exchange.last_response_at = rel
-                    exchange.response_bytes += data.length
-                if data.data is not None:
-                    result.response_chunks[data.offset] = data.data
+                self._response_data(result, event, rel)
             elif kind is RequestSent:
-                sent = event
-                self.requests += 1
-                result.requests_sent += 1
-                result.request_bytes += sent.length
-                scheduled = None if schedule is None else schedule.at(sent.offset)
-                result.exchanges.append(ExchangeTiming(sent.offset, sent.length, rel, scheduled_at=scheduled))
+                self._request_sent(result, event, rel, schedule)
             elif kind is ResponseEnded:
-                ended = event
                 if result.exchanges:
                     exchange = result.exchanges[-1]
-                    exchange.response_end = ended.by.value
-                    exchange.expected_response_bytes = ended.expected
+                    exchange.response_end = event.by.value
+                    exchange.expected_response_bytes = event.expected
             elif kind is Established:
                 if result.established_at is None:
                     result.established_at = rel
             elif kind is Reconnected:
                 result.reconnects += 1
             elif kind is Closed:
-                closed = event
                 result.outcome = Outcome.COMPLETE
-                result.reason = f"closed by {closed.by.value}" + (" (reset)" if closed.reset else "")
+                result.reason = f"closed by {event.by.value}" + (" (reset)" if event.reset else "")
                 result.finished_at = rel
             elif kind is Aborted:
-                aborted = event
-                result.outcome = _OUTCOME_BY_REASON.get(aborted.reason, Outcome.ABORTED)
-                result.reason = aborted.detail or aborted.reason.value
+                result.outcome = _OUTCOME_BY_REASON.get(event.reason, Outcome.ABORTED)
+                result.reason = event.detail or event.reason.value
                 result.finished_at = rel
                 if result.exchanges:
                     exchange = result.exchanges[-1]
                     if exchange.response_end is None or exchange.response_end == "timeout":
                         exchange.cut = result.reason  # given up while its response was awaited
+
+    def _response_data(self, result: SessionResult, data: ResponseData, rel: float) -> None:
+        result.response_bytes += data.length
+        if result.exchanges:
+            exchange = result.exchanges[-1]
+            if exchange.first_response_at is None:
+                exchange.first_response_at = rel
+            exchange.last_response_at = rel
+            exchange.response_bytes += data.length
+        if data.data is not None:
+            result.response_chunks[data.offset] = data.data
+
+    def _request_sent(self, result: SessionResult, sent: RequestSent, rel: float, schedule: _Schedule | None) -> None:
+        self.requests += 1
+        result.requests_sent += 1
+        result.request_bytes += sent.length
+        scheduled = None if schedule is None else schedule.at(sent.offset)
+        result.exchanges.append(ExchangeTiming(sent.offset, sent.length, rel, scheduled_at=scheduled))
 
     def _not_replayed(self, index: int, captured_client: Endpoint, now: float) -> bool:
         """Report a session the stopped replay never started (once, one result per copy);

@@ -26,6 +26,7 @@ from pytest_tcpcopy.endpoint import Endpoint
 from pytest_tcpcopy.errors import UsageError
 
 DEFAULT_CLIENT_NETWORK = "198.18.0.0/15"
+_new_tuple = tuple.__new__  # Endpoint(...) without NamedTuple.__new__'s Python-level frame
 
 
 class ClientAddressMap:
@@ -90,4 +91,4 @@ class ClientAllocator:
         """The endpoint copy ``copy`` (0-based) of the session from ``captured`` replays from."""
         if not 0 <= copy < self.copies:
             raise UsageError(f"copy {copy} out of range: this replay makes {self.copies} copies")
-        return Endpoint(self.addresses.address(captured.addr, copy), captured.port)
+        return _new_tuple(Endpoint, (self.addresses.address(captured.addr, copy), captured.port))
