@@ -15,7 +15,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-JUDGING_THRESHOLD = 50_000  # allocations between young collections while judging (CPython's default: 700)
+JUDGING_THRESHOLD = 200_000  # allocations between young collections while judging (CPython's default: 700)
 
 
 @contextmanager

@@ -42,13 +42,14 @@ def replay_problems(result: SessionResult, death: SutDeath | None = None) -> lis
     """The problems of one session copy's replay; see the module comment."""
     problems: list[ReplayProblem] = []
     complete = result.outcome is Outcome.COMPLETE
+    cut = [timing for timing in result.exchanges if timing.cut is not None]
+    if complete and death is None and not cut:
+        return problems  # the common case, without the work below
     unanswered = first_unanswered(result)
     if death is not None and (unanswered is not None or not complete):
         problems.append(ReplayProblem(Cause.SUT_DIED, death.how, unanswered, death.log_tail))
     outcome_cause = Cause.of_outcome(result.outcome) or Cause.REPLAY_ABORTED
-    for timing in result.exchanges:
-        if timing.cut is None:
-            continue
+    for timing in cut:
         if timing.cut.startswith(TOO_SLOW):
             problems.append(ReplayProblem(Cause.SUT_TOO_SLOW, timing.cut[len(TOO_SLOW):], timing.request_offset))
         else:

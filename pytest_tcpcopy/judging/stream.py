@@ -46,6 +46,7 @@ from .sessions import CapturedSessions
 from .verdicts import representative
 
 MAX_ABORTED = 200  # candidate session copies that did not complete, kept for the reports
+_COMPLETE = Outcome.COMPLETE  # read per exchange: an Enum member off its class is a slow lookup in 3.11
 
 DeathProbe = Callable[[str], "SutDeath | None"]  # (SUT name) -> how it died, or None while it runs
 
@@ -132,7 +133,7 @@ class StreamingJudge:
                 pending.baselines[position - 1] = result
             else:
                 pending.copies.append(result)
-            if len(pending.copies) == self._amplify and all(b is not None for b in pending.baselines):
+            if len(pending.copies) == self._amplify and None not in pending.baselines:
                 del self._pending[result.session]
                 started = time.perf_counter()
                 self._judge(result.session, pending)
@@ -191,6 +192,7 @@ class StreamingJudge:
                 number = min(comparison.number, top)
                 if number in wanted:
                     by_number.setdefault(number, []).append((comparison, result))
+        sanity, verdicts = self.run.sanity, self.run.verdicts
         for number in sorted(by_number):
             judged = by_number[number]
             if len(judged) == 1:
@@ -199,15 +201,15 @@ class StreamingJudge:
                 chosen = representative([c for c, _ in judged])
                 result = next(r for c, r in judged if c is chosen)
             differing = tuple(r.copy for c, r in judged if c.failed) if self._amplify > 1 else ()
-            outcome = None if result.outcome is Outcome.COMPLETE else (result.outcome.value, result.reason)
-            self.run.sanity.add(status_of(_response(chosen.candidate)), status_of(_response(chosen.baseline)),
-                                status_of(_response(production[number])))  # fmt: skip
-            self.run.verdicts.add(chosen, copies=differing, outcome=outcome)
+            outcome = None if result.outcome is _COMPLETE else (result.outcome.value, result.reason)
+            sanity.add(status_of(_response(chosen.candidate)), status_of(_response(chosen.baseline)),
+                       status_of(_response(production[number])))  # fmt: skip
+            verdicts.add(chosen, copies=differing, outcome=outcome)
         self.strategy.record(self.index, captured, copies[0])
         for result in copies:
             if self.load is not None:
                 self.load.add(result, production)
-            if result.outcome is not Outcome.COMPLETE:
+            if result.outcome is not _COMPLETE:
                 self.run.add_aborted(replace(result, response_chunks={}), MAX_ABORTED)
 
     def _compare(self, captured: CapturedSession, production: list[Exchange], theirs, result: SessionResult,

@@ -31,6 +31,9 @@ class CodecRegistry:
     def __init__(self, codecs: tuple[Codec, ...] = (HttpCodec(),)) -> None:
         self._codecs = list(codecs)
         self.fallback: Codec = RawCodec()
+        # The last detection, (client bytes, codec): production's exchanges and each replay's
+        # are split from the same client bytes, one after the other. Swapped whole.
+        self._last: tuple[bytes, Codec] | None = None
 
     @property
     def codecs(self) -> tuple[Codec, ...]:
@@ -40,16 +43,20 @@ class CodecRegistry:
         """Ask ``codec`` before every codec registered so far (it replaces one of the same name)."""
         self._codecs = [c for c in self._codecs if c.name != codec.name]
         self._codecs.insert(0, codec)
+        self._last = None
 
     def unregister(self, name: str) -> None:
         self._codecs = [c for c in self._codecs if c.name != name]
+        self._last = None
 
     def detect(self, client: bytes) -> Codec:
         """The first codec that recognises the client's bytes, else the raw codec."""
-        for codec in self._codecs:
-            if codec.detect(client):
-                return codec
-        return self.fallback
+        last = self._last
+        if last is not None and (last[0] is client or last[0] == client):
+            return last[1]
+        found = next((codec for codec in self._codecs if codec.detect(client)), self.fallback)
+        self._last = (client, found)
+        return found
 
 
 default_registry = CodecRegistry()

@@ -148,6 +148,8 @@ class _Splitter:
 
 
 def _skip_empty_lines(data: bytes, pos: int) -> int:
+    if data[pos : pos + 1] not in (b"\r", b"\n"):
+        return pos  # the common case: no empty line
     while True:
         if data.startswith(b"\r\n", pos):
             pos += 2
