@@ -214,8 +214,10 @@ def tcpcopy(request: pytest.FixtureRequest, tcpcopy_capture, tcpcopy_sut, tcpcop
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A test's markers are checked before it runs, whether it replays or not."""
-    settings_of(item, item.config.stash[STATE_KEY].settings)
+    """A test's markers are checked before it runs, whether it replays or not. (A capture's items
+    are judged from its one replay, which their markers do not change.)"""
+    if not isinstance(item.parent, CaptureFile):
+        settings_of(item, item.config.stash[STATE_KEY].settings)
 
 
 def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
