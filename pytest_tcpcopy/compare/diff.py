@@ -17,8 +17,6 @@ import enum
 import re
 from dataclasses import dataclass
 
-from deepdiff import DeepDiff
-
 from .config import DiffConfig
 from .exchange import Exchange, HttpResponse, RawMessage
 from .normalize import header_names, normalize_response, same_normal_form
@@ -232,6 +230,8 @@ def _tree_changes(old: dict, new: dict, config: DiffConfig) -> list[Change]:
     }
     if config.float_tolerance is not None:
         options["math_epsilon"] = config.float_tolerance
+    from deepdiff import DeepDiff  # here: importing it (numpy, pydantic) costs 0.2 s, and most runs never differ
+
     tree = DeepDiff(old, new, **options)
     value_patterns = [re.compile(p) for p in config.ignore_value_patterns]
     redaction = config.redaction

@@ -104,7 +104,7 @@ def test_identical_normalised_responses_skip_parsing_and_the_structural_diff(mon
     def forbidden(*args, **kwargs):
         raise AssertionError("the fast path should have settled this exchange")
 
-    monkeypatch.setattr(diff_module, "DeepDiff", forbidden)
+    monkeypatch.setattr("deepdiff.DeepDiff", forbidden)
     monkeypatch.setattr(diff_module, "normalize_response", forbidden)
     monkeypatch.setattr(normalize_module, "normalize_body", forbidden)
     body = json.dumps({"items": list(range(1000))}).encode()
