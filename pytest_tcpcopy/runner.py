@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 
 from .backends import open_backend
 from .backends.base import LOG_TAIL, ProgressCallback, Sut, SutReplay, SutSpec
+from .backends.docker.prepare import ImagePreparer
 from .baselines import BaselineStrategy, strategy_for
 from .compare import DiffConfig, IgnoreUsage
-from .backends.docker.prepare import ImagePreparer
 from .errors import UsageError
 from .judging.collector import fewer_collections
 from .judging.problems import SutDeath

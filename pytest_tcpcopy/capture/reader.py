@@ -15,8 +15,8 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 from ..errors import CaptureError, UsageError
-from .fragments import FragmentTable
 from ..kernel.codecs import RUN, decode_common_frame
+from .fragments import FragmentTable
 from .ip import decode_frame
 from .linktypes import ETHERNET, LINK_DECODERS
 from .packet import Packet

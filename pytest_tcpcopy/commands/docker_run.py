@@ -16,8 +16,8 @@ import json
 import sys
 
 from ..backends.base import SutSpec
-from ..capture.check import check_capture
 from ..backends.docker.prepare import ImagePreparer
+from ..capture.check import check_capture
 from ..errors import UsageError
 from ..replay.contract import CopierSettings
 from ..settings import Settings, add_argument

@@ -32,8 +32,8 @@ from ..endpoint import Endpoint
 from ..errors import EnvironmentProblem, UsageError
 from ..live.source import PacketSource
 from ..tcp.addressing import ClientAllocator
-from ..tcp.pacing import CapturePacer
 from ..tcp.config import TranslatorConfig
+from ..tcp.pacing import CapturePacer
 from .engine import ReplayEngine
 from .rawsend import RawSender
 from .results import ReplayResult, SessionResult

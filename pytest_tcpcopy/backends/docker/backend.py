@@ -41,17 +41,17 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
 from ...channel.protocol import DEFAULT_PORT
-from .images import ensure_agent_image
-from .prepare import missing_image_message
-from .privileges import agent_privileges, sut_privileges
-from .reaper import start_reaper
-from .runs import RunLabels, docker_client, reap, sweep_run
 from ...errors import EnvironmentProblem, SutError, UsageError
 from ...replay.contract import CopierCommand, CopierSettings, Progress, ResultDecoder, intercept_argv, is_ready_line
 from ...replay.results import ReplayResult, SessionResult
 from ..base import LOG_TAIL, ProgressCallback, SessionCallback, SutReplay, SutSpec, died_note, replay_timeout
 from ..readiness import wait_until_ready
 from ..signals import held_signals, interrupt_on_sigterm, raise_held
+from .images import ensure_agent_image
+from .prepare import missing_image_message
+from .privileges import agent_privileges, sut_privileges
+from .reaper import start_reaper
+from .runs import RunLabels, docker_client, reap, sweep_run
 
 Log = Callable[[str], None]
 _PROBE_INTERVAL = 0.1

@@ -23,27 +23,24 @@ until the run has settled and waits for it to be gone.
 from __future__ import annotations
 
 import os
-import select
 import socket
 import struct
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import docker.errors
-import pytest_tcpcopy
 from docker.types import LogConfig
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 
+from ..watchdog import READY_TIMEOUT, WatchdogNotReady, start_watchdog
 from .labels import REAPER_ROLE
 from .runs import RunLabels
 from .sweep import DEFAULT_SOCKET, LIMIT
 
 Log = Callable[[str], None]
-READY_TIMEOUT = 20.0
 _SOCKET_IN_CONTAINER = "/var/run/docker.sock"
 _NOBODY = 65534
 _PROGRAM = ["python3", "-I", "-m", "pytest_tcpcopy.backends.docker.sweep"]
@@ -130,24 +127,10 @@ class ProcessReaper:
         address = daemon_address(client)
         if address is None:
             raise ReaperUnavailable(f"a host reaper speaks unix:// and plain tcp:// only, not {client.api.base_url}")
-        package_root = os.path.dirname(os.path.dirname(pytest_tcpcopy.__file__))  # this very package
-        python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "pytest_tcpcopy.backends.docker.sweep", run.run_id, "--docker", address],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # a Ctrl-C or SIGTERM for the owner's group does not reach it
-            env={**os.environ, "PYTHONPATH": python_path},
-        )
-        assert self._process.stdout is not None
-        ready, _, _ = select.select([self._process.stdout], [], [], READY_TIMEOUT)
-        line = self._process.stdout.readline() if ready else b""
-        if line != b"ready\n":
-            self._process.kill()
-            _, err = self._process.communicate()
-            raise ReaperUnavailable(f"the host reaper did not start: {(err or line).decode(errors='replace').strip()}")
-        self._process.stdout.close()
+        try:
+            self._process = start_watchdog("pytest_tcpcopy.backends.docker.sweep", run.run_id, "--docker", address)
+        except WatchdogNotReady as exc:
+            raise ReaperUnavailable(f"the host reaper did not start: {exc.reason}") from None
 
     def release(self, *, settle: bool) -> None:
         """End the watch; with ``settle``, let the reaper sweep until the run has settled first."""

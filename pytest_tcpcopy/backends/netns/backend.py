@@ -24,11 +24,11 @@ from typing import BinaryIO
 
 from ...channel.protocol import DEFAULT_PORT
 from ...errors import EnvironmentProblem, SutError, UsageError
-from . import NetnsRig, SutProcess
-from .steering import auto_steer
 from ...replay.contract import CopierCommand, CopierSettings, Progress, ResultDecoder, intercept_argv, is_ready_line
 from ..base import LOG_TAIL, ProgressCallback, SessionCallback, SutReplay, SutSpec, died_note, replay_timeout
 from ..readiness import wait_until_ready
+from . import NetnsRig, SutProcess
+from .steering import auto_steer
 
 _INTERCEPT_READY_TIMEOUT = 15.0
 

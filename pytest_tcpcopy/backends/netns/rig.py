@@ -32,8 +32,6 @@ from collections.abc import Collection, Sequence
 from types import FrameType, TracebackType
 from typing import Any, Literal
 
-from pytest_tcpcopy.endpoint import Endpoint, parse_addr
-from pytest_tcpcopy.errors import EnvironmentProblem, SutError, UsageError
 from pytest_tcpcopy.backends.netns.plumbing import (
     RunNames,
     claim,
@@ -52,6 +50,8 @@ from pytest_tcpcopy.backends.netns.steering import (
     split_cpus,
 )
 from pytest_tcpcopy.backends.netns.supervisor import RigSupervisor
+from pytest_tcpcopy.endpoint import Endpoint, parse_addr
+from pytest_tcpcopy.errors import EnvironmentProblem, SutError, UsageError
 
 Side = Literal["client", "sut"]
 REPLAY_NET = "198.18.0.0/15"

@@ -16,21 +16,18 @@ finds nothing left.
 from __future__ import annotations
 
 import argparse
-import os
-import select
 import signal
 import subprocess
 import sys
 import time
 
-import pytest_tcpcopy
-from pytest_tcpcopy.errors import EnvironmentProblem
 from pytest_tcpcopy.backends.netns.plumbing import RunNames, kill_namespace_processes, remove_run, run_exists
+from pytest_tcpcopy.backends.watchdog import WatchdogNotReady, start_watchdog
+from pytest_tcpcopy.errors import EnvironmentProblem
 
 GRACE = 1.0  # the owner is gone: its processes get this long to stop on SIGTERM
 SETTLE = 0.5
 LIMIT = 20.0
-READY_TIMEOUT = 20.0
 RELEASED = b"released\n"  # the owner's last words when it tore the rig down itself
 
 
@@ -38,25 +35,10 @@ class RigSupervisor:
     """The running supervisor of one rig; ``release()`` when the owner has torn the rig down."""
 
     def __init__(self, names: RunNames) -> None:
-        package_root = os.path.dirname(os.path.dirname(pytest_tcpcopy.__file__))  # this very package
-        python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "pytest_tcpcopy.backends.netns.supervisor", names.prefix, names.run_id],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            env={**os.environ, "PYTHONPATH": python_path},
-        )
-        assert self._process.stdout is not None
-        ready, _, _ = select.select([self._process.stdout], [], [], READY_TIMEOUT)
-        line = self._process.stdout.readline() if ready else b""
-        if line != b"ready\n":
-            self._process.kill()
-            _, err = self._process.communicate()
-            reason = (err or line).decode(errors="replace").strip() or "it said nothing"
-            raise EnvironmentProblem(f"the supervisor of netns run {names.run} did not start: {reason}")
-        self._process.stdout.close()
+        try:
+            self._process = start_watchdog("pytest_tcpcopy.backends.netns.supervisor", names.prefix, names.run_id)
+        except WatchdogNotReady as exc:
+            raise EnvironmentProblem(f"the supervisor of netns run {names.run} did not start: {exc.reason}") from None
 
     @property
     def pid(self) -> int:
