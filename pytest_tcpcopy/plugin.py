@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .errors import TcpcopyError
+from .judging.collector import FREEZE_FROM
 from .plugin_items import CaptureFile, ItemProblem, ItemRepr, LiveTrafficItem
 from .plugin_state import REFERENCE_PROPERTY, STATE_KEY, TcpcopyReplayError, TcpcopyState
 from .progress_line import ReplayProgressLine
@@ -137,6 +138,7 @@ def pytest_configure(config: pytest.Config) -> None:
         state.live_sources = settings.live_sources
     state.traffic_paths = {_path_of(arg, config) for arg in config.args if is_capture_file(_path_of(arg, config))}
     config.stash[STATE_KEY] = state
+    config.add_cleanup(state.frozen_tree.thaw)  # registered before pytest's last collections: runs after them
     config.pluginmanager.register(ShortSummary(), "tcpcopy-short-summary")
 
 
@@ -267,8 +269,12 @@ def preflight(state: TcpcopyState) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Captures named by --tcpcopy-pcap with no SUT configured and nothing else to run: say why
-    nothing ran, instead of pytest's silent "no tests ran"."""
-    settings = session.config.stash[STATE_KEY].settings
+    nothing ran, instead of pytest's silent "no tests ran". A large capture's items are frozen out
+    of the session's last garbage collections (``judging.collector.FrozenTree``)."""
+    state = session.config.stash[STATE_KEY]
+    if sum(isinstance(item.parent, CaptureFile) for item in session.items) >= FREEZE_FROM:
+        state.frozen_tree.freeze()
+    settings = state.settings
     missing = settings.missing_sut()
     if not session.items and session.config.args_source is not pytest.Config.ArgsSource.ARGS and settings.pcap \
             and missing is not None:  # fmt: skip

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from .errors import TcpcopyError
+from .judging.collector import FrozenTree
 from .progress_line import ReplayProgressLine
 from .settings import Settings
 
@@ -45,6 +46,7 @@ class TcpcopyState:
         self.images = None  # backends.docker.prepare.ImagePreparer: every image built or checked once per run
         self.say = self._note  # where image builds report (the terminal, once the session starts)
         self.reproducers = None  # reproduce.RunReproducers, once a replay had findings
+        self.frozen_tree = FrozenTree()  # the collected items, out of the last garbage collections
 
     def runner(self, settings: Settings | None = None, label: str | None = None, *, items: bool = False,
                load_figures: bool = True) -> TcpcopyRunner:  # fmt: skip
