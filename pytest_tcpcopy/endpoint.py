@@ -6,6 +6,7 @@ path; text is produced only for people.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from typing import NamedTuple
@@ -54,6 +55,11 @@ class Endpoint(NamedTuple):
             return cls(parse_addr(host), int(port))
         except ValueError:
             raise ValueError(f"expected IP:PORT, got {text!r}") from None
+
+
+# ``new_endpoint((addr, port))``: an Endpoint without NamedTuple.__new__'s Python-level frame, for
+# the paths that make one per session (flow assembly, client mapping).
+new_endpoint = functools.partial(tuple.__new__, Endpoint)
 
 
 def open_listener(where: Endpoint, backlog: int) -> socket.socket:

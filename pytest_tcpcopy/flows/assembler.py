@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Collection, Iterable, Iterator
 
-from ..endpoint import Endpoint
+from ..endpoint import Endpoint, new_endpoint
 from ..errors import CaptureError, TcpcopyError
 from ..kernel.packet import ACK, FIN, RST, SYN, Packet
 from .session import CapturedSession, CloseKind
@@ -42,7 +42,6 @@ _MOD = 1 << 32
 _CONTROL = SYN | FIN | RST
 
 Route = tuple[CapturedSession, bool]
-_new_tuple = tuple.__new__  # Endpoint(...) without NamedTuple.__new__'s Python-level frame
 
 
 class FlowAssembler:
@@ -165,7 +164,7 @@ class FlowAssembler:
             return None
         if len(self._routes) >= self._max_routes:
             raise FlowLimitError(pkt.index, f"more than {self._max_routes // 2} sessions open at once", "max_live")
-        src, dst = _new_tuple(Endpoint, (pkt.src, pkt.sport)), _new_tuple(Endpoint, (pkt.dst, pkt.dport))
+        src, dst = new_endpoint((pkt.src, pkt.sport)), new_endpoint((pkt.dst, pkt.dport))
         client, server = (src, dst) if from_client else (dst, src)
         session = CapturedSession(
             index=self._created,

@@ -22,11 +22,10 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 
-from pytest_tcpcopy.endpoint import Endpoint
+from pytest_tcpcopy.endpoint import Endpoint, new_endpoint
 from pytest_tcpcopy.errors import UsageError
 
 DEFAULT_CLIENT_NETWORK = "198.18.0.0/15"
-_new_tuple = tuple.__new__  # Endpoint(...) without NamedTuple.__new__'s Python-level frame
 
 
 class ClientAddressMap:
@@ -91,4 +90,4 @@ class ClientAllocator:
         """The endpoint copy ``copy`` (0-based) of the session from ``captured`` replays from."""
         if not 0 <= copy < self.copies:
             raise UsageError(f"copy {copy} out of range: this replay makes {self.copies} copies")
-        return _new_tuple(Endpoint, (self.addresses.address(captured.addr, copy), captured.port))
+        return new_endpoint((self.addresses.address(captured.addr, copy), captured.port))
